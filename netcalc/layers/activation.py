@@ -1,0 +1,102 @@
+"""Element-wise activations, softmax, dropout: shape-preserving layers.
+
+FLOP convention: an element-wise activation costs 1 per element; Softmax, LogSoftmax,
+Softmin and Softmax2d cost 3 per element (exponent, sum, divide or subtract); GLU 2 per
+output element (sigmoid and product); Dropout and Identity cost nothing (inference).
+"""
+
+from __future__ import annotations
+
+from .base import Arg, Layer, numel
+from .linear import dim_index
+from .registry import register
+
+
+class Elementwise(Layer):
+    """An element-wise function: output shape = input shape, 1 FLOP per element."""
+
+    PASS_RF = True
+    COST = 1
+
+    def flops(self, x, y):
+        return self.COST * numel(y)
+
+
+def _elementwise(name, args=(), cost=1, base=Elementwise):
+    cls = type(name, (base,), {"TYPE": name, "ARGS": args, "COST": cost,
+                               "__doc__": f"``torch.nn.{name}``: element-wise, {cost} FLOP{'s' * (cost > 1)} per element."})
+    register(cls)
+    return cls
+
+
+INPLACE = Arg("inplace", False, "bool")
+for _name, _args in {
+    "ReLU": (INPLACE,), "ReLU6": (INPLACE,), "SELU": (INPLACE,), "SiLU": (INPLACE,), "Mish": (INPLACE,),
+    "Hardswish": (INPLACE,), "Hardsigmoid": (INPLACE,),
+    "Sigmoid": (), "Tanh": (), "LogSigmoid": (), "Softsign": (), "Tanhshrink": (),
+    "LeakyReLU": (Arg("negative_slope", 0.01, "float"), INPLACE),
+    "ELU": (Arg("alpha", 1.0, "float"), INPLACE),
+    "CELU": (Arg("alpha", 1.0, "float"), INPLACE),
+    "GELU": (Arg("approximate", "none", "choice", ("none", "tanh")),),
+    "Hardtanh": (Arg("min_val", -1.0, "float"), Arg("max_val", 1.0, "float"), INPLACE),
+    "Softplus": (Arg("beta", 1.0, "float"), Arg("threshold", 20.0, "float")),
+    "Hardshrink": (Arg("lambd", 0.5, "float"),),
+    "Softshrink": (Arg("lambd", 0.5, "float"),),
+    "Threshold": (Arg("threshold", kind="float"), Arg("value", kind="float"), INPLACE),
+    "RReLU": (Arg("lower", 0.125, "float"), Arg("upper", 1 / 3, "float"), INPLACE),
+}.items():
+    _elementwise(_name, _args)
+
+for _name in ("Softmax", "LogSoftmax", "Softmin"):
+    _elementwise(_name, (Arg("dim", None, "dim"),), cost=3)
+_elementwise("Softmax2d", (), cost=3)
+
+
+@register
+class PReLU(Elementwise):
+    """``torch.nn.PReLU``: element-wise, weight ``(num_parameters,)``; num_parameters is 1 or the channels."""
+
+    TYPE = "PReLU"
+    ARGS = (Arg("num_parameters", 1), Arg("init", 0.25, "float"))
+
+    def output_shape(self, x):
+        n = self.args["num_parameters"]
+        if n != 1:
+            channels = x[1] if len(x) >= 2 else x[0] if x else 1
+            self.check_width("num_parameters", n, channels, "the incoming channels")
+        return x
+
+    def parameters(self, x):
+        return {"weight": (self.args["num_parameters"],)}
+
+
+@register
+class GLU(Layer):
+    """``torch.nn.GLU``: halves dimension ``dim`` (a ⊗ σ(b)); 2 FLOPs per output element."""
+
+    TYPE = "GLU"
+    ARGS = (Arg("dim", -1),)
+
+    def output_shape(self, x):
+        d = dim_index(self, self.args["dim"], len(x), "dim")
+        if isinstance(x[d], int) and x[d] % 2:
+            self.error(f"halves dimension {d}, which must be even, got {x[d]}", "dim")
+        return (*x[:d], x[d] // 2 if isinstance(x[d], int) else x[d] / 2, *x[d + 1:])
+
+    def flops(self, x, y):
+        return 2 * numel(y)
+
+
+class Dropout(Layer):
+    """Dropout: the input unchanged at inference; no FLOPs counted."""
+
+    PASS_RF = True
+    ARGS = (Arg("p", 0.5, "float"), INPLACE)
+
+    def validate(self):
+        if not 0 <= self.args["p"] <= 1:
+            self.error(f"dropout probability has to be between 0 and 1, got {self.args['p']}", "p")
+
+
+for _name in ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"):
+    register(type(_name, (Dropout,), {"TYPE": _name, "__doc__": f"``torch.nn.{_name}``: " + Dropout.__doc__}))

@@ -1,0 +1,208 @@
+"""What every layer kind states, and how its constructor arguments are read.
+
+A layer class lists its ``torch.nn`` constructor arguments in order (:class:`Arg`), and
+answers, for an incoming shape ``x``:
+
+* :meth:`Layer.output_shape` (and :meth:`Layer.state_shapes` for recurrent layers),
+* :meth:`Layer.parameters`: each parameter's torch name and shape (a name containing
+  ``bias`` is a bias, everything else a weight, exactly as ``named_parameters()``),
+* :meth:`Layer.macs` and :meth:`Layer.flops`,
+* :meth:`Layer.receptive_field`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
+
+from ..errors import Pos, SpecError, did_you_mean
+from ..rf import Field
+from ..symbolic import Dim, ExprError, is_int, known_positive, parse_expr, prod, same, to_text
+
+Shape = tuple  # of Dim
+
+REQUIRED = object()
+RESERVED_KEYS = ("type", "name", "expect", "match")
+
+
+class Arg:
+    """One constructor argument: its torch name, default, and how to read a spec value."""
+
+    def __init__(self, name: str, default=REQUIRED, kind: str = "dim", choices=None):
+        self.name, self.default, self.kind, self.choices = name, default, kind, choices
+
+
+class Context:
+    """What reading values needs: the symbol table and the ``--no-bias`` switch."""
+
+    def __init__(self, values: dict[str, int] | None = None, no_bias: bool = False, make_symbol=None):
+        from ..symbolic import symbol
+
+        self.values = values or {}
+        self.no_bias = no_bias
+        self.make_symbol = make_symbol or symbol
+
+
+class Layer:
+    """Base of every layer kind. Subclasses set ``ARGS`` and override the rules."""
+
+    TYPE: ClassVar[str] = ""  # canonical torch.nn class name
+    ARGS: ClassVar[tuple[Arg, ...]] = ()
+    rank: ClassVar[int] = 0  # spatial axes, for ConvNd/PoolNd families
+    PASS_RF: ClassVar[bool] = False  # shape-preserving layers pass the field through
+
+    def __init__(self, entry, ctx: Context):
+        self.entry = entry
+        self.ctx = ctx
+        self.name = entry.name
+        self.args = self._read_args(entry, ctx)
+        self.validate()
+
+    # ---------------------------------------------------------------- reading arguments
+
+    def _read_args(self, entry, ctx) -> dict[str, Any]:
+        known = {a.name: a for a in self.ARGS}
+        for key in entry.args:
+            if key not in known:
+                hint = did_you_mean(key, list(known)) or (
+                    f"; {self.TYPE} takes " + ", ".join(known) if known else f"; {self.TYPE} takes no arguments")
+                raise SpecError(f"unknown argument {key!r} for {self.TYPE}{hint}", entry.key_pos.get(key, entry.pos))
+        values = {}
+        for a in self.ARGS:
+            if a.name in entry.args:
+                values[a.name] = self._read(a, entry.args[a.name], entry.key_pos.get(a.name, entry.pos), ctx)
+            elif a.default is REQUIRED:
+                raise SpecError(f"{self.TYPE} needs {a.name!r}", entry.pos)
+            else:
+                values[a.name] = self._expand(a, a.default) if a.default is not None else None
+        if "bias" in values and ctx.no_bias:
+            values["bias"] = False
+        return values
+
+    def _read(self, arg: Arg, raw, pos: Pos, ctx: Context):
+        try:
+            reader: Callable = getattr(self, "_read_" + arg.kind)
+            return reader(arg, raw, ctx)
+        except (ExprError, ValueError, TypeError) as e:
+            raise SpecError(f"{self.TYPE}: {arg.name}: {e}", pos) from None
+
+    def _expand(self, arg: Arg, value):
+        if arg.kind in ("axes", "padding") and not isinstance(value, (tuple, str)):
+            return (value,) * self.rank
+        return value
+
+    def _read_dim(self, arg, raw, ctx):
+        if raw is None and arg.default is None:
+            return None
+        if isinstance(raw, bool) or isinstance(raw, float) or raw is None or isinstance(raw, (list, dict)):
+            raise ValueError(f"expected an integer or an expression, got {_show(raw)}")
+        return raw if is_int(raw) else parse_expr(str(raw), ctx.values, ctx.make_symbol)
+
+    def _read_axes(self, arg, raw, ctx):
+        if raw is None and arg.default is None:
+            return None
+        if isinstance(raw, list):
+            if len(raw) != self.rank:
+                raise ValueError(f"expected {self.rank} value{'s' * (self.rank > 1)} (one per spatial axis), got {len(raw)}")
+            return tuple(self._read_dim(arg, v, ctx) for v in raw)
+        return (self._read_dim(arg, raw, ctx),) * self.rank
+
+    def _read_padding(self, arg, raw, ctx):
+        if isinstance(raw, str) and raw.strip().lower() in ("same", "valid"):
+            return raw.strip().lower()
+        return self._read_axes(arg, raw, ctx)
+
+    def _read_bool(self, arg, raw, ctx):
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in ("true", "false"):
+            return raw.lower() == "true"
+        raise ValueError(f"expected true or false, got {_show(raw)}")
+
+    def _read_float(self, arg, raw, ctx):
+        if raw is None and arg.default is None:
+            return None
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            raise ValueError(f"expected a number, got {_show(raw)}")
+        return float(raw)
+
+    def _read_choice(self, arg, raw, ctx):
+        if raw not in arg.choices:
+            opts = ", ".join(repr(c) for c in arg.choices)
+            hint = did_you_mean(str(raw), [str(c) for c in arg.choices])
+            raise ValueError(f"expected one of {opts}, got {_show(raw)}{hint}")
+        return raw
+
+    def _read_dims(self, arg, raw, ctx):
+        """A list of dims (a single int is a one-element list); ``null`` entries stay None."""
+        if raw is None and arg.default is None:
+            return None
+        items = raw if isinstance(raw, list) else [raw]
+        return tuple(None if v is None else self._read_dim(arg, v, ctx) for v in items)
+
+    def _read_any(self, arg, raw, ctx):
+        return raw
+
+    # ---------------------------------------------------------------- helpers for rules
+
+    def error(self, message: str, key: str | None = None):
+        pos = self.entry.key_pos.get(key, self.entry.pos) if key else self.entry.pos
+        raise SpecError(f"{self.name} ({self.TYPE}): {message}", pos)
+
+    def check_positive(self, value: Dim, what: str, key: str | None = None, formula: str = ""):
+        if known_positive(value) is False:
+            why = f" = {formula}" if formula else ""
+            self.error(f"{what} is {to_text(value)}{why}, but must be at least 1", key)
+
+    def check_width(self, key: str, given, actual, what: str = "the incoming shape"):
+        """An explicit input width must agree with what flows in."""
+        if given is not None and not same(given, actual):
+            self.error(f"{key}={to_text(given)} disagrees with {what} ({to_text(actual)}); "
+                       f"remove {key} or set it to {to_text(actual)}", key)
+
+    def check_ndim(self, x: Shape, allowed: tuple[int, ...], layout: str):
+        if len(x) not in allowed:
+            self.error(f"expects a {' or '.join(f'{n}-D' for n in allowed)} input {layout}, "
+                       f"got {len(x)}-D shape {fmt_shape(x)}")
+
+    # ---------------------------------------------------------------- the rules
+
+    def validate(self) -> None:
+        """Checks that need only the arguments (torch's constructor checks)."""
+
+    def output_shape(self, x: Shape) -> Shape:
+        return x
+
+    def state_shapes(self, x: Shape) -> dict | None:
+        return None
+
+    def parameters(self, x: Shape) -> dict[str, Shape]:
+        return {}
+
+    def macs(self, x: Shape, y: Shape) -> Dim:
+        return 0
+
+    def flops(self, x: Shape, y: Shape) -> Dim:
+        return 0
+
+    def receptive_field(self, field: Field | None) -> Field | None:
+        return field if self.PASS_RF else None
+
+    @property
+    def has_bias(self) -> bool:
+        return bool(self.args.get("bias", False))
+
+
+def numel(shape: Shape) -> Dim:
+    return prod(shape)
+
+
+def fmt_shape(shape) -> str:
+    return "[" + ", ".join(to_text(d) for d in shape) + "]"
+
+
+def _show(raw) -> str:
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if raw is None:
+        return "null"
+    return repr(raw) if isinstance(raw, str) else str(raw)

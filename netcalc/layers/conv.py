@@ -1,0 +1,241 @@
+"""Convolutions: ConvNd, DepthwiseConvNd, PointwiseConvNd, ConvTransposeNd.
+
+Inputs are ``(N, C, *spatial)`` or unbatched ``(C, *spatial)``; the window arithmetic
+lives in :mod:`netcalc.arith`.
+"""
+
+from __future__ import annotations
+
+from ..arith import effective_kernel, transposed_out, window_out
+from ..symbolic import exact_div, fdiv, is_int, known_positive, prod, to_text
+from .base import Arg, Layer, fmt_shape, numel
+from .registry import ranked
+
+AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+class Windowed(Layer):
+    """A layer that slides a window over the last ``rank`` axes."""
+
+    def check_window_args(self, positive=("kernel_size", "stride", "dilation"), nonneg=("padding",)):
+        for key in positive:
+            for v in self.args.get(key) or ():
+                if known_positive(v) is False:
+                    self.error(f"{key} must be at least 1, got {to_text(v)}", key)
+        for key in nonneg:
+            vals = self.args.get(key)
+            for v in vals if isinstance(vals, tuple) else ():
+                if is_int(v) and v < 0:
+                    self.error(f"negative padding is not supported, got {to_text(v)}", key)
+
+    def split(self, x):
+        """(leading dims, channels, spatial) of the incoming shape."""
+        self.check_ndim(x, (self.rank + 1, self.rank + 2),
+                        "(N, C, " + ", ".join(AXES[self.rank]) + ") or unbatched (C, " + ", ".join(AXES[self.rank]) + ")")
+        return x[: -self.rank - 1], x[-self.rank - 1], x[-self.rank:]
+
+    def check_out(self, out, size, kernel, stride, pads, dilation, axis):
+        if known_positive(out) is False:
+            padded = size + pads[0] + pads[1]
+            formula = (f"floor(({to_text(size)} + {to_text(pads[0] + pads[1])} - {to_text(dilation)}*({to_text(kernel)} - 1) - 1)"
+                       f"/{to_text(stride)}) + 1")
+            self.error(f"output size along {AXES[self.rank][axis]} is {to_text(out)} = {formula}: the window "
+                       f"({to_text(effective_kernel(kernel, dilation))}) does not fit in the padded input "
+                       f"({to_text(padded)}); use a smaller kernel or more padding, or feed a larger input",
+                       "kernel_size")
+
+
+class ConvNd(Windowed):
+    """``torch.nn.ConvNd``: ``out = ⌊(L + 2p - d(k-1) - 1)/s⌋ + 1`` per axis.
+
+    weight ``(C_out, C_in/groups, *k)``, bias ``(C_out,)``;
+    MACs = output elements × C_in/groups × prod(k); FLOPs per output element ``2*fan_in - 1 (+1 bias)``.
+    """
+
+    TYPE = "Conv{}d"
+    ARGS = (Arg("in_channels", None), Arg("out_channels"), Arg("kernel_size", kind="axes"),
+            Arg("stride", 1, "axes"), Arg("padding", 0, "padding"), Arg("dilation", 1, "axes"),
+            Arg("groups", 1), Arg("bias", True, "bool"), Arg("padding_mode", "zeros", "choice", PADDING_MODES))
+
+    def validate(self):
+        self.check_window_args()
+        if self.args["padding"] == "same" and any(s != 1 for s in self.args["stride"]):
+            self.error("padding='same' is not supported for strided convolutions; use the padding "
+                       "`netcalc solve-padding` gives, or an explicit nn.ZeroPad layer", "padding")
+        self.check_positive(self.args["groups"], "groups", "groups")
+
+    # DepthwiseConv/PointwiseConv fill these from the incoming channels instead
+    def channels(self, c_in):
+        """(in_channels, out_channels, groups) given the incoming channel count."""
+        a = self.args
+        self.check_width("in_channels", a["in_channels"], c_in, "the incoming channels")
+        return c_in, a["out_channels"], a["groups"]
+
+    def kernel(self):
+        return self.args["kernel_size"], self.args["stride"], self.args["dilation"]
+
+    def pads(self):
+        """(left, right) padding per axis; 'same' splits ``d(k-1)`` as PyTorch does."""
+        k, _, d = self.kernel()
+        p = self.args["padding"]
+        if p == "valid":
+            return [(0, 0)] * self.rank
+        if p == "same":
+            return [(fdiv(total, 2), total - fdiv(total, 2)) for total in (di * (ki - 1) for ki, di in zip(k, d))]
+        return [(pi, pi) for pi in p]
+
+    def setup(self, x):
+        lead, c, spatial = self.split(x)
+        c_in, c_out, groups = self.channels(c)
+        self.check_positive(c_out, "out_channels", "out_channels")
+        for key, v in (("in_channels", c_in), ("out_channels", c_out)):
+            if is_int(v) and is_int(groups) and v % groups:
+                self.error(f"{key} ({v}) must be divisible by groups ({groups})", "groups")
+        return lead, c_in, c_out, groups, spatial
+
+    def output_shape(self, x):
+        lead, c_in, c_out, groups, spatial = self.setup(x)
+        k, s, d = self.kernel()
+        out = []
+        for i, (L, pads) in enumerate(zip(spatial, self.pads())):
+            self.check_padding_mode(L, pads, i)
+            o = window_out(L, k[i], s[i], pads, d[i])
+            self.check_out(o, L, k[i], s[i], pads, d[i], i)
+            out.append(o)
+        return (*lead, c_out, *out)
+
+    def check_padding_mode(self, size, pads, axis):
+        mode = self.args.get("padding_mode", "zeros")
+        p = max(pads) if all(is_int(v) for v in pads) else None
+        if mode == "reflect" and is_int(size) and p is not None and p >= size:
+            self.error(f"reflect padding ({p}) must be less than the input size along {AXES[self.rank][axis]} ({size})", "padding")
+        if mode == "circular" and is_int(size) and p is not None and p > size:
+            self.error(f"circular padding ({p}) must be at most the input size along {AXES[self.rank][axis]} ({size})", "padding")
+
+    def fan_in(self, x):
+        _, c_in, _, groups, _ = self.setup(x)
+        return exact_div(c_in, groups) * prod(self.kernel()[0])
+
+    def parameters(self, x):
+        _, c_in, c_out, groups, _ = self.setup(x)
+        params = {"weight": (c_out, exact_div(c_in, groups), *self.kernel()[0])}
+        if self.has_bias:
+            params["bias"] = (c_out,)
+        return params
+
+    def macs(self, x, y):
+        return numel(y) * self.fan_in(x)
+
+    def flops(self, x, y):
+        return numel(y) * (2 * self.fan_in(x) - 1 + int(self.has_bias))
+
+    def receptive_field(self, field):
+        if field is None:
+            return None
+        k, s, d = self.kernel()
+        return field.window(k, s, [p[0] for p in self.pads()], d)
+
+
+class DepthwiseConvNd(ConvNd):
+    """netcalc's ``DepthwiseConvNd``: ``ConvNd(C, C*depth_multiplier, k, groups=C)``."""
+
+    TYPE = "DepthwiseConv{}d"
+    ARGS = (Arg("in_channels", None), Arg("kernel_size", kind="axes"), Arg("stride", 1, "axes"),
+            Arg("padding", 0, "padding"), Arg("dilation", 1, "axes"), Arg("depth_multiplier", 1),
+            Arg("bias", True, "bool"), Arg("padding_mode", "zeros", "choice", PADDING_MODES))
+
+    def validate(self):
+        self.args["groups"] = 1  # fixed per input in channels()
+        super().validate()
+        self.check_positive(self.args["depth_multiplier"], "depth_multiplier", "depth_multiplier")
+
+    def channels(self, c_in):
+        self.check_width("in_channels", self.args["in_channels"], c_in, "the incoming channels")
+        return c_in, c_in * self.args["depth_multiplier"], c_in
+
+
+class PointwiseConvNd(ConvNd):
+    """netcalc's ``PointwiseConvNd``: a 1×1 ``ConvNd(C, out_channels, 1)``."""
+
+    TYPE = "PointwiseConv{}d"
+    ARGS = (Arg("in_channels", None), Arg("out_channels"), Arg("bias", True, "bool"))
+
+    def validate(self):
+        one = (1,) * self.rank
+        self.args.update(kernel_size=one, stride=one, dilation=one, padding=(0,) * self.rank, groups=1)
+
+
+class ConvTransposeNd(Windowed):
+    """``torch.nn.ConvTransposeNd``: ``out = (L-1)s - 2p + d(k-1) + output_padding + 1`` per axis.
+
+    weight ``(C_in, C_out/groups, *k)``, bias ``(C_out,)``;
+    MACs = input elements × C_out/groups × prod(k); FLOPs = 2·MACs (+ output elements with bias).
+    """
+
+    TYPE = "ConvTranspose{}d"
+    ARGS = (Arg("in_channels", None), Arg("out_channels"), Arg("kernel_size", kind="axes"),
+            Arg("stride", 1, "axes"), Arg("padding", 0, "axes"), Arg("output_padding", 0, "axes"),
+            Arg("groups", 1), Arg("bias", True, "bool"), Arg("dilation", 1, "axes"),
+            Arg("padding_mode", "zeros", "choice", PADDING_MODES))
+
+    def validate(self):
+        a = self.args
+        self.check_window_args(nonneg=("padding", "output_padding"))
+        self.check_positive(a["groups"], "groups", "groups")
+        if a["padding_mode"] != "zeros":
+            self.error(f'only "zeros" padding mode is supported for {self.TYPE}', "padding_mode")
+        for op, s, d in zip(a["output_padding"], a["stride"], a["dilation"]):
+            if all(is_int(v) for v in (op, s, d)) and op >= max(s, d):
+                self.error(f"output_padding ({op}) must be smaller than either stride ({s}) or dilation ({d})",
+                           "output_padding")
+
+    def setup(self, x):
+        lead, c, spatial = self.split(x)
+        a = self.args
+        self.check_width("in_channels", a["in_channels"], c, "the incoming channels")
+        self.check_positive(a["out_channels"], "out_channels", "out_channels")
+        for key, v in (("in_channels", c), ("out_channels", a["out_channels"])):
+            if is_int(v) and is_int(a["groups"]) and v % a["groups"]:
+                self.error(f"{key} ({v}) must be divisible by groups ({a['groups']})", "groups")
+        return lead, c, a["out_channels"], a["groups"], spatial
+
+    def output_shape(self, x):
+        lead, _, c_out, _, spatial = self.setup(x)
+        a = self.args
+        out = []
+        for i, L in enumerate(spatial):
+            o = transposed_out(L, a["kernel_size"][i], a["stride"][i], a["padding"][i], a["dilation"][i],
+                               a["output_padding"][i])
+            if known_positive(o) is False:
+                self.error(f"output size along {AXES[self.rank][i]} is {to_text(o)} = ({to_text(L)} - 1)*{a['stride'][i]} "
+                           f"- 2*{a['padding'][i]} + {a['dilation'][i]}*({a['kernel_size'][i]} - 1) + "
+                           f"{a['output_padding'][i]} + 1; reduce the padding", "padding")
+            out.append(o)
+        return (*lead, c_out, *out)
+
+    def parameters(self, x):
+        _, c_in, c_out, groups, _ = self.setup(x)
+        params = {"weight": (c_in, exact_div(c_out, groups), *self.args["kernel_size"])}
+        if self.has_bias:
+            params["bias"] = (c_out,)
+        return params
+
+    def macs(self, x, y):
+        _, _, c_out, groups, _ = self.setup(x)
+        return numel(x) * exact_div(c_out, groups) * prod(self.args["kernel_size"])
+
+    def flops(self, x, y):
+        return 2 * self.macs(x, y) + (numel(y) if self.has_bias else 0)
+
+    def receptive_field(self, field):
+        if field is None:
+            return None
+        a = self.args
+        return field.transposed(a["kernel_size"], a["stride"], a["padding"], a["dilation"])
+
+
+for _base in (ConvNd, DepthwiseConvNd, PointwiseConvNd, ConvTransposeNd):
+    ranked(_base)
+
+__all__ = ["ConvNd", "DepthwiseConvNd", "PointwiseConvNd", "ConvTransposeNd", "Windowed", "AXES", "fmt_shape"]

@@ -1,0 +1,159 @@
+"""Linear, Bilinear, Embedding, and the reshaping layers Flatten, Unflatten, Identity."""
+
+from __future__ import annotations
+
+from ..symbolic import prod, same, to_text
+from .base import Arg, Layer, fmt_shape, numel
+from .registry import register
+
+
+@register
+class Linear(Layer):
+    """``torch.nn.Linear``: ``(*, in_features) → (*, out_features)``.
+
+    weight ``(out, in)``, bias ``(out,)``; MACs = output elements × in_features;
+    FLOPs per output element ``2*in_features - 1 (+1 bias)``.
+    """
+
+    TYPE = "Linear"
+    ARGS = (Arg("in_features", None), Arg("out_features"), Arg("bias", True, "bool"))
+
+    def validate(self):
+        self.check_positive(self.args["out_features"], "out_features", "out_features")
+
+    def in_features(self, x):
+        if len(x) < 1:
+            self.error("expects an input with at least one dimension (*, in_features)")
+        self.check_width("in_features", self.args["in_features"], x[-1], "the last incoming dimension")
+        return x[-1]
+
+    def output_shape(self, x):
+        self.in_features(x)
+        return (*x[:-1], self.args["out_features"])
+
+    def parameters(self, x):
+        p = {"weight": (self.args["out_features"], self.in_features(x))}
+        if self.has_bias:
+            p["bias"] = (self.args["out_features"],)
+        return p
+
+    def macs(self, x, y):
+        return numel(y) * self.in_features(x)
+
+    def flops(self, x, y):
+        return numel(y) * (2 * self.in_features(x) - 1 + int(self.has_bias))
+
+
+@register
+class Embedding(Layer):
+    """``torch.nn.Embedding``: indices ``(*)`` → ``(*, embedding_dim)``; weight ``(num_embeddings, embedding_dim)``.
+    A lookup: no MACs, no FLOPs."""
+
+    TYPE = "Embedding"
+    ARGS = (Arg("num_embeddings"), Arg("embedding_dim"), Arg("padding_idx", None), Arg("max_norm", None, "float"),
+            Arg("norm_type", 2.0, "float"), Arg("scale_grad_by_freq", False, "bool"), Arg("sparse", False, "bool"))
+
+    def validate(self):
+        a = self.args
+        self.check_positive(a["num_embeddings"], "num_embeddings", "num_embeddings")
+        self.check_positive(a["embedding_dim"], "embedding_dim", "embedding_dim")
+        p, n = a["padding_idx"], a["num_embeddings"]
+        if isinstance(p, int) and isinstance(n, int) and not -n <= p < n:
+            self.error(f"padding_idx must be within num_embeddings ({n}), got {p}", "padding_idx")
+
+    def output_shape(self, x):
+        return (*x, self.args["embedding_dim"])
+
+    def parameters(self, x):
+        return {"weight": (self.args["num_embeddings"], self.args["embedding_dim"])}
+
+
+def dim_index(layer, dim, ndim, key):
+    """A possibly negative dim as an index into a shape of ``ndim`` dims (torch's wrap rule)."""
+    if not isinstance(dim, int):
+        layer.error(f"{key} must be an integer, got {to_text(dim)}", key)
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        layer.error(f"{key}={dim} is out of range for a {ndim}-D input (expected {-n} to {n - 1})", key)
+    return dim % n
+
+
+@register
+class Flatten(Layer):
+    """``torch.nn.Flatten``: dims ``start_dim..end_dim`` become one (their product)."""
+
+    TYPE = "Flatten"
+    ARGS = (Arg("start_dim", 1), Arg("end_dim", -1))
+
+    def output_shape(self, x):
+        if len(x) == 0:
+            return (1,)
+        s = dim_index(self, self.args["start_dim"], len(x), "start_dim")
+        e = dim_index(self, self.args["end_dim"], len(x), "end_dim")
+        if s > e:
+            self.error(f"start_dim ({self.args['start_dim']}) cannot come after end_dim ({self.args['end_dim']}) "
+                       f"for input {fmt_shape(x)}", "start_dim")
+        return (*x[:s], prod(x[s:e + 1]), *x[e + 1:])
+
+
+@register
+class Unflatten(Layer):
+    """``torch.nn.Unflatten``: dim ``dim`` becomes ``unflattened_size`` (one entry may be -1)."""
+
+    TYPE = "Unflatten"
+    ARGS = (Arg("dim"), Arg("unflattened_size", kind="dims"))
+
+    def output_shape(self, x):
+        d = dim_index(self, self.args["dim"], len(x), "dim")
+        sizes = list(self.args["unflattened_size"])
+        known = prod(v for v in sizes if v != -1)
+        if sizes.count(-1) > 1:
+            self.error("only one entry of unflattened_size may be -1", "unflattened_size")
+        if -1 in sizes:
+            sizes[sizes.index(-1)] = x[d] // known if isinstance(x[d], int) and isinstance(known, int) else x[d] / known
+            known = prod(sizes)
+        if not same(known, x[d]):
+            self.error(f"unflattened_size {fmt_shape(sizes)} (product {to_text(known)}) does not match "
+                       f"dim {d} of size {to_text(x[d])}", "unflattened_size")
+        return (*x[:d], *sizes, *x[d + 1:])
+
+
+@register
+class Identity(Layer):
+    """``torch.nn.Identity``: the input, unchanged."""
+
+    TYPE = "Identity"
+    PASS_RF = True
+
+
+@register
+class Bilinear(Layer):
+    """``torch.nn.Bilinear`` applied to the incoming tensor twice (``x1 = x2 = x``):
+    weight ``(out, in1, in2)``; MACs = output elements × in1 × (in2 + 1)."""
+
+    TYPE = "Bilinear"
+    ARGS = (Arg("in1_features", None), Arg("in2_features", None), Arg("out_features"), Arg("bias", True, "bool"))
+
+    def widths(self, x):
+        self.check_width("in1_features", self.args["in1_features"], x[-1], "the last incoming dimension")
+        self.check_width("in2_features", self.args["in2_features"], x[-1], "the last incoming dimension")
+        return x[-1], x[-1]
+
+    def output_shape(self, x):
+        self.widths(x)
+        return (*x[:-1], self.args["out_features"])
+
+    def parameters(self, x):
+        i1, i2 = self.widths(x)
+        p = {"weight": (self.args["out_features"], i1, i2)}
+        if self.has_bias:
+            p["bias"] = (self.args["out_features"],)
+        return p
+
+    def macs(self, x, y):
+        i1, i2 = self.widths(x)
+        return numel(y) * i1 * (i2 + 1)
+
+    def flops(self, x, y):
+        i1, i2 = self.widths(x)
+        return numel(y) * (2 * i1 * (i2 + 1) - 1 + int(self.has_bias))

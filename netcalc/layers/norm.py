@@ -1,0 +1,161 @@
+"""Normalisation layers: BatchNormNd, InstanceNormNd, LayerNorm, GroupNorm, RMSNorm, LocalResponseNorm.
+
+FLOP convention, per element: BatchNorm (running statistics, inference) 2 to normalise;
+LayerNorm, GroupNorm, InstanceNorm 5 (mean: add; variance: subtract, square, add; scale);
+RMSNorm 3 (square, add, scale); then +1 for the weight γ and +1 for the bias β when present.
+LocalResponseNorm ``size + 3``. Norms have no MACs.
+"""
+
+from __future__ import annotations
+
+from ..symbolic import same
+from .base import Arg, Layer, fmt_shape, numel
+from .registry import ranked, register
+
+EPS = Arg("eps", 1e-5, "float")
+
+
+class Norm(Layer):
+    PASS_RF = True
+    NORMALIZE_COST = 5
+
+    def affine_shape(self, x):
+        """Shape of γ and β, or None when the layer has no affine parameters."""
+        raise NotImplementedError
+
+    def has_weight(self):
+        return self.args.get("affine", self.args.get("elementwise_affine", True))
+
+    def parameters(self, x):
+        shape = self.affine_shape(x)
+        if not self.has_weight():
+            return {}
+        p = {"weight": shape}
+        if self.args.get("bias", True):
+            p["bias"] = shape
+        return p
+
+    def flops(self, x, y):
+        cost = self.NORMALIZE_COST + len(self.parameters(x))
+        return cost * numel(y)
+
+
+class BatchNormNd(Norm):
+    """``torch.nn.BatchNormNd``: ``(N, C, *)``; weight and bias ``(C,)`` when affine."""
+
+    TYPE = "BatchNorm{}d"
+    NORMALIZE_COST = 2
+    ARGS = (Arg("num_features", None), EPS, Arg("momentum", 0.1, "float"), Arg("affine", True, "bool"),
+            Arg("track_running_stats", True, "bool"), Arg("bias", True, "bool"))
+
+    def allowed_ndims(self):
+        return (2, 3) if self.rank == 1 else (self.rank + 2,)
+
+    def affine_shape(self, x):
+        self.check_ndim(x, self.allowed_ndims(), "(N, C, ...)")
+        self.check_width("num_features", self.args["num_features"], x[1], "the incoming channels")
+        return (x[1],)
+
+    def output_shape(self, x):
+        self.affine_shape(x)
+        return x
+
+
+class InstanceNormNd(Norm):
+    """``torch.nn.InstanceNormNd``: ``(N, C, *)`` or unbatched ``(C, *)``; weight and bias ``(C,)`` when affine."""
+
+    TYPE = "InstanceNorm{}d"
+    ARGS = (Arg("num_features", None), EPS, Arg("momentum", 0.1, "float"), Arg("affine", False, "bool"),
+            Arg("track_running_stats", False, "bool"), Arg("bias", True, "bool"))
+
+    def affine_shape(self, x):
+        self.check_ndim(x, (self.rank + 1, self.rank + 2), "(N, C, ...) or unbatched (C, ...)")
+        c = x[-self.rank - 1]
+        if self.args["affine"]:  # torch only warns about a mismatch without affine parameters
+            self.check_width("num_features", self.args["num_features"], c, "the incoming channels")
+        return (c,)
+
+    def output_shape(self, x):
+        self.affine_shape(x)
+        return x
+
+
+ranked(BatchNormNd)
+ranked(InstanceNormNd)
+
+
+@register
+class LayerNorm(Norm):
+    """``torch.nn.LayerNorm``: normalises the trailing ``normalized_shape`` dims (default: the last);
+    weight and bias of that shape."""
+
+    TYPE = "LayerNorm"
+    ARGS = (Arg("normalized_shape", None, "dims"), EPS, Arg("elementwise_affine", True, "bool"), Arg("bias", True, "bool"))
+
+    def affine_shape(self, x):
+        shape = self.args["normalized_shape"] or (x[-1:] if x else ())
+        n = len(shape)
+        if n == 0 or len(x) < n or not all(same(a, b) for a, b in zip(shape, x[len(x) - n:])):
+            self.error(f"normalized_shape {fmt_shape(shape)} does not match the trailing dimensions of "
+                       f"input {fmt_shape(x)}; omit it to normalise the last dimension", "normalized_shape")
+        return tuple(shape)
+
+    def output_shape(self, x):
+        self.affine_shape(x)
+        return x
+
+
+@register
+class RMSNorm(LayerNorm):
+    """``torch.nn.RMSNorm``: like LayerNorm over the trailing dims, with a weight and no bias."""
+
+    TYPE = "RMSNorm"
+    NORMALIZE_COST = 3
+    ARGS = (Arg("normalized_shape", None, "dims"), Arg("eps", None, "float"), Arg("elementwise_affine", True, "bool"))
+
+    def parameters(self, x):
+        shape = self.affine_shape(x)
+        return {"weight": shape} if self.args["elementwise_affine"] else {}
+
+
+@register
+class GroupNorm(Norm):
+    """``torch.nn.GroupNorm``: ``(N, C, *)``, C divisible by num_groups; weight and bias ``(C,)`` when affine."""
+
+    TYPE = "GroupNorm"
+    ARGS = (Arg("num_groups"), Arg("num_channels", None), EPS, Arg("affine", True, "bool"), Arg("bias", True, "bool"))
+
+    def validate(self):
+        self.check_positive(self.args["num_groups"], "num_groups", "num_groups")
+
+    def affine_shape(self, x):
+        if len(x) < 2:
+            self.error(f"expects an input (N, C, *) of at least 2 dimensions, got {fmt_shape(x)}")
+        c, g = x[1], self.args["num_groups"]
+        self.check_width("num_channels", self.args["num_channels"], c, "the incoming channels")
+        if isinstance(c, int) and isinstance(g, int) and c % g:
+            self.error(f"num_channels ({c}) must be divisible by num_groups ({g})", "num_groups")
+        return (c,)
+
+    def output_shape(self, x):
+        self.affine_shape(x)
+        return x
+
+
+@register
+class LocalResponseNorm(Layer):
+    """``torch.nn.LocalResponseNorm``: shape-preserving, no parameters; ``size + 3`` FLOPs per element."""
+
+    TYPE = "LocalResponseNorm"
+    PASS_RF = True
+    ARGS = (Arg("size"), Arg("alpha", 1e-4, "float"), Arg("beta", 0.75, "float"), Arg("k", 1.0, "float"))
+
+    def output_shape(self, x):
+        if len(x) < 3:
+            self.error(f"expects an input of 3 or more dimensions, got {fmt_shape(x)}")
+        return x
+
+    def flops(self, x, y):
+        return (self.args["size"] + 3) * numel(y)
+
+

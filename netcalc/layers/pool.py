@@ -1,0 +1,143 @@
+"""Pooling: MaxPoolNd, AvgPoolNd, LPPoolNd, AdaptiveAvgPoolNd, AdaptiveMaxPoolNd.
+
+FLOP convention (no MACs: pooling has no weights): a max window costs ``window - 1``
+comparisons per output element; an average or power-average window ``window`` operations
+(``window - 1`` additions and one division); adaptive pools one operation per input element.
+"""
+
+from __future__ import annotations
+
+from ..arith import window_out
+from ..symbolic import is_int, prod
+from .base import Arg, numel
+from .conv import Windowed
+from .registry import ranked
+
+
+class PoolNd(Windowed):
+    """Shared rules of the fixed-window pools (``torch.nn.MaxPoolNd`` and friends).
+
+    ``out = ⌊(L + 2p - d(k-1) - 1 [+ s - 1 if ceil_mode])/s⌋ + 1``, less one when ceil_mode
+    would start the last window past the input and left padding.
+    """
+
+    def validate(self):
+        a = self.args
+        if a.get("stride") is None:
+            a["stride"] = a["kernel_size"]
+        a.setdefault("padding", (0,) * self.rank)
+        a.setdefault("dilation", (1,) * self.rank)
+        self.check_window_args()
+        for p, k in zip(a["padding"], a["kernel_size"]):
+            if is_int(p) and is_int(k) and p > k // 2:
+                self.error(f"padding ({p}) must be at most half of kernel_size ({k})", "padding")
+
+    def output_shape(self, x):
+        lead, c, spatial = self.split(x)
+        a = self.args
+        out = []
+        for i, L in enumerate(spatial):
+            pads = (a["padding"][i], a["padding"][i])
+            o = window_out(L, a["kernel_size"][i], a["stride"][i], pads, a["dilation"][i], a.get("ceil_mode", False))
+            self.check_out(o, L, a["kernel_size"][i], a["stride"][i], pads, a["dilation"][i], i)
+            out.append(o)
+        return (*lead, c, *out)
+
+    def window_size(self):
+        return prod(self.args["kernel_size"])
+
+    def flops(self, x, y):
+        return numel(y) * self.window_size()
+
+    def receptive_field(self, field):
+        if field is None:
+            return None
+        a = self.args
+        return field.window(a["kernel_size"], a["stride"], a["padding"], a["dilation"])
+
+
+class MaxPoolNd(PoolNd):
+    __doc__ = PoolNd.__doc__
+    TYPE = "MaxPool{}d"
+    ARGS = (Arg("kernel_size", kind="axes"), Arg("stride", None, "axes"), Arg("padding", 0, "axes"),
+            Arg("dilation", 1, "axes"), Arg("return_indices", False, "bool"), Arg("ceil_mode", False, "bool"))
+
+    def flops(self, x, y):
+        return numel(y) * (self.window_size() - 1)
+
+
+class AvgPoolNd(PoolNd):
+    __doc__ = PoolNd.__doc__
+    TYPE = "AvgPool{}d"
+    ARGS = (Arg("kernel_size", kind="axes"), Arg("stride", None, "axes"), Arg("padding", 0, "axes"),
+            Arg("ceil_mode", False, "bool"), Arg("count_include_pad", True, "bool"),
+            Arg("divisor_override", None))
+
+    def validate(self):
+        super().validate()
+        d = self.args["divisor_override"]
+        if d is not None and is_int(d) and d == 0:
+            self.error("divisor_override must be non-zero", "divisor_override")
+
+
+class AvgPool1d(AvgPoolNd):
+    __doc__ = PoolNd.__doc__
+    TYPE = "AvgPool1d"
+    rank = 1
+    ARGS = AvgPoolNd.ARGS[:-1]  # no divisor_override in 1-D
+
+
+class LPPoolNd(PoolNd):
+    __doc__ = PoolNd.__doc__
+    TYPE = "LPPool{}d"
+    ARGS = (Arg("norm_type", kind="float"), Arg("kernel_size", kind="axes"), Arg("stride", None, "axes"),
+            Arg("ceil_mode", False, "bool"))
+
+
+class AdaptivePoolNd(Windowed):
+    """``torch.nn.AdaptiveAvgPoolNd``/``AdaptiveMaxPoolNd``: output ``(N, C, *output_size)``;
+    a ``null`` entry keeps that input size."""
+
+    ARGS = (Arg("output_size", kind="dims"),)
+
+    def validate(self):
+        size = self.args["output_size"]
+        if len(size) == 1:
+            size = size * self.rank
+        if len(size) != self.rank:
+            self.error(f"output_size needs {self.rank} values, got {len(size)}", "output_size")
+        for v in size:
+            if v is not None and is_int(v) and v < 1:
+                self.error(f"output_size entries must be at least 1, got {v}", "output_size")
+        self.args["output_size"] = size
+
+    def output_shape(self, x):
+        lead, c, spatial = self.split(x)
+        out = tuple(L if o is None else o for o, L in zip(self.args["output_size"], spatial))
+        return (*lead, c, *out)
+
+    def flops(self, x, y):
+        return numel(x)
+
+    def receptive_field(self, field):
+        return None
+
+
+class AdaptiveAvgPoolNd(AdaptivePoolNd):
+    __doc__ = AdaptivePoolNd.__doc__
+    TYPE = "AdaptiveAvgPool{}d"
+
+
+class AdaptiveMaxPoolNd(AdaptivePoolNd):
+    __doc__ = AdaptivePoolNd.__doc__
+    TYPE = "AdaptiveMaxPool{}d"
+    ARGS = (Arg("output_size", kind="dims"), Arg("return_indices", False, "bool"))
+
+
+ranked(MaxPoolNd)
+ranked(AvgPoolNd, 2, 3)
+ranked(AvgPool1d, 1)
+ranked(LPPoolNd)
+ranked(AdaptiveAvgPoolNd)
+ranked(AdaptiveMaxPoolNd)
+

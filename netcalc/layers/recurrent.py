@@ -1,0 +1,129 @@
+"""Recurrent layers: RNN, LSTM, GRU.
+
+Input ``(L, N, H_in)`` (``(N, L, H_in)`` with batch_first) or unbatched ``(L, H_in)``;
+output ``(…, D*H_out)`` with ``D = 2`` when bidirectional and ``H_out = proj_size or
+hidden_size``; ``h_n`` is ``(D*num_layers, N, H_out)`` (never batch-first), LSTM's ``c_n``
+``(D*num_layers, N, hidden_size)``.
+
+Per layer ``l`` and direction: ``weight_ih_l{l}`` ``(G*H, in_l)``, ``weight_hh_l{l}``
+``(G*H, H_out)``, ``bias_ih``/``bias_hh`` ``(G*H,)``, LSTM's ``weight_hr_l{l}`` ``(P, H)``,
+with gates G = 1 (RNN), 4 (LSTM), 3 (GRU), ``in_0 = H_in`` and ``in_l = D*H_out`` after.
+
+Cost convention, per time step, batch element, layer and direction: MACs are the weight
+matmuls ``G*H*(in_l + H_out)`` (+ ``P*H`` projection); FLOPs are ``2*MACs``, plus one per
+bias element, plus the gate arithmetic per hidden unit: RNN 1, GRU 9, LSTM 9.
+"""
+
+from __future__ import annotations
+
+from ..symbolic import is_int
+from .base import Arg, Layer, numel
+from .registry import register
+
+
+class Recurrent(Layer):
+    GATES = 1
+    GATE_FLOPS = 1
+    ARGS = (Arg("input_size", None), Arg("hidden_size"), Arg("num_layers", 1), Arg("bias", True, "bool"),
+            Arg("batch_first", False, "bool"), Arg("dropout", 0.0, "float"), Arg("bidirectional", False, "bool"))
+
+    def validate(self):
+        a = self.args
+        self.check_positive(a["hidden_size"], "hidden_size", "hidden_size")
+        self.check_positive(a["num_layers"], "num_layers", "num_layers")
+        if not 0 <= a["dropout"] <= 1:
+            self.error(f"dropout should be a number in range [0, 1], got {a['dropout']}", "dropout")
+        p = a.get("proj_size", 0)
+        if is_int(p) and p < 0:
+            self.error("proj_size should be a positive integer or zero to disable projections", "proj_size")
+        if is_int(p) and is_int(a["hidden_size"]) and p >= a["hidden_size"] and p:
+            self.error(f"proj_size ({p}) has to be smaller than hidden_size ({a['hidden_size']})", "proj_size")
+
+    def dims(self, x):
+        """(seq_len, batch or None, input features)."""
+        self.check_ndim(x, (2, 3), "(L, N, H_in) or unbatched (L, H_in)")
+        a = self.args
+        if len(x) == 2:
+            seq, batch = x[0], None
+        else:
+            seq, batch = (x[1], x[0]) if a["batch_first"] else (x[0], x[1])
+        self.check_width("input_size", a["input_size"], x[-1], "the last incoming dimension")
+        return seq, batch, x[-1]
+
+    @property
+    def directions(self):
+        return 2 if self.args["bidirectional"] else 1
+
+    @property
+    def h_out(self):
+        return self.args.get("proj_size", 0) or self.args["hidden_size"]
+
+    def output_shape(self, x):
+        self.dims(x)
+        return (*x[:-1], self.directions * self.h_out)
+
+    def state_shapes(self, x):
+        _, batch, _ = self.dims(x)
+        lead = (self.directions * self.args["num_layers"],) + ((batch,) if batch is not None else ())
+        states = {"h_n": (*lead, self.h_out)}
+        if self.TYPE == "LSTM":
+            states["c_n"] = (*lead, self.args["hidden_size"])
+        return states
+
+    def parameters(self, x):
+        _, _, h_in = self.dims(x)
+        a = self.args
+        gh, proj = self.GATES * a["hidden_size"], a.get("proj_size", 0)
+        params = {}
+        for layer in range(a["num_layers"] if is_int(a["num_layers"]) else self._symbolic_layers()):
+            width = h_in if layer == 0 else self.directions * self.h_out
+            for suffix in ("", "_reverse")[: self.directions]:
+                params[f"weight_ih_l{layer}{suffix}"] = (gh, width)
+                params[f"weight_hh_l{layer}{suffix}"] = (gh, self.h_out)
+                if a["bias"]:
+                    params[f"bias_ih_l{layer}{suffix}"] = (gh,)
+                    params[f"bias_hh_l{layer}{suffix}"] = (gh,)
+                if proj:
+                    params[f"weight_hr_l{layer}{suffix}"] = (proj, a["hidden_size"])
+        return params
+
+    def _symbolic_layers(self):
+        self.error("num_layers must be a number (parameter names depend on it)", "num_layers")
+
+    def steps(self, x):
+        seq, batch, _ = self.dims(x)
+        return seq * (batch if batch is not None else 1)
+
+    def macs(self, x, y):
+        return self.steps(x) * sum(numel(s) for n, s in self.parameters(x).items() if n.startswith("weight"))
+
+    def flops(self, x, y):
+        biases = sum(numel(s) for n, s in self.parameters(x).items() if "bias" in n)
+        units = self.args["num_layers"] * self.directions * self.args["hidden_size"]
+        return 2 * self.macs(x, y) + self.steps(x) * (biases + self.GATE_FLOPS * units)
+
+
+@register
+class RNN(Recurrent):
+    __doc__ = __doc__
+    TYPE = "RNN"
+    ARGS = Recurrent.ARGS[:3] + (Arg("nonlinearity", "tanh", "choice", ("tanh", "relu")),) + Recurrent.ARGS[3:]
+
+
+@register
+class LSTM(Recurrent):
+    __doc__ = __doc__
+    TYPE = "LSTM"
+    GATES = 4
+    GATE_FLOPS = 9
+    ARGS = Recurrent.ARGS + (Arg("proj_size", 0),)
+
+
+@register
+class GRU(Recurrent):
+    __doc__ = __doc__
+    TYPE = "GRU"
+    GATES = 3
+    GATE_FLOPS = 9
+
+

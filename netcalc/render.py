@@ -1,0 +1,158 @@
+"""Turning a :class:`~netcalc.report.Report` into text: a rich table, JSON, CSV or Markdown.
+
+Every command prints the same JSON document; the command only picks the table's columns.
+rich is imported only for tables.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from .report import Report
+from .symbolic import is_int, to_text
+
+FORMATS = ("table", "json", "csv", "markdown")
+
+# column key → header
+HEADERS = {
+    "index": "#", "name": "name", "type": "type", "input_shape": "input shape", "output_shape": "output shape",
+    "state_shapes": "state shapes", "weights": "weights", "biases": "biases", "params": "params",
+    "macs": "MACs", "flops": "FLOPs", "rf_size": "RF size", "rf_jump": "RF jump", "rf_start": "RF start",
+}
+COLUMNS = {
+    "shapes": ("input_shape", "output_shape", "state_shapes"),
+    "params": ("output_shape", "weights", "biases", "params"),
+    "flops": ("output_shape", "macs", "flops"),
+    "rf": ("output_shape", "rf_size", "rf_jump", "rf_start"),
+    "summary": ("output_shape", "params", "macs", "flops", "rf_size", "rf_jump"),
+}
+SUMMED = ("weights", "biases", "params", "macs", "flops")
+
+
+def render(report: Report, command: str, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(report.to_dict(), indent=2)
+    cols = ("index", "name", "type") + COLUMNS[command]
+    if fmt == "csv":
+        return _csv(report, cols)
+    if fmt == "markdown":
+        return _markdown(report, cols)
+    return _table(report, cols)
+
+
+def cell(row, key: str, readable: bool) -> str:
+    if key.startswith("rf_"):
+        if row.rf is None:
+            return "-"
+        vals = row.rf[key[3:]]
+        return " × ".join(_num(v) for v in vals) if readable else "x".join(_num(v) for v in vals)
+    value = getattr(row, key)
+    if key in ("input_shape", "output_shape"):
+        return shape_text(value, readable)
+    if key == "state_shapes":
+        if value is None:
+            return "" if readable else ""
+        return "; ".join(f"{k} {shape_text(v, readable)}" for k, v in value.items())
+    if key in SUMMED:
+        return quantity(value, readable)
+    return str(value)
+
+
+def shape_text(shape, readable: bool = True) -> str:
+    sep = " × " if readable else "x"
+    return sep.join(to_text(d) for d in shape)
+
+
+def quantity(value, readable: bool = True) -> str:
+    if is_int(value):
+        return f"{value:,}" if readable else str(value)
+    return to_text(value)
+
+
+def short(value) -> str:
+    """1,258,291,200 → 1.26 G."""
+    if not is_int(value):
+        return ""
+    for unit, scale in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return str(value)
+
+
+def _num(v) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    return to_text(v)
+
+
+def _totals_cells(report: Report, cols, readable: bool) -> list[str]:
+    totals = report.totals
+    out = []
+    for c in cols:
+        if c == "name":
+            out.append("total")
+        elif c in SUMMED:
+            out.append(quantity(totals[c], readable))
+        elif c == "output_shape":
+            out.append(shape_text(report.output_shape, readable))
+        else:
+            out.append("")
+    return out
+
+
+def _csv(report: Report, cols) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols)
+    for row in report.layers:
+        w.writerow([cell(row, c, False) for c in cols])
+    w.writerow(_totals_cells(report, cols, False))
+    return buf.getvalue().rstrip("\n")
+
+
+def _markdown(report: Report, cols) -> str:
+    lines = []
+    if report.name:
+        lines += [f"**{report.name}**: input {shape_text(report.input_shape)}", ""]
+    right = {c for c in cols if c in SUMMED or c == "index"}
+    lines.append("| " + " | ".join(HEADERS[c] for c in cols) + " |")
+    lines.append("|" + "|".join("---:" if c in right else "---" for c in cols) + "|")
+    for row in report.layers:
+        lines.append("| " + " | ".join(cell(row, c, True).replace("|", "\\|") for c in cols) + " |")
+    lines.append("| " + " | ".join(f"**{t}**" if t else "" for t in _totals_cells(report, cols, True)) + " |")
+    return "\n".join(lines)
+
+
+def _table(report: Report, cols) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    title = report.name or None
+    table = Table(title=title, caption=_caption(report, cols), show_footer=False, header_style="bold")
+    for c in cols:
+        table.add_column(HEADERS[c], justify="right" if c in SUMMED or c == "index" else "left",
+                         overflow="fold")
+    for row in report.layers:
+        table.add_row(*[cell(row, c, True) for c in cols])
+    table.add_section()
+    table.add_row(*_totals_cells(report, cols, True), style="bold")
+    console = Console(file=io.StringIO(), width=_width(), force_terminal=False, color_system=None)
+    console.print(table)
+    return console.file.getvalue().rstrip("\n")
+
+
+def _caption(report: Report, cols) -> str:
+    totals = report.totals
+    parts = [f"input {shape_text(report.input_shape)} → output {shape_text(report.output_shape)}"]
+    for key in ("params", "macs", "flops"):
+        if key in cols and short(totals[key]):
+            parts.append(f"{HEADERS[key]} {short(totals[key])}")
+    return " · ".join(parts)
+
+
+def _width() -> int:
+    import shutil
+
+    return max(shutil.get_terminal_size((140, 24)).columns, 100)

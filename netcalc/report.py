@@ -1,0 +1,76 @@
+"""The result of an analysis, as plain data: one row per layer and the totals.
+
+Rendering (rich tables, JSON, CSV, Markdown) lives in :mod:`netcalc.render`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .symbolic import to_json
+
+QUANTITIES = ("weights", "biases", "params", "macs", "flops")
+
+
+@dataclass
+class LayerRow:
+    index: int
+    name: str
+    type: str
+    input_shape: tuple
+    output_shape: tuple
+    state_shapes: dict | None
+    weights: Any
+    biases: Any
+    params: Any
+    macs: Any
+    flops: Any
+    rf: dict | None
+    layer: Any = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "index": self.index, "name": self.name, "type": self.type,
+            "input_shape": shape_json(self.input_shape), "output_shape": shape_json(self.output_shape),
+            "state_shapes": None if self.state_shapes is None else {k: shape_json(v) for k, v in self.state_shapes.items()},
+            **{q: to_json(getattr(self, q)) for q in QUANTITIES},
+            "rf": None if self.rf is None else {k: [rf_json(v) for v in vs] for k, vs in self.rf.items()},
+        }
+
+
+@dataclass
+class Report:
+    name: str | None
+    input_shape: tuple
+    output_shape: tuple
+    layers: list[LayerRow]
+
+    @property
+    def totals(self) -> dict:
+        out = {}
+        for q in QUANTITIES:
+            total = 0
+            for row in self.layers:
+                total = total + getattr(row, q)
+            out[q] = total
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "input_shape": shape_json(self.input_shape),
+            "output_shape": shape_json(self.output_shape),
+            "layers": [row.to_dict() for row in self.layers],
+            "totals": {k: to_json(v) for k, v in self.totals.items()},
+        }
+
+
+def shape_json(shape) -> list:
+    return [to_json(d) for d in shape]
+
+
+def rf_json(v):
+    if isinstance(v, (int, float)):
+        return v
+    return to_json(v)

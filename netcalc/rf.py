@@ -1,0 +1,169 @@
+"""Receptive fields along each spatial axis.
+
+A field describes, for every output unit ``o`` of a layer, the span ``[lo(o), hi(o)]`` of
+network-input pixels it depends on (padding and the input's extent ignored).
+
+* :class:`ExactAxis` (numbers) keeps one span per phase of a period: after a transposed
+  convolution neighbouring units can see different amounts of the input, and later layers
+  must follow those exact spans (a pool over them is not ``r + (k-1)*j``).
+* :class:`SymbolicAxis` keeps ``(size, jump, start)`` and applies the textbook step; it is
+  used when a kernel, stride, padding or dilation is a symbol.
+
+``size`` is the largest span, ``jump`` the distance between neighbouring units' centres,
+``start`` the centre of unit 0's field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from math import gcd
+
+from .arith import rf_window_step
+from .symbolic import is_int, normalize
+
+
+@dataclass(frozen=True)
+class ExactAxis:
+    period: int
+    jump: Fraction
+    lo: tuple  # per phase; None where the unit sees nothing (a transposed-conv gap)
+    hi: tuple
+    start: Fraction
+
+    @staticmethod
+    def identity() -> "ExactAxis":
+        return ExactAxis(1, Fraction(1), (0,), (0,), Fraction(0))
+
+    def span(self, i: int):
+        q, phase = divmod(i, self.period)
+        lo = self.lo[phase]
+        if lo is None:
+            return None
+        shift = int(q * self.period * self.jump)
+        return lo + shift, self.hi[phase] + shift
+
+    @property
+    def size(self) -> int:
+        return max(h - l + 1 for l, h in zip(self.lo, self.hi) if l is not None)
+
+    def window(self, kernel: int, stride: int, padding: int, dilation: int = 1) -> "ExactAxis":
+        """Unit ``o`` reads units ``o*stride - padding + dilation*t`` for ``t < kernel``."""
+        period = self.period // gcd(self.period, stride)
+        spans = [_union(self.span(o * stride - padding + dilation * t) for t in range(kernel))
+                 for o in range(period)]
+        start = self.start + (Fraction(dilation * (kernel - 1), 2) - padding) * self.jump
+        return _reduced(period, self.jump * stride, spans, start)
+
+    def transposed(self, kernel: int, stride: int, padding: int, dilation: int = 1) -> "ExactAxis":
+        """Unit ``o`` reads units ``i`` with ``i*stride = o + padding - dilation*t``, ``t < kernel``."""
+        period = self.period * stride
+        spans = []
+        for o in range(period):
+            taps = (o + padding - dilation * t for t in range(kernel))
+            spans.append(_union(self.span(v // stride) for v in taps if v % stride == 0))
+        start = self.start + Fraction(padding * 2 - dilation * (kernel - 1), 2 * stride) * self.jump
+        return _reduced(period, self.jump / stride, spans, start)
+
+    def as_symbolic(self) -> "SymbolicAxis | None":
+        return SymbolicAxis(self.size, self.jump, self.start) if self.period == 1 else None
+
+    def report(self):
+        return self.size, _plain(self.jump), _plain(self.start)
+
+
+@dataclass(frozen=True)
+class SymbolicAxis:
+    size: object
+    jump: object
+    start: object
+
+    def window(self, kernel, stride, padding, dilation=1) -> "SymbolicAxis":
+        return SymbolicAxis(*rf_window_step(self.size, self.jump, self.start, kernel, stride, padding, dilation))
+
+    def transposed(self, kernel, stride, padding, dilation=1):
+        return None  # the phase structure depends on the values: no closed form kept
+
+    def report(self):
+        return normalize(self.size), _plain(self.jump), _plain(self.start)
+
+
+def _union(spans):
+    los, his = [], []
+    for s in spans:
+        if s is not None:
+            los.append(s[0])
+            his.append(s[1])
+    return (min(los), max(his)) if los else None
+
+
+def _reduced(period, jump, spans, start) -> ExactAxis:
+    """The field with the shortest period that describes the same spans."""
+    for p in range(1, period + 1):
+        if period % p or (p * jump).denominator != 1:
+            continue
+        shift = int(p * jump)
+        if all(_shifted(spans[o], shift) == spans[o + p] for o in range(period - p)):
+            spans = spans[:p]
+            period = p
+            break
+    lo = tuple(None if s is None else s[0] for s in spans)
+    hi = tuple(None if s is None else s[1] for s in spans)
+    return ExactAxis(period, jump, lo, hi, start)
+
+
+def _shifted(span, shift):
+    return None if span is None else (span[0] + shift, span[1] + shift)
+
+
+def _plain(x):
+    """A jump or start as an int when whole, else a float (JSON numbers), or an expression."""
+    if isinstance(x, Fraction):
+        return int(x) if x.denominator == 1 else float(x)
+    if is_int(x):
+        return x
+    x = normalize(x)
+    return _plain(x) if isinstance(x, (int, Fraction)) else x
+
+
+# ------------------------------------------------------------------ whole-layer fields
+
+class Field:
+    """The receptive field of one tensor: a tuple of axes, or unset before any window."""
+
+    def __init__(self, axes=None):
+        self.axes = axes  # None: identity, no spatial axes fixed yet
+
+    def window(self, kernels, strides, paddings, dilations) -> "Field | None":
+        return self._step("window", kernels, strides, paddings, dilations)
+
+    def transposed(self, kernels, strides, paddings, dilations) -> "Field | None":
+        return self._step("transposed", kernels, strides, paddings, dilations)
+
+    def _step(self, how, kernels, strides, paddings, dilations):
+        rank = len(kernels)
+        axes = self.axes or (ExactAxis.identity(),) * rank
+        if len(axes) != rank:
+            return None
+        out = []
+        for ax, k, s, p, d in zip(axes, kernels, strides, paddings, dilations):
+            numeric = all(is_int(v) for v in (k, s, p, d))
+            if not numeric and isinstance(ax, ExactAxis):
+                ax = ax.as_symbolic()
+            if ax is None:
+                return None
+            nxt = getattr(ax, how)(k, s, p, d)
+            if nxt is None:
+                return None
+            out.append(nxt)
+        return Field(tuple(out))
+
+    def report(self, ndim: int):
+        """``{"size": [...], "jump": [...], "start": [...]}`` for a tensor of ``ndim`` dims."""
+        axes = self.axes
+        if axes is None:
+            if ndim < 3:
+                return None
+            axes = (ExactAxis.identity(),) * (ndim - 2)
+        parts = [a.report() for a in axes]
+        return {"size": [p[0] for p in parts], "jump": [p[1] for p in parts], "start": [p[2] for p in parts]}

@@ -1,0 +1,295 @@
+"""Reading a spec: YAML or TOML text in, :class:`Spec` with file positions out.
+
+Every mapping keeps the position of itself and of each key, so errors can point at the
+offending layer entry or argument. tomllib gives no positions; :func:`_toml_positions`
+finds them by scanning the text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import Pos, SpecError, did_you_mean
+
+TOP_KEYS = ("name", "input", "symbols", "layers")
+MAX_BYTES = 8 * 1024 * 1024
+MAX_ALIASES = 1000
+
+
+@dataclass
+class Entry:
+    """One layer as written: its type name, raw arguments and where each came from."""
+
+    type: str
+    args: dict[str, Any]
+    pos: Pos
+    key_pos: dict[str, Pos] = field(default_factory=dict)
+    name: str | None = None
+    expect: Any = None
+    match: str | None = None
+    index: int = 0
+
+
+@dataclass
+class Spec:
+    input: list
+    layers: list[Entry]
+    name: str | None = None
+    symbols: dict[str, int] = field(default_factory=dict)
+    key_pos: dict[str, Pos] = field(default_factory=dict)
+    input_pos: list[Pos] = field(default_factory=list)
+
+
+class PosDict(dict):
+    pos: Pos = (1, 1)
+    key_pos: dict
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.key_pos = {}
+
+
+class PosList(list):
+    pos: Pos = (1, 1)
+    item_pos: list
+
+
+# ----------------------------------------------------------------------------- YAML
+
+def _yaml_loader():
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Loader(base):  # type: ignore[misc, valid-type]
+        pass
+
+    def mark(node) -> Pos:
+        return node.start_mark.line + 1, node.start_mark.column + 1
+
+    def mapping(loader, node):
+        loader.flatten_mapping(node)
+        out = PosDict()
+        out.pos = mark(node)
+        for k_node, v_node in node.value:
+            key = loader.construct_object(k_node, deep=True)
+            if not isinstance(key, (str, int)):
+                raise SpecError("mapping keys must be names", mark(k_node))
+            key = str(key)
+            if key in out:
+                raise SpecError(f"duplicate key {key!r}", mark(k_node))
+            out[key] = loader.construct_object(v_node, deep=True)
+            out.key_pos[key] = mark(k_node)
+        return out
+
+    def sequence(loader, node):
+        out = PosList(loader.construct_object(n, deep=True) for n in node.value)
+        out.pos = mark(node)
+        out.item_pos = [mark(n) for n in node.value]
+        return out
+
+    Loader.add_constructor("tag:yaml.org,2002:map", mapping)
+    Loader.add_constructor("tag:yaml.org,2002:seq", sequence)
+    return Loader
+
+
+_LOADER = None
+
+
+def _load_yaml(text: str):
+    import yaml
+
+    global _LOADER
+    if _LOADER is None:
+        _LOADER = _yaml_loader()
+    if text.count("*") > MAX_ALIASES and len(re.findall(r"(?<![\w*])\*[A-Za-z_]", text)) > MAX_ALIASES:
+        raise SpecError(f"more than {MAX_ALIASES} YAML aliases: refusing a possible alias bomb")
+    try:
+        return yaml.load(text, Loader=_LOADER)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        pos = (mark.line + 1, mark.column + 1) if mark else None
+        raise SpecError(f"invalid YAML: {e.problem or e.context}", pos) from None
+    except yaml.YAMLError as e:
+        raise SpecError(f"invalid YAML: {e}") from None
+    except RecursionError:
+        raise SpecError("YAML nesting is too deep") from None
+
+
+# ----------------------------------------------------------------------------- TOML
+
+_TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def _load_toml(text: str):
+    import tomllib
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        m = _TOML_POS.search(str(e))
+        msg = _TOML_POS.sub("", str(e)).strip()
+        raise SpecError(f"invalid TOML: {msg}", (int(m.group(1)), int(m.group(2))) if m else None) from None
+    return _toml_positions(text, data)
+
+
+def _toml_positions(text: str, data: dict):
+    """Attach positions to the parsed TOML by scanning its lines."""
+    top = PosDict(data)
+    layers = data.get("layers")
+    entries: list[PosDict] = []
+    section = None  # None: top level; int: index of the [[layers]] table we are in
+    for lineno, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        col = len(line) - len(line.lstrip()) + 1
+        if stripped.startswith("[[") and stripped[2:].split("]]")[0].strip() == "layers":
+            section = len(entries)
+            entries.append(PosDict())
+            entries[-1].pos = (lineno, col)
+            continue
+        if stripped.startswith("["):
+            section = -1
+            continue
+        m = re.match(r"([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=", stripped)
+        if not m:
+            continue
+        key = m.group(1).strip('"')
+        if section is None:
+            top.key_pos.setdefault(key, (lineno, col))
+        elif section >= 0:
+            entries[section].key_pos.setdefault(key, (lineno, col))
+    if isinstance(layers, list):
+        out = PosList()
+        out.item_pos = []
+        inline = _inline_positions(text, top.key_pos.get("layers"))
+        for i, item in enumerate(layers):
+            if isinstance(item, dict):
+                d = PosDict(item)
+                if i < len(entries):
+                    d.pos, d.key_pos = entries[i].pos, entries[i].key_pos
+                elif i < len(inline):
+                    d.pos = inline[i]
+                else:
+                    d.pos = top.key_pos.get("layers", (1, 1))
+                out.append(d)
+            else:
+                out.append(item)
+            out.item_pos.append(getattr(out[-1], "pos", top.key_pos.get("layers", (1, 1))))
+        top["layers"] = out
+    top.pos = (1, 1)
+    return top
+
+
+def _inline_positions(text: str, start: Pos | None) -> list[Pos]:
+    """Positions of the ``{`` of each inline table in ``layers = [...]``."""
+    if start is None:
+        return []
+    out = []
+    lines = text.splitlines()
+    depth = 0
+    for lineno in range(start[0], len(lines) + 1):
+        line = lines[lineno - 1]
+        for col, ch in enumerate(line, 1):
+            if lineno == start[0] and col < start[1]:
+                continue
+            if ch == "{":
+                if depth == 0:
+                    out.append((lineno, col))
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+    return out
+
+
+# ----------------------------------------------------------------------------- Spec
+
+def parse(text: str, filename: str = "<stdin>") -> Spec:
+    """Parse spec text; TOML when the file name ends in ``.toml``, else YAML."""
+    if len(text) > MAX_BYTES:
+        raise SpecError(f"the spec is larger than {MAX_BYTES // (1024 * 1024)} MiB")
+    data = _load_toml(text) if filename.lower().endswith(".toml") else _load_yaml(text)
+    return from_data(data)
+
+
+def from_data(data) -> Spec:
+    if not isinstance(data, dict):
+        raise SpecError("a spec is a mapping with 'input' and 'layers' (see README: the spec file)",
+                        getattr(data, "pos", None))
+    kp = getattr(data, "key_pos", {})
+    for key in data:
+        if key not in TOP_KEYS:
+            raise SpecError(f"unknown top-level key {key!r}{did_you_mean(key, TOP_KEYS)}; "
+                            f"a spec has {', '.join(TOP_KEYS)}", kp.get(key))
+    if "input" not in data:
+        raise SpecError("the spec needs 'input', the input shape, e.g. input: [1, 3, 224, 224]")
+    if "layers" not in data:
+        raise SpecError("the spec needs 'layers', a list of layers", None)
+    raw_input = data["input"]
+    if not isinstance(raw_input, list) or not raw_input:
+        raise SpecError("'input' must be a non-empty list of dimensions, e.g. [1, 3, 224, 224]", kp.get("input"))
+    symbols = data.get("symbols") or {}
+    if not isinstance(symbols, dict):
+        raise SpecError("'symbols' must be a mapping of names to integers, e.g. {B: 100}", kp.get("symbols"))
+    sym_pos = getattr(symbols, "key_pos", {})
+    for k, v in symbols.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z_0-9]*", str(k)):
+            raise SpecError(f"symbol name {k!r} is not a name (letters, digits, _)", sym_pos.get(k, kp.get("symbols")))
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise SpecError(f"symbol {k} must have an integer value, got {v!r}", sym_pos.get(k, kp.get("symbols")))
+    layers = data["layers"]
+    if not isinstance(layers, list):
+        raise SpecError("'layers' must be a list of layers", kp.get("layers"))
+    item_pos = getattr(layers, "item_pos", None) or [kp.get("layers", (1, 1))] * len(layers)
+    entries = [_entry(item, pos, i) for i, (item, pos) in enumerate(zip(layers, item_pos), 1)]
+    name = data.get("name")
+    return Spec(input=list(raw_input), layers=entries, name=None if name is None else str(name),
+                symbols=dict(symbols), key_pos=dict(kp),
+                input_pos=list(getattr(raw_input, "item_pos", None) or [kp.get("input", (1, 1))] * len(raw_input)))
+
+
+def _entry(item, pos: Pos, index: int) -> Entry:
+    """A layer in any of its three forms: ``ReLU``, ``Conv2d: {...}``, ``{type: Conv2d, ...}``."""
+    if isinstance(item, str):
+        return Entry(type=item, args={}, pos=pos, key_pos={"type": pos}, index=index)
+    if not isinstance(item, dict) or not item:
+        raise SpecError("a layer is a type name, 'Type: {args}', or a mapping with 'type:'", pos)
+    item_kp = getattr(item, "key_pos", {})
+    pos = getattr(item, "pos", pos)
+    if "type" in item:
+        type_name, args, key_pos = item["type"], {k: v for k, v in item.items() if k != "type"}, dict(item_kp)
+    elif len(item) == 1:
+        (type_name, args), = item.items()
+        key_pos = {"type": item_kp.get(type_name, pos)}
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            raise SpecError(f"the arguments of {type_name} must be a mapping, e.g. {type_name}: {{...}}",
+                            item_kp.get(type_name, pos))
+        key_pos.update(getattr(args, "key_pos", {}))
+    else:
+        raise SpecError("a layer mapping needs 'type:' (or is a single 'Type: {args}' entry); "
+                        f"got keys {', '.join(map(str, item))}", pos)
+    if not isinstance(type_name, str):
+        raise SpecError(f"a layer type must be a name, got {type_name!r}", key_pos.get("type", pos))
+    args = dict(args)
+    name = args.pop("name", None)
+    expect = args.pop("expect", None)
+    match = args.pop("match", None)
+    if expect is not None and not isinstance(expect, list):
+        raise SpecError("expect must be a shape, a list like [1, 64, _, _]", key_pos.get("expect", pos))
+    return Entry(type=type_name, args=args, pos=pos, key_pos=key_pos,
+                 name=None if name is None else str(name), expect=expect,
+                 match=None if match is None else str(match), index=index)
+
+
+def read_text(path: str, stdin_text: str | None = None) -> tuple[str, str]:
+    """(text, display name) of a spec path; ``-`` is standard input."""
+    import sys
+
+    if path == "-":
+        return (stdin_text if stdin_text is not None else sys.stdin.read()), "<stdin>"
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read(MAX_BYTES + 1)
+    return text, path

@@ -1,0 +1,294 @@
+"""Integers that may be symbols: the arithmetic every formula in netcalc is written in.
+
+A dimension is a plain ``int`` until a spec names a letter; then it is a sympy expression.
+Every helper here accepts both, and sympy is imported only when an expression is first
+built, so a numeric spec never pays for it.
+
+Spec expressions are parsed by a small recursive-descent parser (integers, names,
+``+ - * / // % **`` and parentheses), never by ``eval`` or ``sympify``: a name is always a
+positive integer symbol of its own, so ``N``, ``E``, ``I``, ``S``, ``Q`` stay letters.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from typing import Any, Union
+
+Dim = Union[int, Any]  # int or sympy.Expr
+
+_sympy = None
+
+
+def sympy():
+    """The sympy module, imported on first use."""
+    global _sympy
+    if _sympy is None:
+        import sympy as sp
+
+        _sympy = sp
+    return _sympy
+
+
+def is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def is_symbolic(x) -> bool:
+    return not isinstance(x, (int, Fraction, float))
+
+
+def symbol(name: str):
+    """The positive integer symbol ``name``."""
+    return sympy().Symbol(name, integer=True, positive=True)
+
+
+def normalize(x):
+    """Return a plain int for any expression that is an integer constant."""
+    if isinstance(x, (int, Fraction)):
+        if isinstance(x, Fraction) and x.denominator == 1:
+            return int(x)
+        return x
+    if getattr(x, "is_Integer", False):
+        return int(x)
+    if getattr(x, "is_Rational", False):
+        return Fraction(int(x.p), int(x.q))
+    return x
+
+
+def _collapse_floor(num, den):
+    """floor(num/den) with nested floors merged.
+
+    For integer c, positive integer s and any real y:
+    ⌊(⌊y⌋ + c)/s⌋ = ⌊(y + c)/s⌋, so a chain of strided layers stays one floor deep.
+    """
+    sp = sympy()
+    num = sp.sympify(num)
+    floors = [t for t in sp.Add.make_args(num) if isinstance(t, sp.floor)]
+    if len(floors) == 1:
+        rest = num - floors[0]
+        if rest.is_integer and (sp.sympify(den).is_integer and sp.sympify(den).is_positive):
+            return sp.floor((floors[0].args[0] + rest) / den)
+    return sp.floor(num / den)
+
+
+def fdiv(a: Dim, b: Dim) -> Dim:
+    """⌊a/b⌋ for ints or expressions (b > 0)."""
+    if is_int(a) and is_int(b):
+        return a // b
+    return normalize(_collapse_floor(a, b))
+
+
+def cdiv(a: Dim, b: Dim) -> Dim:
+    """⌈a/b⌉ for ints or expressions (b > 0): ⌈a/b⌉ = ⌊(a + b - 1)/b⌋ for integers."""
+    if is_int(a) and is_int(b):
+        return -((-a) // b)
+    return fdiv(a + b - 1, b)
+
+
+def mod(a: Dim, b: Dim) -> Dim:
+    if is_int(a) and is_int(b):
+        return a % b
+    return normalize(sympy().Mod(a, b))
+
+
+def exact_div(a: Dim, b: Dim) -> Dim:
+    """a/b where the result is meant to be an integer (channels per group, say)."""
+    if is_int(a) and is_int(b):
+        q, r = divmod(a, b)
+        return q if r == 0 else Fraction(a, b)
+    return normalize(sympy().sympify(a) / b)
+
+
+def smax(*xs: Dim) -> Dim:
+    if all(is_int(x) for x in xs):
+        return max(xs)
+    return normalize(sympy().Max(*xs))
+
+
+def smin(*xs: Dim) -> Dim:
+    if all(is_int(x) for x in xs):
+        return min(xs)
+    return normalize(sympy().Min(*xs))
+
+
+def prod(xs) -> Dim:
+    out: Dim = 1
+    for x in xs:
+        out = out * x
+    return normalize(out) if not is_int(out) else out
+
+
+def simplify(x: Dim) -> Dim:
+    """A readable, bounded form: expand products of sums only when that keeps it small."""
+    if isinstance(x, (int, Fraction)):
+        return x
+    return normalize(x)
+
+
+def same(a: Dim, b: Dim) -> bool:
+    """True when a and b are provably equal."""
+    if is_int(a) and is_int(b):
+        return a == b
+    return sympy().expand(sympy().sympify(a) - b) == 0
+
+
+def known_positive(x: Dim):
+    """True, False, or None when it depends on the symbols."""
+    if is_int(x):
+        return x > 0
+    if isinstance(x, Fraction):
+        return x > 0
+    return sympy().sympify(x).is_positive
+
+
+def to_text(x) -> str:
+    """A value as the contract prints it: ints as digits, expressions in sympy's syntax."""
+    return str(x)
+
+
+def to_json(x):
+    """JSON form of a quantity: an int, or a string holding the expression."""
+    x = normalize(x)
+    if is_int(x):
+        return x
+    if isinstance(x, Fraction):
+        return str(x)
+    return str(x)
+
+
+def free_names(x) -> set[str]:
+    if is_int(x) or isinstance(x, Fraction):
+        return set()
+    return {s.name for s in x.free_symbols}
+
+
+# --------------------------------------------------------------------------- parsing
+
+_TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z_0-9]*)|(\*\*|//|[-+*/%()]))")
+MAX_BITS = 1 << 16  # refuse 10**10**10 rather than hang
+
+
+class ExprError(ValueError):
+    """A spec expression that cannot be read or evaluated."""
+
+
+def _tokens(text: str):
+    pos = 0
+    out = []
+    text = text.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            bad = text[pos:].strip()[:1]
+            raise ExprError(f"unexpected character {bad!r} in expression {text!r}")
+        num, name, op = m.groups()
+        out.append(("num", int(num)) if num else ("name", name) if name else ("op", op))
+        pos = m.end()
+    return out
+
+
+class _Parser:
+    """expr := term (('+'|'-') term)* ; term := unary (('*'|'/'|'//'|'%') unary)* ;
+    unary := '-' unary | '+' unary | power ; power := atom ('**' unary)? ;
+    atom := NUMBER | NAME | '(' expr ')'"""
+
+    def __init__(self, text, values, make_symbol):
+        self.text = text
+        self.toks = _tokens(text)
+        self.i = 0
+        self.values = values
+        self.make_symbol = make_symbol
+
+    def peek(self):
+        return self.toks[self.i] if self.i < len(self.toks) else (None, None)
+
+    def take(self):
+        t = self.peek()
+        self.i += 1
+        return t
+
+    def parse(self):
+        if not self.toks:
+            raise ExprError("empty expression")
+        v = self.expr()
+        if self.i != len(self.toks):
+            raise ExprError(f"unexpected {self.peek()[1]!r} in expression {self.text!r}")
+        return v
+
+    def expr(self):
+        v = self.term()
+        while self.peek() in (("op", "+"), ("op", "-")):
+            op = self.take()[1]
+            r = self.term()
+            v = v + r if op == "+" else v - r
+        return v
+
+    def term(self):
+        v = self.unary()
+        while self.peek()[0] == "op" and self.peek()[1] in ("*", "/", "//", "%"):
+            op = self.take()[1]
+            r = self.unary()
+            if op == "*":
+                v = v * r
+            elif is_int(r) and r == 0:
+                raise ExprError(f"division by zero in {self.text!r}")
+            elif op == "/":
+                v = self.divide(v, r)
+            elif op == "//":
+                v = fdiv(v, r)
+            else:
+                v = mod(v, r)
+        return v
+
+    def divide(self, a, b):
+        if is_int(a) and is_int(b):
+            if a % b:
+                raise ExprError(f"{self.text!r}: {a}/{b} is not an integer (use // to round down)")
+            return a // b
+        return normalize(sympy().sympify(a) / b)
+
+    def unary(self):
+        if self.peek() == ("op", "-"):
+            self.take()
+            return -self.unary()
+        if self.peek() == ("op", "+"):
+            self.take()
+            return self.unary()
+        return self.power()
+
+    def power(self):
+        base = self.atom()
+        if self.peek() == ("op", "**"):
+            self.take()
+            exp = self.unary()
+            if not is_int(exp) or exp < 0:
+                raise ExprError(f"{self.text!r}: exponents must be non-negative integers")
+            if is_int(base) and abs(base) > 1 and abs(base).bit_length() * exp > MAX_BITS:
+                raise ExprError(f"{self.text!r}: the number is too large")
+            if not is_int(base) and exp > 64:
+                raise ExprError(f"{self.text!r}: exponent too large for a symbolic base")
+            return base**exp if is_int(base) else normalize(base**exp)
+        return base
+
+    def atom(self):
+        kind, val = self.take()
+        if kind == "num":
+            return val
+        if kind == "name":
+            if val in self.values:
+                return self.values[val]
+            return self.make_symbol(val)
+        if (kind, val) == ("op", "("):
+            v = self.expr()
+            if self.take() != ("op", ")"):
+                raise ExprError(f"missing ')' in expression {self.text!r}")
+            return v
+        if kind is None:
+            raise ExprError(f"expression {self.text!r} ends too early")
+        raise ExprError(f"unexpected {val!r} in expression {self.text!r}")
+
+
+def parse_expr(text: str, values: dict[str, int] | None = None, make_symbol=symbol) -> Dim:
+    """Parse a spec expression; names with a value in ``values`` are replaced by it."""
+    return _Parser(str(text), values or {}, make_symbol).parse()
