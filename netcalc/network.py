@@ -99,3 +99,11 @@ def check_expect(entry, y, values):
         raise SpecError(f"{entry.name}: output shape {fmt_shape(y)} does not match expect "
                         f"[{', '.join(map(str, want))}]", pos)
 
+
+
+def analyze_text(text: str, filename: str = "spec.yaml", values: dict[str, int] | None = None,
+                 no_bias: bool = False) -> Report:
+    """Parse spec text and analyze it (YAML, or TOML when ``filename`` ends in .toml)."""
+    from .spec import parse
+
+    return analyze(parse(text, filename), values, no_bias)

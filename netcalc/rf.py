@@ -45,7 +45,7 @@ class ExactAxis:
 
     @property
     def size(self) -> int:
-        return max(h - l + 1 for l, h in zip(self.lo, self.hi) if l is not None)
+        return max(hi - lo + 1 for lo, hi in zip(self.lo, self.hi) if lo is not None)
 
     def window(self, kernel: int, stride: int, padding: int, dilation: int = 1) -> "ExactAxis":
         """Unit ``o`` reads units ``o*stride - padding + dilation*t`` for ``t < kernel``."""
