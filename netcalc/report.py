@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .symbolic import to_json
+from .symbolic import to_json, total
 
 QUANTITIES = ("weights", "biases", "params", "macs", "flops")
 
@@ -45,16 +45,13 @@ class Report:
     input_shape: tuple
     output_shape: tuple
     layers: list[LayerRow]
+    _totals: dict | None = field(default=None, repr=False)
 
     @property
     def totals(self) -> dict:
-        out = {}
-        for q in QUANTITIES:
-            total = 0
-            for row in self.layers:
-                total = total + getattr(row, q)
-            out[q] = total
-        return out
+        if self._totals is None:
+            self._totals = {q: total(getattr(row, q) for row in self.layers) for q in QUANTITIES}
+        return self._totals
 
     def to_dict(self) -> dict:
         return {

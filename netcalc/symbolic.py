@@ -56,27 +56,45 @@ def normalize(x):
     return x
 
 
-def _collapse_floor(num, den):
-    """floor(num/den) with nested floors merged.
+def _integer_valued(expr) -> bool:
+    """True when ``expr`` is visibly an integer: integer coefficients times products of
+    integer symbols and floors (a cheap syntactic test; sympy's assumptions are slow)."""
+    sp = sympy()
+    for term, coeff in expr.as_coefficients_dict().items():
+        if not coeff.is_Integer:
+            return False
+        for factor in sp.Mul.make_args(term):
+            base = factor.base if factor.is_Pow and factor.exp.is_Integer and factor.exp > 0 else factor
+            if not (base.is_Integer or (base.is_Symbol and base.is_integer) or isinstance(base, (sp.floor, sp.ceiling))):
+                return False
+    return True
 
-    For integer c, positive integer s and any real y:
-    ⌊(⌊y⌋ + c)/s⌋ = ⌊(y + c)/s⌋, so a chain of strided layers stays one floor deep.
+
+def _floor(num, den):
+    """⌊num/den⌋ with nested floors merged, built without sympy's slow automatic evaluation.
+
+    For integer c, positive integer s and any real y: ⌊(⌊y⌋ + c)/s⌋ = ⌊(y + c)/s⌋, so a chain
+    of strided layers stays one floor deep.
     """
     sp = sympy()
-    num = sp.sympify(num)
+    num, den = sp.sympify(num), sp.sympify(den)
+    if num.is_Number and den.is_Number:
+        return sp.floor(num / den)
     floors = [t for t in sp.Add.make_args(num) if isinstance(t, sp.floor)]
-    if len(floors) == 1:
-        rest = num - floors[0]
-        if rest.is_integer and (sp.sympify(den).is_integer and sp.sympify(den).is_positive):
-            return sp.floor((floors[0].args[0] + rest) / den)
-    return sp.floor(num / den)
+    if len(floors) == 1 and den.is_Integer and den > 0 and _integer_valued(num - floors[0]):
+        num = floors[0].args[0] + (num - floors[0])
+    elif _integer_valued(num) and den.is_Integer and den > 0:
+        coeffs = num.as_coefficients_dict()
+        if all(c % den == 0 for c in coeffs.values()):
+            return sp.expand(num / den)
+    return sp.floor(sp.expand(num / den), evaluate=False)
 
 
 def fdiv(a: Dim, b: Dim) -> Dim:
     """⌊a/b⌋ for ints or expressions (b > 0)."""
     if is_int(a) and is_int(b):
         return a // b
-    return normalize(_collapse_floor(a, b))
+    return normalize(_floor(a, b))
 
 
 def cdiv(a: Dim, b: Dim) -> Dim:
@@ -134,17 +152,18 @@ def same(a: Dim, b: Dim) -> bool:
 
 
 def known_positive(x: Dim):
-    """True, False, or None when it depends on the symbols."""
-    if is_int(x):
+    """True or False for numbers; None for expressions (their sign depends on the symbols)."""
+    if isinstance(x, (int, Fraction)):
         return x > 0
-    if isinstance(x, Fraction):
-        return x > 0
-    return sympy().sympify(x).is_positive
+    return None
 
 
 def to_text(x) -> str:
     """A value as the contract prints it: ints as digits, expressions in sympy's syntax."""
     return str(x)
+
+
+_TEXT_CACHE: dict = {}
 
 
 def to_json(x):
@@ -154,7 +173,19 @@ def to_json(x):
         return x
     if isinstance(x, Fraction):
         return str(x)
-    return str(x)
+    text = _TEXT_CACHE.get(x)
+    if text is None:  # the same expression is printed several times (output of one layer, input of the next)
+        text = _TEXT_CACHE[x] = str(x)
+    return text
+
+
+def total(xs) -> Dim:
+    """Sum of ints and expressions, in one sympy Add rather than n nested ones."""
+    ints = [x for x in xs if isinstance(x, int)]
+    rest = [x for x in xs if not isinstance(x, int)]
+    if not rest:
+        return sum(ints)
+    return normalize(sympy().Add(sum(ints), *rest))
 
 
 def free_names(x) -> set[str]:
