@@ -181,6 +181,7 @@ def to_json(x):
 
 def total(xs) -> Dim:
     """Sum of ints and expressions, in one sympy Add rather than n nested ones."""
+    xs = list(xs)
     ints = [x for x in xs if isinstance(x, int)]
     rest = [x for x in xs if not isinstance(x, int)]
     if not rest:
