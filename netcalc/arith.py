@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from .symbolic import Dim, cdiv, fdiv, is_int, normalize, smax, sympy
+from .symbolic import Dim, ceil_div, fdiv, is_int, mod, normalize, smax, sympy
 
 
 def effective_kernel(kernel: Dim, dilation: Dim = 1) -> Dim:
@@ -55,7 +55,7 @@ def same_padding(size: Dim, kernel: Dim, stride: Dim = 1, dilation: Dim = 1) -> 
     ``total = max((⌈size/stride⌉ - 1)*stride + dilation*(kernel - 1) + 1 - size, 0)``,
     ``before = total // 2`` (PyTorch's ``padding='same'`` split, which it allows at stride 1).
     """
-    total = smax((cdiv(size, stride) - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    total = smax((ceil_div(size, stride) - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
     before = fdiv(total, 2)
     return before, normalize(total - before)
 
@@ -68,8 +68,32 @@ def output_padding_for(size: Dim, kernel: Dim, stride: Dim = 1, padding: Dim = 0
     is ``(size + 2*padding - kernel) mod stride``. PyTorch accepts it only when it is
     smaller than ``max(stride, dilation)``.
     """
-    conv = window_out(size, kernel, stride, padding, dilation)
-    return normalize(size - transposed_out(conv, kernel, stride, padding, dilation))
+    # size - transposed_out(window_out(size)) simplifies to this remainder
+    return mod(size + 2 * padding - dilation * (kernel - 1) - 1, stride)
+
+
+def output_padding_to_reach(size: Dim, target: Dim, kernel: Dim, stride: Dim = 1, padding: Dim = 0,
+                            dilation: Dim = 1) -> Dim:
+    """The ``output_padding`` making ``transposed_out(size, ...)`` equal ``target``:
+    ``target - ((size - 1)*stride - 2*padding + dilation*(kernel - 1) + 1)``.
+    PyTorch accepts it when ``0 <= output_padding < max(stride, dilation)``."""
+    return normalize(target - transposed_out(size, kernel, stride, padding, dilation))
+
+
+def transposed_padding_fix(size: int, target: int, kernel: int, stride: int, dilation: int = 1):
+    """``(padding, output_padding)`` with the least padding that makes a transposed conv
+    map ``size`` to ``target``, or None when no padding can (then the kernel or stride must change).
+
+    From ``target = (size - 1)*stride - 2*padding + dilation*(kernel - 1) + output_padding + 1``:
+    ``2*padding - output_padding = R`` with ``R = (size - 1)*stride + dilation*(kernel - 1) + 1 - target``.
+    """
+    limit = max(stride, dilation)
+    r = (size - 1) * stride + dilation * (kernel - 1) + 1 - target
+    if r <= 0:
+        return (0, -r) if -r < limit else None
+    padding = -(-r // 2)
+    op = 2 * padding - r
+    return (padding, op) if op < limit else None
 
 
 # ---------------------------------------------------------------- receptive field steps

@@ -151,6 +151,55 @@ def summary(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: boo
     run_report("summary", spec, set, no_bias, format)
 
 
+@app.command("solve-padding")
+def solve_padding(
+    spec: Optional[str] = typer.Argument(None, metavar="[SPEC]", help="A spec whose ConvTranspose layers say output_padding: auto."),
+    size: Optional[str] = typer.Option(None, "--size", help="Input size per axis: 28, or 28,32, or H."),
+    kernel: Optional[str] = typer.Option(None, "--kernel", help="Kernel size per axis."),
+    stride: Optional[str] = typer.Option(None, "--stride", help="Stride per axis (default 1)."),
+    padding: Optional[str] = typer.Option(None, "--padding", help="Padding per axis (default 0)."),
+    dilation: Optional[str] = typer.Option(None, "--dilation", help="Dilation per axis (default 1)."),
+    set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt,
+):
+    """The padding and output_padding that make sizes come out right.
+
+    With options: per axis, the conv output size, the output_padding that makes the matching
+    ConvTranspose give back the input size, and the least [before, after] padding giving
+    ceil(size/stride). Any value may be a symbol.
+
+    Example: netcalc solve-padding --size 28 --kernel 3 --stride 2 --padding 1
+
+    With a SPEC: chooses output_padding for every ConvTranspose layer that says
+    output_padding: auto (match: <layer name> names the layer whose input it must reproduce;
+    without it, the strided layer it mirrors).
+
+    Example: netcalc solve-padding specs/homework/autoencoder.yaml
+    """
+    fmt = format.value if isinstance(format, Format) else format
+
+    def run():
+        from . import padding as pad
+
+        if spec is None:
+            print(pad.render(pad.solve({"size": size, "kernel": kernel, "stride": stride, "padding": padding,
+                                        "dilation": dilation}), fmt))
+            return
+        if any(v is not None for v in (size, kernel, stride, padding, dilation)):
+            raise UsageError("give either a SPEC or --size/--kernel/... options, not both")
+        from .network import analyze
+        from .spec import parse
+
+        display = "<stdin>" if spec == "-" else spec
+        try:
+            text, display = _read(spec)
+            report = analyze(parse(text, display), parse_sets(set), no_bias, strict_auto=False)
+        except SpecError as e:
+            _fail_spec(e, display)
+        print(pad.render_choices(report.choices, fmt))
+
+    guarded(run)
+
+
 @app.command("layers")
 def list_layers():
     """List the layer types a spec may use.

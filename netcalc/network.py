@@ -6,7 +6,7 @@ forward pass. The result is a :class:`netcalc.report.Report`, pure data.
 
 from __future__ import annotations
 
-from .errors import SpecError
+from .errors import SpecError, did_you_mean
 from .layers import Context, lookup
 from .layers.base import fmt_shape, numel
 from .layers.registry import UnknownType
@@ -38,11 +38,15 @@ def input_shape(spec: Spec, values: dict) -> tuple:
     return tuple(read_dim(d, values, p, f"input[{i}]") for i, (d, p) in enumerate(zip(spec.input, spec.input_pos)))
 
 
-def analyze(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = False) -> Report:
+def analyze(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = False,
+            strict_auto: bool = True) -> Report:
     """Shapes, parameters, costs and receptive fields of every layer of ``spec``.
 
     ``values`` (from ``--set``) override the spec's ``symbols:`` defaults; names left
-    without a value stay symbols.
+    without a value stay symbols. A transposed conv with ``output_padding: auto`` gets the
+    value that makes it reproduce its ``match`` layer's input (or, without ``match``, that of
+    the strided layer it mirrors); when none works that is an error, or with
+    ``strict_auto=False`` a choice with ``output_padding: None`` and the reason.
     """
     values = {**spec.symbols, **(values or {})}
     ctx = Context(values, no_bias)
@@ -50,6 +54,8 @@ def analyze(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = Fa
     field: Field | None = Field()
     rows: list[LayerRow] = []
     names: dict[str, int] = {}
+    mirror: list[LayerRow] = []  # strided layers not yet undone by a transposed conv, innermost last
+    choices: list[dict] = []
     for entry in spec.layers:
         try:
             cls = lookup(entry.type, len(x))
@@ -62,6 +68,8 @@ def analyze(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = Fa
                             "names must be unique", entry.key_pos.get("name", entry.pos))
         names[entry.name] = entry.index
         layer = cls(entry, ctx)
+        if layer.args.get("output_padding") == "auto":
+            choices.append(fit_auto(layer, x, rows, mirror, strict_auto))
         y = layer.output_shape(x)
         params = layer.parameters(x)
         weights = sum(numel(s) for n, s in params.items() if "bias" not in n)
@@ -74,8 +82,41 @@ def analyze(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = Fa
             state_shapes=layer.state_shapes(x), weights=weights, biases=biases, params=weights + biases,
             macs=layer.macs(x, y), flops=layer.flops(x, y),
             rf=field.report(len(y)) if field is not None else None, layer=layer))
+        step = getattr(layer, "resampling", lambda: 0)()
+        if step > 0:
+            mirror.append(rows[-1])
+        elif step < 0 and mirror:
+            mirror.pop()
         x = y
-    return Report(name=spec.name, input_shape=input_shape(spec, values), output_shape=x, layers=rows)
+    return Report(name=spec.name, input_shape=input_shape(spec, values), output_shape=x, layers=rows,
+                  choices=choices)
+
+
+def fit_auto(layer, x, rows: list[LayerRow], mirror: list[LayerRow], strict: bool) -> dict:
+    """Pick ``output_padding`` for ``layer`` so its output matches the input of its partner layer."""
+    entry = layer.entry
+    if entry.match is not None:
+        partner = next((r for r in rows if r.name == entry.match), None)
+        if partner is None:
+            hint = did_you_mean(entry.match, [r.name for r in rows])
+            raise SpecError(f"match: no earlier layer is named {entry.match!r}{hint}", entry.key_pos.get("match", entry.pos))
+    else:
+        partner = mirror[-1] if mirror else None
+    choice = {"layer": entry.name, "match": partner.name if partner else None, "output_padding": None}
+    if partner is None:
+        why = "no strided layer before it to mirror; name the layer to reproduce with match: <layer name>"
+    else:
+        target = partner.input_shape[-layer.rank:]
+        why = layer.fit_output_padding(x, target)
+        if why is None:
+            choice["output_padding"] = list(layer.args["output_padding"])
+            return choice
+        why = f"cannot reproduce {partner.name}'s input {fmt_shape(partner.input_shape)}: {why}"
+    if strict:
+        raise SpecError(f"{entry.name}: output_padding: auto {why}", entry.key_pos.get("output_padding", entry.pos))
+    choice["why"] = why
+    layer.args["output_padding"] = (0,) * layer.rank
+    return choice
 
 
 def check_expect(entry, y, values):

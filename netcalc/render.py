@@ -35,6 +35,8 @@ def render(report: Report, command: str, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(report.to_dict(), indent=2)
     cols = ("index", "name", "type") + COLUMNS[command]
+    if all(row.state_shapes is None for row in report.layers):
+        cols = tuple(c for c in cols if c != "state_shapes")
     if fmt == "csv":
         return _csv(report, cols)
     if fmt == "markdown":
@@ -128,6 +130,7 @@ def _markdown(report: Report, cols) -> str:
 def _table(report: Report, cols) -> str:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     title = report.name or None
     table = Table(title=title, caption=_caption(report, cols), show_footer=False, header_style="bold")
@@ -135,9 +138,9 @@ def _table(report: Report, cols) -> str:
         table.add_column(HEADERS[c], justify="right" if c in SUMMED or c == "index" else "left",
                          overflow="fold")
     for row in report.layers:
-        table.add_row(*[cell(row, c, True) for c in cols])
+        table.add_row(*[Text(cell(row, c, True)) for c in cols])
     table.add_section()
-    table.add_row(*_totals_cells(report, cols, True), style="bold")
+    table.add_row(*map(Text, _totals_cells(report, cols, True)), style="bold")
     console = Console(file=io.StringIO(), width=_width(), force_terminal=False, color_system=None)
     console.print(table)
     return console.file.getvalue().rstrip("\n")

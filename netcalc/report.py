@@ -45,6 +45,7 @@ class Report:
     input_shape: tuple
     output_shape: tuple
     layers: list[LayerRow]
+    choices: list = field(default_factory=list)  # output_padding: auto decisions
     _totals: dict | None = field(default=None, repr=False)
 
     @property

@@ -104,6 +104,13 @@ def cdiv(a: Dim, b: Dim) -> Dim:
     return fdiv(a + b - 1, b)
 
 
+def ceil_div(a: Dim, b: Dim) -> Dim:
+    """⌈a/b⌉, printed as ``ceiling(a/b)`` when symbolic (the readable form for formulas)."""
+    if is_int(a) and is_int(b):
+        return -((-a) // b)
+    return normalize(sympy().ceiling(sympy().sympify(a) / b))
+
+
 def mod(a: Dim, b: Dim) -> Dim:
     if is_int(a) and is_int(b):
         return a % b

@@ -86,7 +86,7 @@ class Layer:
             raise SpecError(f"{self.TYPE}: {arg.name}: {e}", pos) from None
 
     def _expand(self, arg: Arg, value):
-        if arg.kind in ("axes", "padding") and not isinstance(value, (tuple, str)):
+        if arg.kind in ("axes", "padding", "axes_or_auto") and not isinstance(value, (tuple, str)):
             return (value,) * self.rank
         return value
 
@@ -109,6 +109,11 @@ class Layer:
     def _read_padding(self, arg, raw, ctx):
         if isinstance(raw, str) and raw.strip().lower() in ("same", "valid"):
             return raw.strip().lower()
+        return self._read_axes(arg, raw, ctx)
+
+    def _read_axes_or_auto(self, arg, raw, ctx):
+        if isinstance(raw, str) and raw.strip().lower() == "auto":
+            return "auto"
         return self._read_axes(arg, raw, ctx)
 
     def _read_bool(self, arg, raw, ctx):

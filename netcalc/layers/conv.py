@@ -6,7 +6,7 @@ lives in :mod:`netcalc.arith`.
 
 from __future__ import annotations
 
-from ..arith import effective_kernel, transposed_out, window_out
+from ..arith import effective_kernel, output_padding_to_reach, transposed_out, transposed_padding_fix, window_out
 from ..symbolic import exact_div, fdiv, is_int, known_positive, prod, to_text
 from .base import Arg, Layer, fmt_shape, numel
 from .registry import ranked
@@ -28,6 +28,11 @@ class Windowed(Layer):
             for v in vals if isinstance(vals, tuple) else ():
                 if is_int(v) and v < 0:
                     self.error(f"negative padding is not supported, got {to_text(v)}", key)
+
+    def resampling(self) -> int:
+        """+1 when the layer shrinks some axis by a stride, 0 otherwise (transposed convs: -1)."""
+        strides = self.args.get("stride") or ()
+        return 1 if any(is_int(s) and s > 1 for s in strides) else 0
 
     def split(self, x):
         """(leading dims, channels, spatial) of the incoming shape."""
@@ -175,7 +180,7 @@ class ConvTransposeNd(Windowed):
 
     TYPE = "ConvTranspose{}d"
     ARGS = (Arg("in_channels", None), Arg("out_channels"), Arg("kernel_size", kind="axes"),
-            Arg("stride", 1, "axes"), Arg("padding", 0, "axes"), Arg("output_padding", 0, "axes"),
+            Arg("stride", 1, "axes"), Arg("padding", 0, "axes"), Arg("output_padding", 0, "axes_or_auto"),
             Arg("groups", 1), Arg("bias", True, "bool"), Arg("dilation", 1, "axes"),
             Arg("padding_mode", "zeros", "choice", PADDING_MODES))
 
@@ -185,14 +190,50 @@ class ConvTransposeNd(Windowed):
         self.check_positive(a["groups"], "groups", "groups")
         if a["padding_mode"] != "zeros":
             self.error(f'only "zeros" padding mode is supported for {self.TYPE}', "padding_mode")
+        if a["output_padding"] == "auto":
+            return  # chosen later by fit_output_padding
         for op, s, d in zip(a["output_padding"], a["stride"], a["dilation"]):
             if all(is_int(v) for v in (op, s, d)) and op >= max(s, d):
                 self.error(f"output_padding ({op}) must be smaller than either stride ({s}) or dilation ({d})",
                            "output_padding")
 
+    def resampling(self) -> int:
+        return -super().resampling()
+
+    def fit_output_padding(self, x, target):
+        """Choose ``output_padding`` so the spatial output equals ``target`` (``output_padding: auto``).
+
+        Returns None when it worked, else a sentence saying why not and which padding would work.
+        """
+        a = self.args
+        _, _, spatial = self.split(x)
+        chosen, problems = [], {}
+        for i, (L, t) in enumerate(zip(spatial, target)):
+            k, s, p, d = a["kernel_size"][i], a["stride"][i], a["padding"][i], a["dilation"][i]
+            op = output_padding_to_reach(L, t, k, s, p, d)
+            chosen.append(op)
+            if not (is_int(op) and all(is_int(v) for v in (s, d))):
+                continue
+            if not 0 <= op < max(s, d):
+                axis = AXES[self.rank][i]
+                fix = transposed_padding_fix(L, t, k, s, d) if all(is_int(v) for v in (L, t, k)) else None
+                how = (f"padding={fix[0]} with output_padding={fix[1]} would" if fix else
+                       "no padding can; change kernel_size or stride")
+                problem = (f"the output must grow from {to_text(L)} to {to_text(t)}, which needs "
+                           f"output_padding={to_text(op)}, but it must be in [0, {max(s, d)}) "
+                           f"(less than max(stride, dilation)); {how}")
+                problems.setdefault(problem, []).append(axis)
+        if problems:
+            return "; ".join(f"along {' and '.join(axes)} {p}" for p, axes in problems.items())
+        a["output_padding"] = tuple(chosen)
+        return None
+
     def setup(self, x):
         lead, c, spatial = self.split(x)
         a = self.args
+        if a["output_padding"] == "auto":
+            self.error("output_padding: auto needs a layer to match: give match: <layer name>, or mirror an "
+                       "earlier strided layer", "output_padding")
         self.check_width("in_channels", a["in_channels"], c, "the incoming channels")
         self.check_positive(a["out_channels"], "out_channels", "out_channels")
         for key, v in (("in_channels", c), ("out_channels", a["out_channels"])):
