@@ -53,27 +53,10 @@ def rf_of(spec: str):
 
 # ------------------------------------------------------------------------- classic chains
 
-SEED = """
-input: [100, 3, 512, 512]
-layers:
-  - Conv2d: {out_channels: 128, kernel_size: 5, stride: 2, padding: 2}
-  - ReLU
-  - Conv2d: {out_channels: 64, kernel_size: 5, stride: 2, padding: 2}
-  - ReLU
-  - Conv2d: {out_channels: 32, kernel_size: 3, stride: 2, padding: 1}
-  - ReLU
-  - Conv2d: {out_channels: 16, kernel_size: 1}
-  - ReLU
-  - AvgPool2d: {kernel_size: 2, stride: 2}
-  - Flatten
-  - Linear: {out_features: 10}
-"""
-
-
-def test_seed_network_receptive_fields():
+def test_seed_network_receptive_fields(seed_text):
     # r' = r + (k-1)·j: 1+4·1 = 5, 5+4·2 = 13, 13+2·4 = 21, 21+0·8 = 21, 21+1·8 = 29
     # j: 2, 4, 8, 8, 16; start moves only at the pool: 0 + (1/2 - 0)·8 = 4
-    rfs = rf_of(SEED)
+    rfs = rf_of(seed_text)
     conv_and_pool = [rfs[i] for i in (0, 2, 4, 6, 8)]
     assert [r["size"] for r in conv_and_pool] == [[5, 5], [13, 13], [21, 21], [21, 21], [29, 29]]
     assert [r["jump"] for r in conv_and_pool] == [[2, 2], [4, 4], [8, 8], [8, 8], [16, 16]]
