@@ -31,6 +31,7 @@ class Format(str, Enum):
     markdown = "markdown"
 
 
+ExplainOpt = typer.Option(False, "--explain", help="Show each formula with the numbers put in, as a worked answer.")
 FormatOpt = typer.Option(Format.table, "--format", "-f", case_sensitive=False, help="Output format.")
 
 
@@ -67,11 +68,11 @@ def guarded(fn):
         raise typer.Exit(1)
 
 
-def run_report(command: str, spec_path: str, sets, no_bias: bool, fmt) -> None:
-    guarded(lambda: _report(command, spec_path, sets, no_bias, fmt.value if isinstance(fmt, Format) else fmt))
+def run_report(command: str, spec_path: str, sets, no_bias: bool, fmt, explain: bool = False) -> None:
+    guarded(lambda: _report(command, spec_path, sets, no_bias, fmt.value if isinstance(fmt, Format) else fmt, explain))
 
 
-def _report(command: str, spec_path: str, sets, no_bias: bool, fmt: str) -> None:
+def _report(command: str, spec_path: str, sets, no_bias: bool, fmt: str, explain: bool) -> None:
     from .network import analyze
     from .render import render
     from .spec import parse
@@ -80,7 +81,7 @@ def _report(command: str, spec_path: str, sets, no_bias: bool, fmt: str) -> None
     display = "<stdin>" if spec_path == "-" else spec_path
     try:
         text, display = _read(spec_path)
-        report = analyze(parse(text, display), values, no_bias)
+        report = analyze(parse(text, display), values, no_bias, explain=explain)
     except SpecError as e:
         _fail_spec(e, display)
     print(render(report, command, fmt.lower()))
@@ -107,48 +108,53 @@ def _fail_spec(e: SpecError, display: str):
 
 
 @app.command()
-def shapes(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt):
+def shapes(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt,
+           explain: bool = ExplainOpt):
     """Input and output shape of every layer (and h_n/c_n for RNNs).
 
     Example: netcalc shapes spec.yaml --set B=32
     """
-    run_report("shapes", spec, set, no_bias, format)
+    run_report("shapes", spec, set, no_bias, format, explain)
 
 
 @app.command()
-def params(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt):
+def params(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt,
+           explain: bool = ExplainOpt):
     """Weights, biases and total parameters per layer.
 
     Example: netcalc params spec.yaml --no-bias
     """
-    run_report("params", spec, set, no_bias, format)
+    run_report("params", spec, set, no_bias, format, explain)
 
 
 @app.command()
-def flops(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt):
+def flops(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt,
+          explain: bool = ExplainOpt):
     """MACs and FLOPs per layer (conventions in the README).
 
     Example: netcalc flops spec.yaml --format csv
     """
-    run_report("flops", spec, set, no_bias, format)
+    run_report("flops", spec, set, no_bias, format, explain)
 
 
 @app.command()
-def rf(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt):
+def rf(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt,
+       explain: bool = ExplainOpt):
     """Receptive field size, jump (effective stride) and start per spatial axis.
 
     Example: netcalc rf spec.yaml
     """
-    run_report("rf", spec, set, no_bias, format)
+    run_report("rf", spec, set, no_bias, format, explain)
 
 
 @app.command()
-def summary(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt):
+def summary(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt,
+            explain: bool = ExplainOpt):
     """Everything at once: shapes, parameters, MACs/FLOPs and receptive fields.
 
     Example: netcalc summary spec.yaml --format json
     """
-    run_report("summary", spec, set, no_bias, format)
+    run_report("summary", spec, set, no_bias, format, explain)
 
 
 @app.command("solve-padding")

@@ -39,7 +39,7 @@ def input_shape(spec: Spec, values: dict) -> tuple:
 
 
 def analyze(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = False,
-            strict_auto: bool = True) -> Report:
+            strict_auto: bool = True, explain: bool = False) -> Report:
     """Shapes, parameters, costs and receptive fields of every layer of ``spec``.
 
     ``values`` (from ``--set``) override the spec's ``symbols:`` defaults; names left
@@ -74,6 +74,7 @@ def analyze(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = Fa
         params = layer.parameters(x)
         weights = sum(numel(s) for n, s in params.items() if "bias" not in n)
         biases = sum(numel(s) for n, s in params.items() if "bias" in n)
+        field_before = field
         field = layer.receptive_field(field) if field is not None else None
         if entry.expect is not None:
             check_expect(entry, y, values)
@@ -81,7 +82,8 @@ def analyze(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = Fa
             index=entry.index, name=entry.name, type=cls.TYPE, input_shape=x, output_shape=y,
             state_shapes=layer.state_shapes(x), weights=weights, biases=biases, params=weights + biases,
             macs=layer.macs(x, y), flops=layer.flops(x, y),
-            rf=field.report(len(y)) if field is not None else None, layer=layer))
+            rf=field.report(len(y)) if field is not None else None, layer=layer,
+            explain=layer.explain(x, y, field_before, field) if explain else None))
         step = getattr(layer, "resampling", lambda: 0)()
         if step > 0:
             mirror.append(rows[-1])

@@ -31,9 +31,15 @@ COLUMNS = {
 SUMMED = ("weights", "biases", "params", "macs", "flops")
 
 
+CONCERNS = {"shapes": ("shapes",), "params": ("params",), "flops": ("flops",), "rf": ("rf",),
+            "summary": ("shapes", "params", "flops", "rf")}
+
+
 def render(report: Report, command: str, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(report.to_dict(), indent=2)
+    if report.layers and report.layers[0].explain is not None and fmt in ("table", "markdown"):
+        return _worked(report, command, fmt)
     cols = ("index", "name", "type") + COLUMNS[command]
     if all(row.state_shapes is None for row in report.layers):
         cols = tuple(c for c in cols if c != "state_shapes")
@@ -64,7 +70,12 @@ def cell(row, key: str, readable: bool) -> str:
 
 def shape_text(shape, readable: bool = True) -> str:
     sep = " × " if readable else "x"
-    return sep.join(to_text(d) for d in shape)
+    return sep.join(_dim_text(d) for d in shape)
+
+
+def _dim_text(d) -> str:
+    text = to_text(d)
+    return f"({text})" if " " in text else text
 
 
 def quantity(value, readable: bool = True) -> str:
@@ -101,6 +112,45 @@ def _totals_cells(report: Report, cols, readable: bool) -> list[str]:
             out.append(shape_text(report.output_shape, readable))
         else:
             out.append("")
+    return out
+
+
+def _worked(report: Report, command: str, fmt: str) -> str:
+    """The explanation layout: each layer as a heading with its formula steps under it."""
+    md = fmt == "markdown"
+    lines = []
+    if report.name:
+        lines += [f"## {report.name}" if md else report.name, ""]
+    for row in report.layers:
+        head = (f"{row.index}. {row.name} ({row.type}): {shape_text(row.input_shape)} → "
+                f"{shape_text(row.output_shape)}")
+        lines.append(f"### {head}" if md else head)
+        steps = [st for concern in CONCERNS[command] for st in row.explain.get(concern, [])]
+        if command in ("params", "flops", "summary"):
+            steps = [st for st in steps if not (is_int(st.value) and st.value == 0 and not st.formula)]
+        for st in _merge_axes(steps):
+            lines.append(f"- {st.latex()}" if md else f"    {st.text()}")
+        if md:
+            lines.append("")
+    totals = report.totals
+    parts = [f"{HEADERS[k]} {quantity(totals[k])}" for k in SUMMED if k in COLUMNS[command] or command == "summary"]
+    if parts:
+        lines += ["", ("**total**: " if md else "total: ") + ", ".join(parts)]
+    return "\n".join(lines).rstrip()
+
+
+def _merge_axes(steps):
+    """H' and W' with the same numbers are one line: "H' = W' = ..."."""
+    from dataclasses import replace
+
+    out = []
+    for st in steps:
+        prev = out[-1] if out else None
+        if prev and prev.formula == st.formula and prev.value == st.value and prev.label != st.label and (
+                prev.label.rstrip("'").split("_")[0] == st.label.rstrip("'").split("_")[0] or st.label.endswith("'")):
+            out[-1] = replace(prev, label=f"{prev.label} = {st.label}")
+        else:
+            out.append(st)
     return out
 
 

@@ -28,14 +28,18 @@ class LayerRow:
     flops: Any
     rf: dict | None
     layer: Any = field(default=None, repr=False)
+    explain: dict | None = field(default=None, repr=False)  # concern → [explain.Step]
 
     def to_dict(self) -> dict:
+        extra = {} if self.explain is None else {
+            "explain": {k: [s.text() for s in steps] for k, steps in self.explain.items()}}
         return {
             "index": self.index, "name": self.name, "type": self.type,
             "input_shape": shape_json(self.input_shape), "output_shape": shape_json(self.output_shape),
             "state_shapes": None if self.state_shapes is None else {k: shape_json(v) for k, v in self.state_shapes.items()},
             **{q: to_json(getattr(self, q)) for q in QUANTITIES},
             "rf": None if self.rf is None else {k: [rf_json(v) for v in vs] for k, vs in self.rf.items()},
+            **extra,
         }
 
 

@@ -47,9 +47,26 @@ for _name, _args in {
 }.items():
     _elementwise(_name, _args)
 
+class SoftmaxNd(Elementwise):
+    """Softmax-like along ``dim``, which must index the input (None: torch's implicit choice)."""
+
+    def output_shape(self, x):
+        if self.args.get("dim") is not None:
+            dim_index(self, self.args["dim"], len(x), "dim")
+        return x
+
+
+class Softmax2dRule(Elementwise):
+    """Softmax over the channels of a ``(N, C, H, W)`` or ``(C, H, W)`` input."""
+
+    def output_shape(self, x):
+        self.check_ndim(x, (3, 4), "(N, C, H, W) or unbatched (C, H, W)")
+        return x
+
+
 for _name in ("Softmax", "LogSoftmax", "Softmin"):
-    _elementwise(_name, (Arg("dim", None, "dim"),), cost=3)
-_elementwise("Softmax2d", (), cost=3)
+    _elementwise(_name, (Arg("dim", None, "dim"),), cost=3, base=SoftmaxNd)
+_elementwise("Softmax2d", (), cost=3, base=Softmax2dRule)
 
 
 @register

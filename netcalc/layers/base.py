@@ -192,6 +192,26 @@ class Layer:
     def receptive_field(self, field: Field | None) -> Field | None:
         return field if self.PASS_RF else None
 
+    # ---------------------------------------------------------------- worked answers (--explain)
+
+    def explain(self, x: Shape, y: Shape, rf_before, rf_after) -> dict:
+        """Formula steps per concern (shapes, params, flops, rf) with the numbers put in."""
+        from .. import explain as ex
+
+        return {"shapes": self.explain_shape(x, y), "params": ex.parameters(self.parameters(x)),
+                "flops": self.explain_cost(x, y), "rf": self.explain_rf(x, y, rf_before, rf_after)}
+
+    def explain_shape(self, x: Shape, y: Shape) -> list:
+        return []
+
+    def explain_cost(self, x: Shape, y: Shape) -> list:
+        from ..explain import Step
+
+        return [Step("MACs", "", self.macs(x, y)), Step("FLOPs", "", self.flops(x, y))]
+
+    def explain_rf(self, x: Shape, y: Shape, before, after) -> list:
+        return []
+
     @property
     def has_bias(self) -> bool:
         return bool(self.args.get("bias", False))

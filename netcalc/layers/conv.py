@@ -34,6 +34,25 @@ class Windowed(Layer):
         strides = self.args.get("stride") or ()
         return 1 if any(is_int(s) and s > 1 for s in strides) else 0
 
+    def explain_rf(self, x, y, before, after):
+        from .. import explain as ex
+
+        if before is None or after is None:
+            return []
+        b, a = before.report(len(x)) or {}, after.report(len(y))
+        if not b:
+            b = {"size": [1] * self.rank, "jump": [1] * self.rank, "start": [0] * self.rank}
+        steps = []
+        for i, axis in enumerate(AXES[self.rank]):
+            pb = (b["size"][i], b["jump"][i], b["start"][i])
+            pa = (a["size"][i], a["jump"][i], a["start"][i])
+            if self.resampling() < 0:
+                steps.append(ex.rf_transposed(axis, pb, pa, self.args["stride"][i]))
+            else:
+                steps.append(ex.rf_window(axis, pb, pa, self.args["kernel_size"][i], self.args["stride"][i],
+                                          self.args.get("dilation", (1,) * self.rank)[i]))
+        return [size for size, _ in steps] + [jump for _, jump in steps]  # sizes first, so equal axes merge
+
     def split(self, x):
         """(leading dims, channels, spatial) of the incoming shape."""
         self.check_ndim(x, (self.rank + 1, self.rank + 2),
@@ -117,6 +136,26 @@ class ConvNd(Windowed):
             self.error(f"reflect padding ({p}) must be less than the input size along {AXES[self.rank][axis]} ({size})", "padding")
         if mode == "circular" and is_int(size) and p is not None and p > size:
             self.error(f"circular padding ({p}) must be at most the input size along {AXES[self.rank][axis]} ({size})", "padding")
+
+    def explain_shape(self, x, y):
+        from .. import explain as ex
+
+        k, s, d = self.kernel()
+        spatial = x[-self.rank:]
+        return [ex.window(AXES[self.rank][i], spatial[i], k[i], s[i], pads, d[i], y[-self.rank + i])
+                for i, pads in enumerate(self.pads())]
+
+    def explain_cost(self, x, y):
+        from .. import explain as ex
+
+        _, c_in, _, groups, _ = self.setup(x)
+        k = self.kernel()[0]
+        per_group = ex.term(c_in) if is_int(groups) and groups == 1 else f"({ex.term(c_in)}/{ex.term(groups)})"
+        fan = "·".join([per_group] + [ex.term(v) for v in k])
+        outs = ex.times(*y)
+        bias = " + 1" if self.has_bias else ""
+        return [ex.Step("MACs", f"{outs} outputs · {fan} fan-in", self.macs(x, y)),
+                ex.Step("FLOPs", f"{outs}·(2·{fan} − 1{bias})", self.flops(x, y))]
 
     def fan_in(self, x):
         _, c_in, _, groups, _ = self.setup(x)
@@ -254,6 +293,24 @@ class ConvTransposeNd(Windowed):
                            f"{a['output_padding'][i]} + 1; reduce the padding", "padding")
             out.append(o)
         return (*lead, c_out, *out)
+
+    def explain_shape(self, x, y):
+        from .. import explain as ex
+
+        a = self.args
+        spatial = x[-self.rank:]
+        return [ex.transposed(AXES[self.rank][i], spatial[i], a["kernel_size"][i], a["stride"][i], a["padding"][i],
+                              a["dilation"][i], a["output_padding"][i], y[-self.rank + i]) for i in range(self.rank)]
+
+    def explain_cost(self, x, y):
+        from .. import explain as ex
+
+        _, _, c_out, groups, _ = self.setup(x)
+        per_group = ex.term(c_out) if is_int(groups) and groups == 1 else f"({ex.term(c_out)}/{ex.term(groups)})"
+        k = "·".join(ex.term(v) for v in self.args["kernel_size"])
+        bias = f" + {ex.times(*y)}" if self.has_bias else ""
+        return [ex.Step("MACs", f"{ex.times(*x)} inputs · {per_group}·{k}", self.macs(x, y)),
+                ex.Step("FLOPs", f"2·{ex.num(self.macs(x, y)).replace(',', '')}{bias}", self.flops(x, y))]
 
     def parameters(self, x):
         _, c_in, c_out, groups, _ = self.setup(x)

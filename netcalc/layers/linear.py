@@ -40,6 +40,14 @@ class Linear(Layer):
     def macs(self, x, y):
         return numel(y) * self.in_features(x)
 
+    def explain_cost(self, x, y):
+        from .. import explain as ex
+
+        fan, outs = ex.term(self.in_features(x)), ex.times(*y)
+        bias = " + 1" if self.has_bias else ""
+        return [ex.Step("MACs", f"{outs} outputs · {fan} in_features", self.macs(x, y)),
+                ex.Step("FLOPs", f"{outs}·(2·{fan} − 1{bias})", self.flops(x, y))]
+
     def flops(self, x, y):
         return numel(y) * (2 * self.in_features(x) - 1 + int(self.has_bias))
 
@@ -94,6 +102,13 @@ class Flatten(Layer):
             self.error(f"start_dim ({self.args['start_dim']}) cannot come after end_dim ({self.args['end_dim']}) "
                        f"for input {fmt_shape(x)}", "start_dim")
         return (*x[:s], prod(x[s:e + 1]), *x[e + 1:])
+
+    def explain_shape(self, x, y):
+        from .. import explain as ex
+
+        s = dim_index(self, self.args["start_dim"], len(x), "start_dim") if x else 0
+        e = dim_index(self, self.args["end_dim"], len(x), "end_dim") if x else 0
+        return [ex.Step(f"dims {s}..{e}", ex.times(*x[s:e + 1]), y[s])] if x and e > s else []
 
 
 @register

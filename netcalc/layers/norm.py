@@ -8,7 +8,7 @@ LocalResponseNorm ``size + 3``. Norms have no MACs.
 
 from __future__ import annotations
 
-from ..symbolic import same
+from ..symbolic import is_int, prod, same
 from .base import Arg, Layer, fmt_shape, numel
 from .registry import ranked, register
 
@@ -71,12 +71,17 @@ class InstanceNormNd(Norm):
     def affine_shape(self, x):
         self.check_ndim(x, (self.rank + 1, self.rank + 2), "(N, C, ...) or unbatched (C, ...)")
         c = x[-self.rank - 1]
-        if self.args["affine"]:  # torch only warns about a mismatch without affine parameters
+        if self.args["affine"] or self.args["track_running_stats"]:  # else torch only warns about a mismatch
             self.check_width("num_features", self.args["num_features"], c, "the incoming channels")
         return (c,)
 
     def output_shape(self, x):
         self.affine_shape(x)
+        spatial = prod(x[-self.rank:])
+        if not self.args["track_running_stats"] and is_int(spatial) and spatial == 1:
+            self.error(f"normalises each instance over its spatial elements, but input {fmt_shape(x)} has only one "
+                       "(torch needs more than 1 without running statistics); feed a larger input or set "
+                       "track_running_stats: true", "track_running_stats" if "track_running_stats" in self.entry.args else None)
         return x
 
 

@@ -43,6 +43,15 @@ class PoolNd(Windowed):
             out.append(o)
         return (*lead, c, *out)
 
+    def explain_shape(self, x, y):
+        from .. import explain as ex
+        from .conv import AXES
+
+        a = self.args
+        spatial = x[-self.rank:]
+        return [ex.window(AXES[self.rank][i], spatial[i], a["kernel_size"][i], a["stride"][i], a["padding"][i],
+                          a["dilation"][i], y[-self.rank + i], a.get("ceil_mode", False)) for i in range(self.rank)]
+
     def window_size(self):
         return prod(self.args["kernel_size"])
 
@@ -75,7 +84,7 @@ class AvgPoolNd(PoolNd):
 
     def validate(self):
         super().validate()
-        d = self.args["divisor_override"]
+        d = self.args.get("divisor_override")  # AvgPool1d has none
         if d is not None and is_int(d) and d == 0:
             self.error("divisor_override must be non-zero", "divisor_override")
 
