@@ -52,3 +52,9 @@ def cli():
         return runner.invoke(app, [str(a) for a in args], input=input)
 
     return run
+
+
+def pytest_addoption(parser):
+    """``--update-golden``: tests/test_specs_golden.py rewrites tests/golden/ (as NETCALC_UPDATE_GOLDEN=1)."""
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="regenerate the golden CLI outputs in tests/golden/ instead of comparing")
