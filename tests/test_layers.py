@@ -157,20 +157,8 @@ CASES = [
 ]
 
 
-# rows that reveal a bug in netcalc (strict: the mark must go when the bug is fixed)
-KNOWN_BUGS = {
-    "avgpool1d": "AvgPool1d crashes: AvgPoolNd.validate reads args['divisor_override'], which AvgPool1d "
-                 "does not take (KeyError; the CLI prints 'internal error')",
-}
-
-
-def rows(table):
-    return [pytest.param(*c[1:], id=c[0],
-                         marks=[pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[c[0]])] if c[0] in KNOWN_BUGS else [])
-            for c in table]
-
-
-@pytest.mark.parametrize("x, type_name, args, want_shape, want_params", rows(CASES))
+@pytest.mark.parametrize("x, type_name, args, want_shape, want_params",
+                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_layer_shape_and_params(x, type_name, args, want_shape, want_params):
     y, _, params, _, _ = run(type_name, args, x)
     assert y == want_shape
