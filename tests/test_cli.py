@@ -204,3 +204,7 @@ def test_real_process_spec_error_and_usage_error(spec_file):
 def test_real_process_stdin(seed_text):
     p = netcalc("params", "-", "-f", "json", input=seed_text)
     assert p.returncode == 0 and json.loads(p.stdout)["totals"]["params"] == 397434
+
+
+def test_format_is_case_insensitive(cli, seed):
+    assert json.loads(ok(cli("shapes", seed, "--format", "JSON")))["output_shape"] == [100, 10]

@@ -241,8 +241,13 @@ def test_no_bias_switch_overrides_spec():
 
 
 def test_no_bias_on_norm_and_encoder():
+    # torch 2.13: BatchNorm, GroupNorm, InstanceNorm (affine), LayerNorm take bias=False and keep only γ
     assert run("BatchNorm2d", {}, (1, 6, 2, 2), no_bias=True)[2] == 6
+    assert run("GroupNorm", dict(num_groups=4), (2, 16, 8, 8), no_bias=True)[2] == 16
+    assert run("InstanceNorm2d", dict(affine=True), (2, 6, 5, 5), no_bias=True)[2] == 6
     assert run("LayerNorm", {}, (2, 8), no_bias=True)[2] == 8
+    mha = build("MultiheadAttention", dict(num_heads=4), (10, 2, 16), no_bias=True)
+    assert list(mha.parameters((10, 2, 16))) == ["in_proj_weight", "out_proj.weight"]
     layer = build("TransformerEncoderLayer", dict(nhead=2, dim_feedforward=8), (3, 1, 4), no_bias=True)
     assert not [n for n in layer.parameters((3, 1, 4)) if "bias" in n]
 
