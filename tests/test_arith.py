@@ -9,8 +9,7 @@ import sympy as sp
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from netcalc.arith import (effective_kernel, output_padding_for, rf_window_step, same_padding, transposed_out,
-                           window_out)
+from netcalc.arith import effective_kernel, output_padding_for, rf_window_step, same_padding, transposed_out, window_out
 from netcalc.symbolic import symbol
 
 FAST = settings(max_examples=80, deadline=None)

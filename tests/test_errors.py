@@ -193,7 +193,8 @@ def test_stdin_error_line(cli):
 
 
 def test_expect_mismatch_with_set(cli, spec_file):
-    path = spec_file("input: [1, 3, H, H]\nlayers:\n  - Conv2d: {out_channels: 4, kernel_size: 3, expect: [1, 4, 8, 8]}\n")
+    path = spec_file("input: [1, 3, H, H]\nlayers:\n"
+                     "  - Conv2d: {out_channels: 4, kernel_size: 3, expect: [1, 4, 8, 8]}\n")
     assert cli("shapes", path, "--set", "H=10").exit_code == 0
     result = cli("shapes", path, "--set", "H=11")
     assert result.exit_code == 1 and f"{path}:3:" in result.stderr and "[1, 4, 9, 9]" in result.stderr

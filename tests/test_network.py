@@ -217,7 +217,8 @@ def test_expect_wrong_rank():
 # ------------------------------------------------------------------------------ misc
 
 def test_explicit_widths_that_agree_are_fine():
-    report = analyze_text("input: [2, 3, 8, 8]\nlayers:\n  - Conv2d: {in_channels: 3, out_channels: 5, kernel_size: 1}\n"
+    report = analyze_text("input: [2, 3, 8, 8]\nlayers:\n"
+                          "  - Conv2d: {in_channels: 3, out_channels: 5, kernel_size: 1}\n"
                           "  - Flatten\n  - Linear: {in_features: 320, out_features: 2}\n")
     assert report.output_shape == (2, 2)
 

@@ -8,7 +8,7 @@ The field of a unit is the hull of the input pixels it reaches.
 from __future__ import annotations
 
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 
 import pytest
 import sympy as sp
@@ -25,7 +25,7 @@ FAST = settings(max_examples=60, deadline=None)
 def brute_span(layers: tuple, o: int):
     """(lo, hi) of network-input pixels output unit ``o`` reaches, or None."""
 
-    @lru_cache(maxsize=None)
+    @cache
     def span(n, o):
         if n == 0:
             return (o, o)

@@ -9,8 +9,7 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netcalc.symbolic import (ExprError, cdiv, exact_div, fdiv, is_symbolic, normalize, parse_expr, same,
-                              symbol, to_json)
+from netcalc.symbolic import ExprError, cdiv, exact_div, fdiv, is_symbolic, normalize, parse_expr, same, symbol, to_json
 
 FAST = settings(max_examples=60, deadline=None)
 
