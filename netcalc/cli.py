@@ -31,6 +31,8 @@ class Format(str, Enum):
     markdown = "markdown"
 
 
+DepthOpt = typer.Option(None, "--depth", "-d", min=0, help="Show blocks down to this depth (0: top level only).")
+DtypeOpt = typer.Option("float32", "--dtype", help="Element type for memory figures: float32, float16, bfloat16, int8, float64.")
 ExplainOpt = typer.Option(False, "--explain", help="Show each formula with the numbers put in, as a worked answer.")
 FormatOpt = typer.Option(Format.table, "--format", "-f", case_sensitive=False, help="Output format.")
 
@@ -68,11 +70,18 @@ def guarded(fn):
         raise typer.Exit(1)
 
 
-def run_report(command: str, spec_path: str, sets, no_bias: bool, fmt, explain: bool = False) -> None:
-    guarded(lambda: _report(command, spec_path, sets, no_bias, fmt.value if isinstance(fmt, Format) else fmt, explain))
+def run_report(command: str, spec_path: str, sets, no_bias: bool, fmt, explain: bool = False,
+               depth: int | None = None, dtype: str = "float32") -> None:
+    fmt = fmt.value if isinstance(fmt, Format) else fmt
+    guarded(lambda: _report(command, spec_path, sets, no_bias, fmt, explain, depth, dtype))
 
 
-def _report(command: str, spec_path: str, sets, no_bias: bool, fmt: str, explain: bool) -> None:
+def _report(command: str, spec_path: str, sets, no_bias: bool, fmt: str, explain: bool,
+            depth: int | None, dtype: str) -> None:
+    from .report import DTYPE_BYTES
+
+    if dtype not in DTYPE_BYTES:
+        raise UsageError(f"--dtype {dtype}: expected one of {', '.join(DTYPE_BYTES)}")
     from .network import analyze
     from .render import render
     from .spec import parse
@@ -81,10 +90,10 @@ def _report(command: str, spec_path: str, sets, no_bias: bool, fmt: str, explain
     display = "<stdin>" if spec_path == "-" else spec_path
     try:
         text, display = _read(spec_path)
-        report = analyze(parse(text, display), values, no_bias, explain=explain)
+        report = analyze(parse(text, display), values, no_bias, explain=explain, dtype=dtype)
     except SpecError as e:
         _fail_spec(e, display)
-    print(render(report, command, fmt.lower()))
+    print(render(report, command, fmt.lower(), depth))
 
 
 def _read(path: str):
@@ -109,52 +118,62 @@ def _fail_spec(e: SpecError, display: str):
 
 @app.command()
 def shapes(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt,
-           explain: bool = ExplainOpt):
+           explain: bool = ExplainOpt, depth: Optional[int] = DepthOpt, dtype: str = DtypeOpt):
     """Input and output shape of every layer (and h_n/c_n for RNNs).
 
     Example: netcalc shapes spec.yaml --set B=32
     """
-    run_report("shapes", spec, set, no_bias, format, explain)
+    run_report("shapes", spec, set, no_bias, format, explain, depth, dtype)
 
 
 @app.command()
 def params(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt,
-           explain: bool = ExplainOpt):
+           explain: bool = ExplainOpt, depth: Optional[int] = DepthOpt, dtype: str = DtypeOpt):
     """Weights, biases and total parameters per layer.
 
     Example: netcalc params spec.yaml --no-bias
     """
-    run_report("params", spec, set, no_bias, format, explain)
+    run_report("params", spec, set, no_bias, format, explain, depth, dtype)
 
 
 @app.command()
 def flops(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt,
-          explain: bool = ExplainOpt):
+          explain: bool = ExplainOpt, depth: Optional[int] = DepthOpt, dtype: str = DtypeOpt):
     """MACs and FLOPs per layer (conventions in the README).
 
     Example: netcalc flops spec.yaml --format csv
     """
-    run_report("flops", spec, set, no_bias, format, explain)
+    run_report("flops", spec, set, no_bias, format, explain, depth, dtype)
 
 
 @app.command()
 def rf(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt,
-       explain: bool = ExplainOpt):
+       explain: bool = ExplainOpt, depth: Optional[int] = DepthOpt, dtype: str = DtypeOpt):
     """Receptive field size, jump (effective stride) and start per spatial axis.
 
     Example: netcalc rf spec.yaml
     """
-    run_report("rf", spec, set, no_bias, format, explain)
+    run_report("rf", spec, set, no_bias, format, explain, depth, dtype)
 
 
 @app.command()
 def summary(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt,
-            explain: bool = ExplainOpt):
+            explain: bool = ExplainOpt, depth: Optional[int] = DepthOpt, dtype: str = DtypeOpt):
     """Everything at once: shapes, parameters, MACs/FLOPs and receptive fields.
 
     Example: netcalc summary spec.yaml --format json
     """
-    run_report("summary", spec, set, no_bias, format, explain)
+    run_report("summary", spec, set, no_bias, format, explain, depth, dtype)
+
+
+@app.command()
+def memory(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt,
+           depth: Optional[int] = DepthOpt, dtype: str = DtypeOpt):
+    """Parameter bytes and forward activation bytes per layer, for an element type.
+
+    Example: netcalc memory resnet50 --dtype float16
+    """
+    run_report("memory", spec, set, no_bias, format, False, depth, dtype)
 
 
 @app.command("solve-padding")

@@ -6,14 +6,16 @@ forward pass. The result is a :class:`netcalc.report.Report`, pure data.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .errors import SpecError, did_you_mean
 from .layers import Context, lookup
 from .layers.base import fmt_shape, numel
 from .layers.registry import UnknownType
-from .report import LayerRow, Report
-from .rf import Field
+from .report import BlockRow, LayerRow, Report
+from .rf import Field, union
 from .spec import Spec
-from .symbolic import ExprError, is_int, parse_expr, same
+from .symbolic import ExprError, is_int, parse_condition, parse_expr, same
 
 
 def read_dim(raw, values: dict, pos, what: str, make_symbol=None):
@@ -39,7 +41,7 @@ def input_shape(spec: Spec, values: dict) -> tuple:
 
 
 def analyze(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = False,
-            strict_auto: bool = True, explain: bool = False) -> Report:
+            strict_auto: bool = True, explain: bool = False, dtype: str = "float32") -> Report:
     """Shapes, parameters, costs and receptive fields of every layer of ``spec``.
 
     ``values`` (from ``--set``) override the spec's ``symbols:`` defaults; names left
@@ -49,27 +51,228 @@ def analyze(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = Fa
     ``strict_auto=False`` a choice with ``output_padding: None`` and the reason.
     """
     values = {**spec.symbols, **(values or {})}
-    ctx = Context(values, no_bias)
+    walker = Walker(spec, Context(values, no_bias), strict_auto, explain)
     x = input_shape(spec, values)
-    field: Field | None = Field()
-    rows: list[LayerRow] = []
-    names: dict[str, int] = {}
-    mirror: list[LayerRow] = []  # strided layers not yet undone by a transposed conv, innermost last
-    choices: list[dict] = []
-    for entry in spec.layers:
+    y, _ = walker.sequence(spec.layers, x, Field(), walker.ctx, "")
+    return Report(name=spec.name, input_shape=x, output_shape=y, layers=walker.rows,
+                  choices=walker.choices, blocks=walker.blocks, dtype=dtype)
+
+
+class Walker:
+    """One pass over the (possibly nested) layers: a plain loop, recursing into blocks and branches."""
+
+    def __init__(self, spec: Spec, ctx: Context, strict_auto: bool, explain: bool):
+        self.spec, self.ctx, self.strict_auto, self.explain = spec, ctx, strict_auto, explain
+        self.rows: list[LayerRow] = []
+        self.blocks: list[BlockRow] = []
+        self.choices: list[dict] = []
+        self.mirror: list[LayerRow] = []  # strided layers not yet undone by a transposed conv, innermost last
+        self.saved: dict[str, tuple] = {}  # name → (output shape, field) for `with:` references
+        self.top_names: dict[str, int] = {}
+        self.calls: list[str] = []  # block calls in progress, to report recursion
+
+    # ------------------------------------------------------------------ sequences
+
+    def sequence(self, entries, x, field, ctx, prefix: str):
+        ordinal = 0
+        for entry in entries:
+            if entry.when is not None and not self.condition(entry, ctx, x):
+                continue
+            copies = self.repeat_count(entry, ctx)
+            if copies is None:
+                name = self.name_of(entry, prefix, ordinal)
+                x, field = self.node(entry, x, field, ctx, name, prefix)
+                ordinal += 1
+            elif entry.name is None and prefix:  # unnamed repeat: siblings, numbered on (ResNet's layerN)
+                for _ in range(copies):
+                    x, field = self.node(entry, x, field, ctx, f"{prefix}.{ordinal}", prefix)
+                    ordinal += 1
+            else:  # a named group whose children are numbered 0..n-1
+                group = self.name_of(entry, prefix, ordinal)
+                first, x0 = len(self.rows), x
+                for k in range(copies):
+                    x, field = self.node(entry, x, field, ctx, f"{group}.{k}", group)
+                self.block_row(group, f"{entry.type} × {copies}", first, x0, x)
+                ordinal += 1
+        return x, field
+
+    def name_of(self, entry, prefix: str, ordinal: int) -> str:
+        if prefix:
+            return f"{prefix}.{entry.name if entry.name is not None else ordinal}"
+        if entry.name is not None:
+            name = entry.name
+        elif entry.kind == "layer":
+            return ""  # decided in leaf(), which knows the class
+        else:
+            name = f"{entry.type if entry.kind == 'block' else entry.kind.capitalize()}_{entry.index}"
+        self.claim_top(name, entry)
+        return name
+
+    def claim_top(self, name, entry):
+        if name in self.top_names:
+            raise SpecError(f"duplicate layer name {name!r} (layer {self.top_names[name]} has it too); "
+                            "names must be unique", entry.key_pos.get("name", entry.pos))
+        self.top_names[name] = entry.index
+
+    def repeat_count(self, entry, ctx):
+        if entry.repeat is None:
+            return None
+        n = read_dim(entry.repeat, ctx.values, entry.key_pos.get("repeat", entry.pos), "repeat")
+        if not is_int(n) or n < 1:
+            raise SpecError(f"repeat must be a positive integer, got {n}", entry.key_pos.get("repeat", entry.pos))
+        return n
+
+    def condition(self, entry, ctx, x) -> bool:
+        try:
+            return parse_condition(entry.when, {**implicit(x), **ctx.values}, ctx.make_symbol)
+        except ExprError as e:
+            raise SpecError(f"when: {e}", entry.key_pos.get("when", entry.pos)) from None
+
+    # ------------------------------------------------------------------ nodes
+
+    def node(self, entry, x, field, ctx, name: str, prefix: str):
+        kind = entry.kind
+        if kind == "layer":
+            return self.leaf(entry, x, field, ctx, name)
+        first, x0 = len(self.rows), x
+        transparent = kind != "block" and entry.name is None and bool(prefix)
+        inner = prefix if transparent else name
+        if kind == "block":
+            y, field = self.call(entry, x, field, ctx, name)
+        elif kind == "sequential":
+            y, field = self.sequence(entry.children, x, field, ctx, inner)
+        elif kind == "residual":
+            y, field = self.residual(entry, x, field, ctx, inner)
+        elif kind == "multiply":
+            gate, _ = self.sequence(entry.children, x, field, ctx, inner)
+            y = self.merge(entry, "Multiply", inner, [("input", x), ("gate", gate)], x, ctx)
+            field = None
+        else:  # concat, add
+            y, field = self.combine(entry, x, field, ctx, inner)
+        if not transparent:
+            self.block_row(name, entry.type if kind == "block" else kind.capitalize(), first, x0, y)
+            self.saved[name] = (y, field)
+        if entry.expect is not None:
+            check_expect(entry, y, ctx.values, name)
+        return y, field
+
+    def call(self, entry, x, field, ctx, name):
+        block = self.spec.blocks[entry.type]
+        if block.name in self.calls:
+            chain = " → ".join(self.calls + [block.name])
+            raise SpecError(f"block {block.name} uses itself ({chain}): recursive blocks never end", entry.pos)
+        values = dict(ctx.values)
+        for key, raw in entry.args.items():
+            if key not in block.params:
+                hint = did_you_mean(key, list(block.params))
+                raise SpecError(f"unknown argument {key!r} for block {block.name}{hint or ''}; it takes "
+                                f"{', '.join(block.params) or 'no arguments'}", entry.key_pos.get(key, entry.pos))
+        for key, default in block.params.items():
+            raw = entry.args.get(key, default)
+            if raw is None:
+                raise SpecError(f"block {block.name} needs {key!r}", entry.pos)
+            pos = entry.key_pos.get(key, block.key_pos.get(key, entry.pos))
+            values[key] = raw if isinstance(raw, bool) else read_dim(raw, {**implicit(x), **ctx.values}, pos,
+                                                                      f"{block.name}.{key}", ctx.make_symbol)
+        self.calls.append(block.name)
+        y, field = self.sequence(block.layers, x, field, Context(values, ctx.no_bias, ctx.make_symbol), name)
+        self.calls.pop()
+        return y, field
+
+    def residual(self, entry, x, field, ctx, prefix):
+        y, main_field = self.sequence(entry.children, x, field, ctx, prefix)
+        if entry.shortcut:
+            sc_prefix = f"{prefix}.{entry.shortcut_name}" if entry.shortcut_name and prefix else (
+                entry.shortcut_name or prefix)
+            first, s_in = len(self.rows), x
+            s, sc_field = self.sequence(entry.shortcut, x, field, ctx, sc_prefix)
+            if entry.shortcut_name and len(self.rows) > first:
+                self.block_row(sc_prefix, "shortcut", first, s_in, s)
+        else:
+            s, sc_field = x, field
+        out = self.merge(entry, "Add", prefix, [("the main branch", y), ("the shortcut", s)], x, ctx)
+        return out, self.merged_field(union(main_field, sc_field), out)
+
+    def combine(self, entry, x, field, ctx, prefix):
+        parts, fields = [], []
+        if entry.branches is not None:
+            for i, branch in enumerate(entry.branches):
+                y, f = self.sequence(branch, x, field, ctx, f"{prefix}.{i}" if prefix else f"branch{i}")
+                parts.append((f"branch {i}", y))
+                fields.append(f)
+        for ref in entry.refs or ():
+            if ref not in self.saved:
+                hint = did_you_mean(ref, list(self.saved))
+                raise SpecError(f"with: no earlier layer or block is named {ref!r}{hint}", entry.key_pos.get("with", entry.pos))
+            shape, f = self.saved[ref]
+            parts.insert(0, (ref, shape))  # the skip comes first, as in torch.cat([skip, x])
+            fields.insert(0, f)
+        if entry.branches is None:
+            parts.append(("the incoming tensor", x))
+            fields.append(field)
+        op = "Concat" if entry.kind == "concat" else "Add"
+        y = self.merge(entry, op, prefix, parts, x, ctx)
+        out_field = fields[0]
+        for f in fields[1:]:
+            out_field = union(out_field, f)
+        if op == "Concat" and self.concat_dim(entry, ctx, len(y)) >= 2:
+            out_field = None  # joined along a spatial axis: units no longer line up
+        return y, self.merged_field(out_field, y)
+
+    def merged_field(self, field, y):
+        self.rows[-1].rf = field.report(len(y)) if field is not None else None
+        return field
+
+    def concat_dim(self, entry, ctx, ndim):
+        raw = entry.args.get("dim", 1)
+        d = read_dim(raw, ctx.values, entry.key_pos.get("dim", entry.pos), "dim") if not (
+            isinstance(raw, int) and raw < 0) else raw
+        if not is_int(d) or not -ndim <= d < ndim:
+            raise SpecError(f"concat dim {d} is out of range for {ndim}-D tensors", entry.key_pos.get("dim", entry.pos))
+        return d % ndim
+
+    def merge(self, entry, op, prefix, parts, x_in, ctx):
+        """Combine branch outputs; shapes must line up (broadcasting for Multiply)."""
+        (name_a, a), rest = parts[0], parts[1:]
+        where = prefix or entry.type
+        out = list(a)
+        for name_b, b in rest:
+            if op == "Concat":
+                d = self.concat_dim(entry, ctx, len(out))
+                ok = len(b) == len(out) and all(same(p, q) for i, (p, q) in enumerate(zip(out, b)) if i != d)
+                if ok:
+                    out[d] = out[d] + b[d]
+            elif op == "Multiply":
+                ok = len(b) == len(out) and all(same(p, q) or q == 1 for p, q in zip(out, b))
+            else:
+                ok = len(b) == len(out) and all(same(p, q) for p, q in zip(out, b))
+            if not ok:
+                verb = {"Concat": "concatenate", "Add": "add", "Multiply": "multiply"}[op]
+                raise SpecError(f"{where}: cannot {verb} {name_a}'s output {fmt_shape(a)} and {name_b}'s output "
+                                f"{fmt_shape(b)}" + (" (all dims but the concat dim must agree)" if op == "Concat" else ""),
+                                entry.pos)
+        y = tuple(out)
+        row_name = f"{where}.{op.lower()}"
+        inputs = len(parts)
+        flops = 0 if op == "Concat" else (inputs - 1) * numel(y)
+        self.rows.append(LayerRow(index=len(self.rows) + 1, name=row_name, type=op, input_shape=a, output_shape=y,
+                                  state_shapes=None, weights=0, biases=0, params=0, macs=0, flops=flops, rf=None,
+                                  path=row_name if "." in row_name else None))
+        return y
+
+    def leaf(self, entry, x, field, ctx, name):
         try:
             cls = lookup(entry.type, len(x))
         except UnknownType as e:
             raise SpecError(str(e), entry.key_pos.get("type", entry.pos)) from None
-        if entry.name is None:
-            entry.name = f"{cls.TYPE}_{entry.index}"
-        if entry.name in names:
-            raise SpecError(f"duplicate layer name {entry.name!r} (layer {names[entry.name]} has it too); "
-                            "names must be unique", entry.key_pos.get("name", entry.pos))
-        names[entry.name] = entry.index
+        if not name:
+            name = f"{cls.TYPE}_{entry.index}"
+            self.claim_top(name, entry)
+        if entry.name is None or name != entry.name:
+            entry = replace(entry, name=name)
         layer = cls(entry, ctx)
         if layer.args.get("output_padding") == "auto":
-            choices.append(fit_auto(layer, x, rows, mirror, strict_auto))
+            self.choices.append(fit_auto(layer, x, self.rows, self.mirror, self.strict_auto))
         y = layer.output_shape(x)
         params = layer.parameters(x)
         weights = sum(numel(s) for n, s in params.items() if "bias" not in n)
@@ -77,21 +280,35 @@ def analyze(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = Fa
         field_before = field
         field = layer.receptive_field(field) if field is not None else None
         if entry.expect is not None:
-            check_expect(entry, y, values)
-        rows.append(LayerRow(
-            index=entry.index, name=entry.name, type=cls.TYPE, input_shape=x, output_shape=y,
+            check_expect(entry, y, ctx.values)
+        self.rows.append(LayerRow(
+            index=len(self.rows) + 1, name=name, type=cls.TYPE, input_shape=x, output_shape=y,
             state_shapes=layer.state_shapes(x), weights=weights, biases=biases, params=weights + biases,
             macs=layer.macs(x, y), flops=layer.flops(x, y),
             rf=field.report(len(y)) if field is not None else None, layer=layer,
-            explain=layer.explain(x, y, field_before, field) if explain else None))
+            explain=layer.explain(x, y, field_before, field) if self.explain else None,
+            path=name if "." in name else None))
+        self.saved[name] = (y, field)
         step = getattr(layer, "resampling", lambda: 0)()
         if step > 0:
-            mirror.append(rows[-1])
-        elif step < 0 and mirror:
-            mirror.pop()
-        x = y
-    return Report(name=spec.name, input_shape=input_shape(spec, values), output_shape=x, layers=rows,
-                  choices=choices)
+            self.mirror.append(self.rows[-1])
+        elif step < 0 and self.mirror:
+            self.mirror.pop()
+        return y, field
+
+    def block_row(self, path, type_name, first, x, y):
+        self.blocks.append(BlockRow(path=path, type=type_name, start=first, end=len(self.rows),
+                                    input_shape=x, output_shape=y))
+
+
+def implicit(x) -> dict:
+    """Names a block's expressions and conditions may use for the incoming tensor."""
+    out = {}
+    if len(x) >= 2:
+        out["in_channels"] = x[1]
+    if x:
+        out["in_features"] = x[-1]
+    return out
 
 
 def fit_auto(layer, x, rows: list[LayerRow], mirror: list[LayerRow], strict: bool) -> dict:
@@ -121,7 +338,7 @@ def fit_auto(layer, x, rows: list[LayerRow], mirror: list[LayerRow], strict: boo
     return choice
 
 
-def check_expect(entry, y, values):
+def check_expect(entry, y, values, name=None):
     """The layer's output must have the ``expect:`` shape; ``_`` matches anything."""
     pos = entry.key_pos.get("expect", entry.pos)
     want = entry.expect
@@ -139,7 +356,7 @@ def check_expect(entry, y, values):
                 ok = False
                 break
     if not ok:
-        raise SpecError(f"{entry.name}: output shape {fmt_shape(y)} does not match expect "
+        raise SpecError(f"{name or entry.name}: output shape {fmt_shape(y)} does not match expect "
                         f"[{', '.join(map(str, want))}]", pos)
 
 

@@ -20,6 +20,7 @@ HEADERS = {
     "index": "#", "name": "name", "type": "type", "input_shape": "input shape", "output_shape": "output shape",
     "state_shapes": "state shapes", "weights": "weights", "biases": "biases", "params": "params",
     "macs": "MACs", "flops": "FLOPs", "rf_size": "RF size", "rf_jump": "RF jump", "rf_start": "RF start",
+    "param_bytes": "param bytes", "activation_bytes": "activation bytes",
 }
 COLUMNS = {
     "shapes": ("input_shape", "output_shape", "state_shapes"),
@@ -27,27 +28,72 @@ COLUMNS = {
     "flops": ("output_shape", "macs", "flops"),
     "rf": ("output_shape", "rf_size", "rf_jump", "rf_start"),
     "summary": ("output_shape", "params", "macs", "flops", "rf_size", "rf_jump"),
+    "memory": ("output_shape", "params", "param_bytes", "activation_bytes"),
 }
-SUMMED = ("weights", "biases", "params", "macs", "flops")
+SUMMED = ("weights", "biases", "params", "macs", "flops", "param_bytes", "activation_bytes")
 
 
 CONCERNS = {"shapes": ("shapes",), "params": ("params",), "flops": ("flops",), "rf": ("rf",),
-            "summary": ("shapes", "params", "flops", "rf")}
+            "summary": ("shapes", "params", "flops", "rf"), "memory": ("params",)}
 
 
-def render(report: Report, command: str, fmt: str) -> str:
+def render(report: Report, command: str, fmt: str, depth: int | None = None) -> str:
     if fmt == "json":
         return json.dumps(report.to_dict(), indent=2)
-    if report.layers and report.layers[0].explain is not None and fmt in ("table", "markdown"):
+    if any(r.explain is not None for r in report.layers) and fmt in ("table", "markdown"):
         return _worked(report, command, fmt)
     cols = ("index", "name", "type") + COLUMNS[command]
     if all(row.state_shapes is None for row in report.layers):
         cols = tuple(c for c in cols if c != "state_shapes")
     if fmt == "csv":
         return _csv(report, cols)
+    items = _items(report, depth)
     if fmt == "markdown":
-        return _markdown(report, cols)
-    return _table(report, cols)
+        return _markdown(report, cols, items)
+    return _table(report, cols, items)
+
+
+class _BlockCells:
+    """A block row shown like a layer row: its path, type, shapes and subtotals."""
+
+    def __init__(self, block, report):
+        self.block = block
+        self.index = ""
+        self.name = block.path
+        self.path = block.path
+        self.type = block.type
+        self.input_shape, self.output_shape = block.input_shape, block.output_shape
+        self.state_shapes = None
+        inner = report.layers[block.start:block.end]
+        self.rf = inner[-1].rf if inner else None
+        totals = block.totals(report.layers)
+        for q, v in totals.items():
+            setattr(self, q, v)
+        self.param_bytes = sum_of(r.param_bytes for r in inner)
+        self.activation_bytes = sum_of(r.activation_bytes for r in inner)
+
+
+def sum_of(values):
+    from .symbolic import total
+
+    return total(values)
+
+
+def _items(report: Report, depth: int | None):
+    """(depth, row) in display order: each block before its layers; deeper than ``depth`` hidden."""
+    if not report.blocks:
+        return [(0, r) for r in report.layers]
+    keyed = [((r.index - 1, r.depth, 1), r.depth, r) for r in report.layers]
+    keyed += [((b.start, b.depth, 0), b.depth, _BlockCells(b, report)) for b in report.blocks]
+    keyed.sort(key=lambda t: t[0])
+    return [(d, r) for _, d, r in keyed if depth is None or d <= depth]
+
+
+def _label(row, d: int) -> str:
+    path = getattr(row, "path", None)
+    if not path:
+        return row.name
+    return "  " * d + path.rsplit(".", 1)[-1]
 
 
 def cell(row, key: str, readable: bool) -> str:
@@ -94,6 +140,15 @@ def short(value) -> str:
     return str(value)
 
 
+def short_bytes(value) -> str:
+    if not is_int(value):
+        return to_text(value)
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value} B"
+
+
 def _num(v) -> str:
     if isinstance(v, float):
         return f"{v:g}"
@@ -101,7 +156,9 @@ def _num(v) -> str:
 
 
 def _totals_cells(report: Report, cols, readable: bool) -> list[str]:
-    totals = report.totals
+    totals = dict(report.totals)
+    totals["param_bytes"] = sum_of(r.param_bytes for r in report.layers)
+    totals["activation_bytes"] = sum_of(r.activation_bytes for r in report.layers)
     out = []
     for c in cols:
         if c == "name":
@@ -125,7 +182,7 @@ def _worked(report: Report, command: str, fmt: str) -> str:
         head = (f"{row.index}. {row.name} ({row.type}): {shape_text(row.input_shape)} → "
                 f"{shape_text(row.output_shape)}")
         lines.append(f"### {head}" if md else head)
-        steps = [st for concern in CONCERNS[command] for st in row.explain.get(concern, [])]
+        steps = [st for concern in CONCERNS[command] for st in (row.explain or {}).get(concern, [])]
         if command in ("params", "flops", "summary"):
             steps = [st for st in steps if not (is_int(st.value) and st.value == 0 and not st.formula)]
         for st in _merge_axes(steps):
@@ -164,20 +221,23 @@ def _csv(report: Report, cols) -> str:
     return buf.getvalue().rstrip("\n")
 
 
-def _markdown(report: Report, cols) -> str:
+def _markdown(report: Report, cols, items) -> str:
     lines = []
     if report.name:
         lines += [f"**{report.name}**: input {shape_text(report.input_shape)}", ""]
     right = {c for c in cols if c in SUMMED or c == "index"}
     lines.append("| " + " | ".join(HEADERS[c] for c in cols) + " |")
     lines.append("|" + "|".join("---:" if c in right else "---" for c in cols) + "|")
-    for row in report.layers:
-        lines.append("| " + " | ".join(cell(row, c, True).replace("|", "\\|") for c in cols) + " |")
+    for d, row in items:
+        cells = [_label(row, d).replace(" ", "&nbsp;", 2 * d) if c == "name" else cell(row, c, True) for c in cols]
+        if isinstance(row, _BlockCells):
+            cells = [f"**{c}**" if c else c for c in cells]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines.append("| " + " | ".join(f"**{t}**" if t else "" for t in _totals_cells(report, cols, True)) + " |")
     return "\n".join(lines)
 
 
-def _table(report: Report, cols) -> str:
+def _table(report: Report, cols, items) -> str:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -187,8 +247,9 @@ def _table(report: Report, cols) -> str:
     for c in cols:
         table.add_column(HEADERS[c], justify="right" if c in SUMMED or c == "index" else "left",
                          overflow="fold")
-    for row in report.layers:
-        table.add_row(*[Text(cell(row, c, True)) for c in cols])
+    for d, row in items:
+        style = "bold" if isinstance(row, _BlockCells) else None
+        table.add_row(*[Text(_label(row, d) if c == "name" else cell(row, c, True)) for c in cols], style=style)
     table.add_section()
     table.add_row(*map(Text, _totals_cells(report, cols, True)), style="bold")
     console = Console(file=io.StringIO(), width=_width(), force_terminal=False, color_system=None)
@@ -202,6 +263,11 @@ def _caption(report: Report, cols) -> str:
     for key in ("params", "macs", "flops"):
         if key in cols and short(totals[key]):
             parts.append(f"{HEADERS[key]} {short(totals[key])}")
+    if "param_bytes" in cols:
+        for key in ("param_bytes", "activation_bytes"):
+            value = sum_of(getattr(r, key) for r in report.layers)
+            parts.append(f"{HEADERS[key]} {short_bytes(value)}")
+        parts.append(report.dtype)
     return " · ".join(parts)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from .symbolic import to_json, total
 
 QUANTITIES = ("weights", "biases", "params", "macs", "flops")
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "float64": 8}
 
 
 @dataclass
@@ -29,6 +30,27 @@ class LayerRow:
     rf: dict | None
     layer: Any = field(default=None, repr=False)
     explain: dict | None = field(default=None, repr=False)  # concern → [explain.Step]
+    path: str | None = None  # dotted position inside blocks, e.g. layer1.0.conv2
+    dtype_bytes: int = 4
+
+    @property
+    def param_bytes(self):
+        return self.params * self.dtype_bytes
+
+    @property
+    def activation_bytes(self):
+        """Bytes of the forward output (and RNN states) this layer keeps, e.g. for backward."""
+        from .symbolic import prod
+
+        tensors = [self.output_shape] + list((self.state_shapes or {}).values())
+        out = 0
+        for t in tensors:
+            out = out + prod(t)
+        return out * self.dtype_bytes
+
+    @property
+    def depth(self) -> int:
+        return self.name.count(".") if self.path else 0
 
     def to_dict(self) -> dict:
         extra = {} if self.explain is None else {
@@ -39,8 +61,35 @@ class LayerRow:
             "state_shapes": None if self.state_shapes is None else {k: shape_json(v) for k, v in self.state_shapes.items()},
             **{q: to_json(getattr(self, q)) for q in QUANTITIES},
             "rf": None if self.rf is None else {k: [rf_json(v) for v in vs] for k, vs in self.rf.items()},
+            "param_bytes": to_json(self.param_bytes), "activation_bytes": to_json(self.activation_bytes),
+            **({"path": self.path} if self.path else {}),
             **extra,
         }
+
+
+@dataclass
+class BlockRow:
+    """A block, repeat group or named branch: the leaf rows ``start:end`` and their subtotals."""
+
+    path: str
+    type: str
+    start: int
+    end: int
+    input_shape: tuple
+    output_shape: tuple
+
+    @property
+    def depth(self) -> int:
+        return self.path.count(".")
+
+    def totals(self, rows) -> dict:
+        return {q: total(getattr(r, q) for r in rows[self.start:self.end]) for q in QUANTITIES}
+
+    def to_dict(self, rows) -> dict:
+        return {"path": self.path, "type": self.type, "depth": self.depth,
+                "first_index": self.start + 1, "last_index": self.end,
+                "input_shape": shape_json(self.input_shape), "output_shape": shape_json(self.output_shape),
+                **{k: to_json(v) for k, v in self.totals(rows).items()}}
 
 
 @dataclass
@@ -50,6 +99,12 @@ class Report:
     output_shape: tuple
     layers: list[LayerRow]
     choices: list = field(default_factory=list)  # output_padding: auto decisions
+    blocks: list = field(default_factory=list)  # BlockRow, in the order they finish
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        for row in self.layers:
+            row.dtype_bytes = DTYPE_BYTES[self.dtype]
     _totals: dict | None = field(default=None, repr=False)
 
     @property
@@ -64,7 +119,11 @@ class Report:
             "input_shape": shape_json(self.input_shape),
             "output_shape": shape_json(self.output_shape),
             "layers": [row.to_dict() for row in self.layers],
-            "totals": {k: to_json(v) for k, v in self.totals.items()},
+            "totals": {**{k: to_json(v) for k, v in self.totals.items()},
+                       "param_bytes": to_json(total(r.param_bytes for r in self.layers)),
+                       "activation_bytes": to_json(total(r.activation_bytes for r in self.layers))},
+            "dtype": self.dtype,
+            **({"blocks": [b.to_dict(self.layers) for b in self.blocks]} if self.blocks else {}),
         }
 
 

@@ -45,7 +45,7 @@ class ExactAxis:
 
     @property
     def size(self) -> int:
-        return max(hi - lo + 1 for lo, hi in zip(self.lo, self.hi) if lo is not None)
+        return max((hi - lo + 1 for lo, hi in zip(self.lo, self.hi) if lo is not None), default=0)  # 0: sees nothing
 
     def window(self, kernel: int, stride: int, padding: int, dilation: int = 1) -> "ExactAxis":
         """Unit ``o`` reads units ``o*stride - padding + dilation*t`` for ``t < kernel``."""
@@ -109,6 +109,8 @@ def _reduced(period, jump, spans, start) -> ExactAxis:
             break
     lo = tuple(None if s is None else s[0] for s in spans)
     hi = tuple(None if s is None else s[1] for s in spans)
+    if spans[0] is not None:  # the centre of unit 0's own span: the window formula misses gaps
+        start = Fraction(spans[0][0] + spans[0][1], 2)
     return ExactAxis(period, jump, lo, hi, start)
 
 
@@ -124,6 +126,53 @@ def _plain(x):
         return x
     x = normalize(x)
     return _plain(x) if isinstance(x, (int, Fraction)) else x
+
+
+def _union_axis(a, b):
+    """The field of a unit that sees both ``a``'s and ``b``'s spans (a residual add, a concat)."""
+    if isinstance(a, ExactAxis) and isinstance(b, ExactAxis):
+        if a.jump != b.jump:
+            return None
+        period = a.period * b.period // gcd(a.period, b.period)
+        spans = [_union([a.span(o), b.span(o)]) for o in range(period)]
+        return _reduced(period, a.jump, spans, a.start)
+    a = a.as_symbolic() if isinstance(a, ExactAxis) else a
+    b = b.as_symbolic() if isinstance(b, ExactAxis) else b
+    if a is None or b is None or not _same(a.jump, b.jump):
+        return None
+    from .symbolic import smax, smin
+
+    half_a, half_b = (a.size - 1) / Fraction(2) if is_int(a.size) else (a.size - 1) / 2, \
+        (b.size - 1) / Fraction(2) if is_int(b.size) else (b.size - 1) / 2
+    lo = smin(_num_or(a.start - half_a), _num_or(b.start - half_b))
+    hi = smax(_num_or(a.start + half_a), _num_or(b.start + half_b))
+    return SymbolicAxis(normalize(hi - lo + 1), a.jump, a.start)
+
+
+def _num_or(x):
+    x = normalize(x)
+    return int(x) if isinstance(x, Fraction) and x.denominator == 1 else x
+
+
+def _same(a, b):
+    from .symbolic import same
+
+    return same(a, b)
+
+
+def union(a: "Field | None", b: "Field | None") -> "Field | None":
+    """Field of a merge of two tensors: per axis, the union of both fields (None if either has none)."""
+    if a is None or b is None:
+        return None
+    if a.axes is None and b.axes is None:
+        return a
+    rank = len(a.axes or b.axes)
+    axes_a = a.axes or (ExactAxis.identity(),) * rank
+    axes_b = b.axes or (ExactAxis.identity(),) * rank
+    if len(axes_a) != len(axes_b):
+        return None
+    out = tuple(_union_axis(x, y) for x, y in zip(axes_a, axes_b))
+    return None if any(ax is None for ax in out) else Field(out)
 
 
 # ------------------------------------------------------------------ whole-layer fields

@@ -13,7 +13,9 @@ from typing import Any
 
 from .errors import Pos, SpecError, did_you_mean
 
-TOP_KEYS = ("name", "input", "symbols", "layers")
+TOP_KEYS = ("name", "input", "symbols", "blocks", "layers")
+# structural entries: how each combines its sub-networks (see README: whole networks)
+STRUCTURAL = ("sequential", "residual", "concat", "add", "multiply")
 MAX_BYTES = 8 * 1024 * 1024
 MAX_ALIASES = 1000
 
@@ -30,6 +32,25 @@ class Entry:
     expect: Any = None
     match: str | None = None
     index: int = 0
+    kind: str = "layer"  # "layer", "block" (a call of a spec-defined block), or one of STRUCTURAL
+    children: list["Entry"] | None = None  # sequential/residual/multiply body, or a block's layers
+    branches: list[list["Entry"]] | None = None  # concat/add: parallel branches ([] is the identity)
+    shortcut: list["Entry"] | None = None  # residual: the shortcut branch (None: identity)
+    shortcut_name: str | None = None
+    refs: list[str] | None = None  # concat/add with: earlier named outputs
+    repeat: Any = None
+    when: Any = None
+
+
+@dataclass
+class BlockDef:
+    """A named, parameterised sub-network defined once under ``blocks:``."""
+
+    name: str
+    params: dict[str, Any]  # parameter → default (None: required)
+    layers: list[Entry]
+    pos: Pos
+    key_pos: dict[str, Pos] = field(default_factory=dict)
 
 
 @dataclass
@@ -40,6 +61,7 @@ class Spec:
     symbols: dict[str, int] = field(default_factory=dict)
     key_pos: dict[str, Pos] = field(default_factory=dict)
     input_pos: list[Pos] = field(default_factory=list)
+    blocks: dict[str, BlockDef] = field(default_factory=dict)
 
 
 class PosDict(dict):
@@ -238,21 +260,56 @@ def from_data(data) -> Spec:
             raise SpecError(f"symbol name {k!r} is not a name (letters, digits, _)", sym_pos.get(k, kp.get("symbols")))
         if isinstance(v, bool) or not isinstance(v, int):
             raise SpecError(f"symbol {k} must have an integer value, got {v!r}", sym_pos.get(k, kp.get("symbols")))
-    layers = data["layers"]
-    if not isinstance(layers, list):
-        raise SpecError("'layers' must be a list of layers", kp.get("layers"))
-    item_pos = getattr(layers, "item_pos", None) or [kp.get("layers", (1, 1))] * len(layers)
-    entries = [_entry(item, pos, i) for i, (item, pos) in enumerate(zip(layers, item_pos), 1)]
+    blocks = _blocks(data.get("blocks"), kp.get("blocks", (1, 1)))
+    entries = _entries(data["layers"], kp.get("layers", (1, 1)), blocks, "'layers'")
+    for b in blocks.values():
+        b.layers = _entries(b.layers, b.pos, blocks, f"the layers of block {b.name}")
     name = data.get("name")
     return Spec(input=list(raw_input), layers=entries, name=None if name is None else str(name),
                 symbols=dict(symbols), key_pos=dict(kp),
-                input_pos=list(getattr(raw_input, "item_pos", None) or [kp.get("input", (1, 1))] * len(raw_input)))
+                input_pos=list(getattr(raw_input, "item_pos", None) or [kp.get("input", (1, 1))] * len(raw_input)),
+                blocks=blocks)
 
 
-def _entry(item, pos: Pos, index: int) -> Entry:
+def _blocks(raw, pos: Pos) -> dict[str, BlockDef]:
+    """``blocks: {Name: {args: {param: default}, layers: [...]}}``; layers are parsed later."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise SpecError("'blocks' must map block names to {args: {...}, layers: [...]}", pos)
+    out = {}
+    for name, body in raw.items():
+        bpos = getattr(raw, "key_pos", {}).get(name, pos)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z_0-9]*", str(name)):
+            raise SpecError(f"block name {name!r} is not a name (letters, digits, _)", bpos)
+        if not isinstance(body, dict) or "layers" not in body:
+            raise SpecError(f"block {name} needs 'layers:' (and optionally 'args:' with defaults)", bpos)
+        for key in body:
+            if key not in ("args", "layers"):
+                raise SpecError(f"unknown key {key!r} in block {name}{did_you_mean(key, ('args', 'layers'))}",
+                                getattr(body, "key_pos", {}).get(key, bpos))
+        params = body.get("args") or {}
+        if not isinstance(params, dict):
+            raise SpecError(f"the args of block {name} must map parameter names to defaults (null: required)",
+                            getattr(body, "key_pos", {}).get("args", bpos))
+        out[str(name)] = BlockDef(str(name), dict(params), body["layers"], getattr(body, "pos", bpos),
+                                  dict(getattr(params, "key_pos", {})))
+    return out
+
+
+def _entries(items, pos: Pos, blocks: dict, what: str) -> list[Entry]:
+    if not isinstance(items, list):
+        raise SpecError(f"{what} must be a list of layers", pos)
+    item_pos = getattr(items, "item_pos", None) or [pos] * len(items)
+    return [_entry(item, p, i, blocks) for i, (item, p) in enumerate(zip(items, item_pos), 1)]
+
+
+def _entry(item, pos: Pos, index: int, blocks: dict | None = None) -> Entry:
     """A layer in any of its three forms: ``ReLU``, ``Conv2d: {...}``, ``{type: Conv2d, ...}``."""
+    blocks = blocks or {}
     if isinstance(item, str):
-        return Entry(type=item, args={}, pos=pos, key_pos={"type": pos}, index=index)
+        entry = Entry(type=item, args={}, pos=pos, key_pos={"type": pos}, index=index)
+        return _structure(entry, blocks)
     if not isinstance(item, dict) or not item:
         raise SpecError("a layer is a type name, 'Type: {args}', or a mapping with 'type:'", pos)
     item_kp = getattr(item, "key_pos", {})
@@ -279,9 +336,55 @@ def _entry(item, pos: Pos, index: int) -> Entry:
     match = args.pop("match", None)
     if expect is not None and not isinstance(expect, list):
         raise SpecError("expect must be a shape, a list like [1, 64, _, _]", key_pos.get("expect", pos))
-    return Entry(type=type_name, args=args, pos=pos, key_pos=key_pos,
-                 name=None if name is None else str(name), expect=expect,
-                 match=None if match is None else str(match), index=index)
+    entry = Entry(type=type_name, args=args, pos=pos, key_pos=key_pos,
+                  name=None if name is None else str(name), expect=expect,
+                  match=None if match is None else str(match), index=index,
+                  repeat=args.pop("repeat", None), when=args.pop("when", None))
+    return _structure(entry, blocks)
+
+
+def _structure(entry: Entry, blocks: dict) -> Entry:
+    """Recognise block calls and structural entries, and parse their sub-networks."""
+    key = entry.type.strip().lower()
+    by_lower = {b.lower(): b for b in blocks}
+    if entry.type in blocks or key in by_lower:
+        entry.kind = "block"
+        entry.type = entry.type if entry.type in blocks else by_lower[key]
+        return entry
+    if key not in STRUCTURAL:
+        return entry
+    entry.kind = key
+    args, kp = entry.args, entry.key_pos
+    allowed = {"sequential": ("layers",), "residual": ("layers", "shortcut"), "multiply": ("layers",),
+               "concat": ("branches", "with", "dim"), "add": ("branches", "with")}[key]
+    for k in args:
+        if k not in allowed:
+            raise SpecError(f"unknown key {k!r} in {key}{did_you_mean(k, allowed)}; it takes {', '.join(allowed)}",
+                            kp.get(k, entry.pos))
+    if "layers" in allowed:
+        if "layers" not in args:
+            raise SpecError(f"{key} needs 'layers:', the list of layers it wraps", entry.pos)
+        entry.children = _entries(args.pop("layers"), kp.get("layers", entry.pos), blocks, f"the layers of {key}")
+    if key == "residual" and "shortcut" in args:
+        sc = args.pop("shortcut")
+        if isinstance(sc, dict) and "layers" in sc:
+            entry.shortcut_name = None if sc.get("name") is None else str(sc.get("name"))
+            sc = sc["layers"]
+        entry.shortcut = _entries(sc or [], kp.get("shortcut", entry.pos), blocks, "the shortcut")
+    if key in ("concat", "add"):
+        if "branches" in args:
+            raw = args.pop("branches")
+            if not isinstance(raw, list) or not all(isinstance(b, list) for b in raw):
+                raise SpecError(f"{key} branches must be a list of layer lists ([] is the input itself)",
+                                kp.get("branches", entry.pos))
+            entry.branches = [_entries(b, kp.get("branches", entry.pos), blocks, "a branch") for b in raw]
+        if "with" in args:
+            refs = args.pop("with")
+            entry.refs = [str(r) for r in (refs if isinstance(refs, list) else [refs])]
+        if entry.branches is None and entry.refs is None:
+            raise SpecError(f"{key} needs 'branches:' (parallel layer lists) or 'with:' (names of earlier outputs)",
+                            entry.pos)
+    return entry
 
 
 def read_text(path: str, stdin_text: str | None = None) -> tuple[str, str]:

@@ -331,3 +331,34 @@ class _Parser:
 def parse_expr(text: str, values: dict[str, int] | None = None, make_symbol=symbol) -> Dim:
     """Parse a spec expression; names with a value in ``values`` are replaced by it."""
     return _Parser(str(text), values or {}, make_symbol).parse()
+
+
+_CONDITION = re.compile(r"\s*(==|!=|<=|>=|<|>)\s*")
+
+
+def parse_condition(text, values: dict, make_symbol=symbol) -> bool:
+    """A ``when:`` condition: comparisons of expressions joined by ``and``, ``or``, ``not``.
+
+    Every name must have a number by then (block arguments, incoming widths, symbols)."""
+    if isinstance(text, bool):
+        return text
+    text = str(text)
+    ors = re.split(r"\s+or\s+", text.strip())
+    if len(ors) > 1:
+        return any(parse_condition(t, values, make_symbol) for t in ors)
+    ands = re.split(r"\s+and\s+", text.strip())
+    if len(ands) > 1:
+        return all(parse_condition(t, values, make_symbol) for t in ands)
+    t = text.strip()
+    if t.startswith("not "):
+        return not parse_condition(t[4:], values, make_symbol)
+    parts = _CONDITION.split(t)
+    if len(parts) != 3:
+        raise ExprError(f"condition {text!r} must compare two expressions with == != < <= > >=")
+    a, op, b = parse_expr(parts[0], values, make_symbol), parts[1], parse_expr(parts[2], values, make_symbol)
+    if not (is_int(a) and is_int(b)):
+        diff = normalize(sympy().sympify(a) - b)
+        if not is_int(diff):
+            raise ExprError(f"condition {text!r} depends on symbols without values ({to_text(diff)})")
+        a, b = diff, 0
+    return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]

@@ -115,5 +115,14 @@ class Dropout(Layer):
             self.error(f"dropout probability has to be between 0 and 1, got {self.args['p']}", "p")
 
 
+class ChannelDropout1d(Dropout):
+    """Channel-wise dropout on ``(N, C, L)`` or ``(C, L)``: torch refuses other ranks (Dropout2d/3d only warn)."""
+
+    def output_shape(self, x):
+        self.check_ndim(x, (2, 3), "(N, C, L) or unbatched (C, L)")
+        return x
+
+
 for _name in ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"):
-    register(type(_name, (Dropout,), {"TYPE": _name, "__doc__": f"``torch.nn.{_name}``: " + Dropout.__doc__}))
+    _base = ChannelDropout1d if _name == "Dropout1d" else Dropout
+    register(type(_name, (_base,), {"TYPE": _name, "__doc__": f"``torch.nn.{_name}``: " + Dropout.__doc__}))
