@@ -19,7 +19,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-SpecArg = typer.Argument(..., metavar="SPEC", help="A .yaml/.yml/.toml spec file, or - for YAML on standard input.")
+SpecArg = typer.Argument(..., metavar="SPEC", help="A .yaml/.yml/.toml spec file, - for YAML on standard input, or a built-in model name (netcalc zoo).")
 SetOpt = typer.Option(None, "--set", metavar="NAME=VALUE", help="Give a symbol a value (repeatable); overrides symbols:.")
 NoBiasOpt = typer.Option(False, "--no-bias", help="Build every layer that takes a bias argument with bias=False.")
 
@@ -102,13 +102,36 @@ def _read(path: str):
     try:
         return read_text(path)
     except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
+        zoo = zoo_path(path)
+        if zoo is not None:
+            return read_text(zoo)[0], path
+        from .errors import did_you_mean
+
+        hint = did_you_mean(path, zoo_names())
+        raise UsageError(f"{path}: no such file, and no built-in model of that name{hint} (netcalc zoo lists them)") from None
     except IsADirectoryError:
         raise UsageError(f"{path}: is a directory, not a spec file") from None
     except UnicodeDecodeError:
         raise SpecError("the spec is not UTF-8 text", (1, 1)) from None
     except OSError as e:
         raise UsageError(f"{path}: {e.strerror}") from None
+
+
+def zoo_dir() -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "zoo")
+
+
+def zoo_names() -> list[str]:
+    try:
+        return sorted(f[:-5] for f in os.listdir(zoo_dir()) if f.endswith(".yaml"))
+    except OSError:
+        return []
+
+
+def zoo_path(name: str) -> str | None:
+    """The built-in spec for a model name such as ``resnet50``."""
+    key = name.lower().removesuffix(".yaml")
+    return os.path.join(zoo_dir(), key + ".yaml") if key in zoo_names() else None
 
 
 def _fail_spec(e: SpecError, display: str):
@@ -223,6 +246,21 @@ def solve_padding(
         print(pad.render_choices(report.choices, fmt))
 
     guarded(run)
+
+
+@app.command()
+def zoo():
+    """List the built-in models, usable by name in place of a spec file.
+
+    Example: netcalc summary resnet50
+    """
+    import re
+
+    for name in zoo_names():
+        with open(os.path.join(zoo_dir(), name + ".yaml"), encoding="utf-8") as fh:
+            first = fh.readline().strip()
+        about = re.sub(r"^#\s*", "", first) if first.startswith("#") else ""
+        print(f"{name:<20} {about}")
 
 
 @app.command("layers")

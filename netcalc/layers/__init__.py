@@ -1,6 +1,6 @@
 """Layer kinds. Importing this package registers every kind in :mod:`.registry`."""
 
-from . import activation, attention, conv, linear, norm, pool, recurrent  # noqa: F401  (registration)
+from . import activation, attention, conv, linear, norm, pool, recurrent, tensor  # noqa: F401  (registration)
 from .base import Arg, Context, Layer
 from .registry import REGISTRY, lookup
 
