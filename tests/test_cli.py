@@ -46,7 +46,7 @@ def test_json_has_every_key_on_every_layer(cli, seed):
     for i, layer in enumerate(doc["layers"], 1):
         assert LAYER_KEYS <= set(layer), LAYER_KEYS - set(layer)
         assert layer["index"] == i
-    assert set(doc["totals"]) == {"weights", "biases", "params", "macs", "flops"}
+    assert {"weights", "biases", "params", "macs", "flops"} <= set(doc["totals"])
 
 
 def test_json_seed_numbers(cli, seed):

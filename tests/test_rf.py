@@ -154,9 +154,6 @@ def test_transposed_with_gaps():
     assert ax.size == 1
 
 
-@pytest.mark.xfail(strict=True, reason="rf.start after a ConvTranspose is the textbook linear centre, not the "
-                                       "centre of the first unit's field: ConvTranspose1d k4 s2 p1 unit 0 sees "
-                                       "[-1, 0] (centre -0.5) but start is -0.25")
 def test_start_is_the_centre_of_unit_zero_after_transposed():
     rfs = rf_of("input: [1, 1, 16]\nlayers:\n  - ConvTranspose1d: {out_channels: 1, kernel_size: 4, stride: 2, "
                 "padding: 1}\n")
@@ -164,8 +161,6 @@ def test_start_is_the_centre_of_unit_zero_after_transposed():
     assert rfs[0]["start"] == [-0.5]
 
 
-@pytest.mark.xfail(strict=True, reason="rf.start of a pool over transposed-conv outputs: unit 0 sees [0, 1] "
-                                       "(centre 0.5) but start is 0.25 (r + (k-1)/2·j arithmetic)")
 def test_start_of_pool_over_transposed():
     rfs = rf_of("input: [1, 1, 16]\nlayers:\n  - ConvTranspose1d: {out_channels: 1, kernel_size: 3, stride: 2, "
                 "padding: 1}\n  - MaxPool1d: {kernel_size: 2}\n")
@@ -187,6 +182,9 @@ def test_exact_fields_match_brute_force(layers):
     sizes = [hi - lo + 1 for lo, hi in filter(None, (brute_span(layers, o) for o in range(ax.period)))]
     if sizes:
         assert ax.size == max(sizes)
+    first = brute_span(layers, 0)
+    if first is not None:                         # start: the centre of unit 0's own field
+        assert ax.start == Fraction(first[0] + first[1], 2)
     # jump: one period further is period·jump input pixels further
     shift = ax.period * ax.jump
     assert shift.denominator == 1
