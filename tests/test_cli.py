@@ -142,10 +142,20 @@ def test_bad_format_is_a_usage_error(cli, seed):
     assert cli("shapes", seed, "--format", "xml").exit_code == 2
 
 
-@pytest.mark.parametrize("command", COMMANDS + ["solve-padding", "layers"])
+def registered_commands() -> list[str]:
+    from netcalc.cli import app
+
+    return [c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands]
+
+
+def test_the_spec_commands_are_registered():
+    assert set(COMMANDS) <= set(registered_commands())
+
+
+@pytest.mark.parametrize("command", registered_commands())
 def test_help_of_each_command(cli, command):
     result = cli(command, "--help")
-    assert result.exit_code == 0
+    assert result.exit_code == 0, result.stderr
     assert "Usage" in result.stdout and "Example" in result.stdout
 
 
