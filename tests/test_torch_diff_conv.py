@@ -1,0 +1,172 @@
+"""Differential tests: convolutions (ConvNd, DepthwiseConvNd, PointwiseConvNd, ConvTransposeNd)
+against torch 2.13.0: output shapes, parameter names and shapes, counts with and without
+--no-bias, MACs from FlopCounterMode, the contract's exact FLOPs, and rejecting exactly what
+torch rejects."""
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="differential suite needs torch==2.13.0 (pip install torch==2.13.0)")
+
+from hypothesis import strategies as st  # noqa: E402
+
+import torch_oracle as oracle  # noqa: E402
+
+
+def per_axis(draw, rank, values):
+    """One value for every axis, or a list with one value per axis."""
+    if draw(st.booleans()):
+        return draw(values)
+    return [draw(values) for _ in range(rank)]
+
+
+def spatial_input(draw, rank, lead, channels, max_size):
+    """(lead..., C, *spatial), unbatched when ``lead`` is empty; now and then a wrong rank."""
+    sizes = [draw(st.integers(1, max_size)) for _ in range(rank)]
+    shape = [*lead, channels, *sizes]
+    if draw(st.integers(0, 15)) == 0:
+        shape = [2, *shape] if len(lead) else shape[1:]  # one dimension too many or too few
+    return shape
+
+
+@st.composite
+def conv_cases(draw):
+    rank = draw(st.integers(1, 3))
+    batched = draw(st.booleans())
+    groups = draw(st.sampled_from([1, 1, 1, 2, 3]))
+    c_in = groups * draw(st.integers(1, 3)) + (draw(st.integers(0, 9)) == 0)
+    c_out = groups * draw(st.integers(1, 3)) + (draw(st.integers(0, 9)) == 0)
+    args = {"out_channels": c_out, "kernel_size": per_axis(draw, rank, st.integers(1, 5))}
+    if draw(st.booleans()):
+        args["stride"] = per_axis(draw, rank, st.integers(1, 3))
+    padding = draw(st.sampled_from(["int", "int", "list", "same", "valid", None]))
+    if padding == "int":
+        args["padding"] = draw(st.integers(0, 3))
+    elif padding == "list":
+        args["padding"] = [draw(st.integers(0, 3)) for _ in range(rank)]
+    elif padding:
+        args["padding"] = padding
+    if draw(st.booleans()):
+        args["dilation"] = per_axis(draw, rank, st.integers(1, 3))
+    if groups > 1 or draw(st.booleans()):
+        args["groups"] = groups
+    if draw(st.booleans()):
+        args["bias"] = draw(st.booleans())
+    if draw(st.integers(0, 3)) == 0:
+        args["padding_mode"] = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]))
+    if draw(st.integers(0, 3)) == 0:
+        args["in_channels"] = c_in + (draw(st.integers(0, 5)) == 0)
+    lead = [draw(st.integers(1, 2))] if batched else []
+    shape = spatial_input(draw, rank, lead, c_in, 12 if rank < 3 else 7)
+    name = "conv" if batched and draw(st.booleans()) else f"Conv{rank}d"
+    return shape, [(name, args)]
+
+
+@st.composite
+def depthwise_pointwise_cases(draw):
+    rank = draw(st.integers(1, 3))
+    batched = draw(st.booleans())
+    c = draw(st.integers(1, 4))
+    if draw(st.booleans()):
+        args = {"kernel_size": per_axis(draw, rank, st.integers(1, 5))}
+        for key, values in (("stride", st.integers(1, 3)), ("dilation", st.integers(1, 2))):
+            if draw(st.booleans()):
+                args[key] = per_axis(draw, rank, values)
+        if draw(st.booleans()):
+            args["padding"] = draw(st.one_of(st.integers(0, 2), st.sampled_from(["same", "valid"])))
+        if draw(st.booleans()):
+            args["depth_multiplier"] = draw(st.integers(1, 3))
+        kind = "depthwise"
+    else:
+        args = {"out_channels": draw(st.integers(1, 5))}
+        kind = "pointwise"
+    if draw(st.booleans()):
+        args["bias"] = draw(st.booleans())
+    if draw(st.integers(0, 4)) == 0:
+        args["in_channels"] = c + (draw(st.integers(0, 3)) == 0)
+    lead = [draw(st.integers(1, 2))] if batched else []
+    shape = spatial_input(draw, rank, lead, c, 10 if rank < 3 else 6)
+    name = kind if batched and draw(st.booleans()) else f"{kind.capitalize()}Conv{rank}d"
+    return shape, [(name, args)]
+
+
+@st.composite
+def transposed_cases(draw):
+    rank = draw(st.integers(1, 3))
+    batched = draw(st.booleans())
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    c_in = groups * draw(st.integers(1, 2)) + (draw(st.integers(0, 11)) == 0)
+    c_out = groups * draw(st.integers(1, 3)) + (draw(st.integers(0, 11)) == 0)
+    args = {"out_channels": c_out, "kernel_size": per_axis(draw, rank, st.integers(1, 4))}
+    stride = per_axis(draw, rank, st.integers(1, 3))
+    dilation = per_axis(draw, rank, st.integers(1, 3))
+    args.update(stride=stride, dilation=dilation)
+    if draw(st.booleans()):
+        args["padding"] = per_axis(draw, rank, st.integers(0, 3))
+    if draw(st.booleans()):
+        args["output_padding"] = per_axis(draw, rank, st.integers(0, 3))
+    if groups > 1:
+        args["groups"] = groups
+    if draw(st.booleans()):
+        args["bias"] = draw(st.booleans())
+    if draw(st.integers(0, 9)) == 0:
+        args["padding_mode"] = draw(st.sampled_from(["zeros", "reflect"]))
+    if draw(st.integers(0, 4)) == 0:
+        args["in_channels"] = c_in
+    lead = [draw(st.integers(1, 2))] if batched else []
+    shape = spatial_input(draw, rank, lead, c_in, 6 if rank < 3 else 4)
+    name = "transposed" if batched and draw(st.booleans()) else f"ConvTranspose{rank}d"
+    return shape, [(name, args)]
+
+
+def check(case):
+    shape, layers = case
+    return oracle.compare(shape, layers)
+
+
+def test_conv_matches_torch():
+    oracle.run_cases(conv_cases(), check, min_ok=10, min_error=5, max_examples=60)
+
+
+def test_depthwise_and_pointwise_match_torch():
+    oracle.run_cases(depthwise_pointwise_cases(), check, min_ok=10, min_error=2, max_examples=40)
+
+
+def test_conv_transpose_matches_torch():
+    oracle.run_cases(transposed_cases(), check, min_ok=10, min_error=5, max_examples=60)
+
+
+# One configuration per rule torch enforces (and one it only warns about), both ways.
+EDGES = [
+    ("kernel larger than the padded input", [1, 2, 3, 3], [("Conv2d", {"out_channels": 2, "kernel_size": 5})], "error"),
+    ("kernel exactly fits the padded input", [1, 2, 3, 3],
+     [("Conv2d", {"out_channels": 2, "kernel_size": 5, "padding": 1})], "ok"),
+    ("dilated kernel too large", [1, 1, 6], [("Conv1d", {"out_channels": 1, "kernel_size": 3, "dilation": 3})], "error"),
+    ("groups do not divide in_channels", [1, 4, 8, 8],
+     [("Conv2d", {"out_channels": 6, "kernel_size": 1, "groups": 4})], "error"),
+    ("groups do not divide out_channels", [1, 4, 8, 8],
+     [("Conv2d", {"out_channels": 6, "kernel_size": 1, "groups": 4})], "error"),
+    ("padding='same' with stride 2", [1, 1, 8, 8],
+     [("Conv2d", {"out_channels": 1, "kernel_size": 3, "stride": 2, "padding": "same"})], "error"),
+    ("padding='same' with an even dilated kernel", [1, 1, 9],
+     [("Conv1d", {"out_channels": 1, "kernel_size": 4, "dilation": 3, "padding": "same"})], "ok"),
+    ("output_padding equal to stride", [1, 2, 4, 4],
+     [("ConvTranspose2d", {"out_channels": 2, "kernel_size": 3, "stride": 2, "output_padding": 2})], "error"),
+    ("output_padding below dilation, above stride", [1, 2, 4],
+     [("ConvTranspose1d", {"out_channels": 2, "kernel_size": 3, "stride": 1, "dilation": 3, "output_padding": 2})],
+     "ok"),
+    ("transposed conv cropped to nothing", [1, 1, 2],
+     [("ConvTranspose1d", {"out_channels": 1, "kernel_size": 1, "padding": 1})], "error"),
+    ("reflect padding as large as the input", [1, 1, 3],
+     [("Conv1d", {"out_channels": 1, "kernel_size": 3, "padding": 3, "padding_mode": "reflect"})], "error"),
+    ("circular padding equal to the input", [1, 1, 3],
+     [("Conv1d", {"out_channels": 1, "kernel_size": 3, "padding": 3, "padding_mode": "circular"})], "ok"),
+    ("in_channels disagrees with the input", [2, 3, 8, 8],
+     [("Conv2d", {"in_channels": 4, "out_channels": 2, "kernel_size": 3})], "error"),
+    ("unbatched depthwise with multiplier", [3, 9, 9],
+     [("DepthwiseConv2d", {"kernel_size": 3, "depth_multiplier": 2, "stride": 2})], "ok"),
+]
+
+
+@pytest.mark.parametrize("why,shape,layers,verdict", EDGES, ids=[e[0] for e in EDGES])
+def test_conv_edge_cases(why, shape, layers, verdict):
+    assert oracle.compare(shape, layers) == verdict, why

@@ -1,0 +1,89 @@
+"""Differential tests: MaxPool, AvgPool, LPPool and the adaptive pools against torch 2.13.0."""
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="differential suite needs torch==2.13.0 (pip install torch==2.13.0)")
+
+from hypothesis import strategies as st  # noqa: E402
+
+import torch_oracle as oracle  # noqa: E402
+from test_torch_diff_conv import per_axis, spatial_input  # noqa: E402
+
+
+@st.composite
+def pool_cases(draw):
+    kind = draw(st.sampled_from(["MaxPool", "AvgPool", "LPPool"]))
+    rank = draw(st.integers(1, 3))
+    batched = draw(st.booleans())
+    args = {}
+    if kind == "LPPool":
+        args["norm_type"] = draw(st.sampled_from([1, 2, 3.0]))
+    args["kernel_size"] = per_axis(draw, rank, st.integers(1, 4))
+    if draw(st.booleans()):
+        args["stride"] = per_axis(draw, rank, st.integers(1, 3))
+    if kind != "LPPool" and draw(st.booleans()):
+        args["padding"] = per_axis(draw, rank, st.integers(0, 2))
+    if kind == "MaxPool":
+        if draw(st.booleans()):
+            args["dilation"] = per_axis(draw, rank, st.integers(1, 3))
+        if draw(st.integers(0, 3)) == 0:
+            args["return_indices"] = True
+    if draw(st.booleans()):
+        args["ceil_mode"] = draw(st.booleans())
+    if kind == "AvgPool":
+        if draw(st.booleans()):
+            args["count_include_pad"] = draw(st.booleans())
+        if rank > 1 and draw(st.integers(0, 3)) == 0:
+            args["divisor_override"] = draw(st.integers(1, 3))
+    lead = [draw(st.integers(1, 2))] if batched else []
+    shape = spatial_input(draw, rank, lead, draw(st.integers(1, 3)), 10 if rank < 3 else 6)
+    alias = {"MaxPool": "maxpool", "AvgPool": "avgpool"}.get(kind)
+    name = alias if alias and batched and draw(st.booleans()) else f"{kind}{rank}d"
+    return shape, [(name, args)]
+
+
+@st.composite
+def adaptive_cases(draw):
+    kind = draw(st.sampled_from(["AdaptiveAvgPool", "AdaptiveMaxPool"]))
+    rank = draw(st.integers(1, 3))
+    entry = st.one_of(st.integers(1, 6), st.none()) if rank > 1 else st.integers(1, 6)
+    if draw(st.booleans()):
+        size = draw(st.integers(1, 6))
+    else:
+        size = [draw(entry) for _ in range(rank)]
+    args = {"output_size": size}
+    if kind == "AdaptiveMaxPool" and draw(st.booleans()):
+        args["return_indices"] = draw(st.booleans())
+    lead = [draw(st.integers(1, 2))] if draw(st.booleans()) else []
+    shape = spatial_input(draw, rank, lead, draw(st.integers(1, 3)), 9 if rank < 3 else 5)
+    return shape, [(f"{kind}{rank}d", args)]
+
+
+def check(case):
+    return oracle.compare(case[0], case[1], no_bias_modes=(False,))
+
+
+def test_pools_match_torch():
+    oracle.run_cases(pool_cases(), check, min_ok=15, min_error=5, max_examples=80)
+
+
+def test_adaptive_pools_match_torch():
+    oracle.run_cases(adaptive_cases(), check, min_ok=10, max_examples=40)
+
+
+EDGES = [
+    ("padding more than half the kernel", [1, 1, 8, 8], [("MaxPool2d", {"kernel_size": 3, "padding": 2})], "error"),
+    ("padding exactly half the kernel", [1, 1, 8, 8], [("AvgPool2d", {"kernel_size": 4, "padding": 2})], "ok"),
+    ("ceil_mode window starting in the right padding", [1, 1, 5],
+     [("MaxPool1d", {"kernel_size": 2, "stride": 2, "padding": 1, "ceil_mode": True})], "ok"),
+    ("ceil_mode extra window", [1, 1, 6], [("AvgPool1d", {"kernel_size": 3, "stride": 2, "ceil_mode": True})], "ok"),
+    ("pool window larger than the input", [1, 1, 2, 2], [("MaxPool2d", {"kernel_size": 3})], "error"),
+    ("dilated pool window too large", [1, 1, 4], [("MaxPool1d", {"kernel_size": 2, "dilation": 4})], "error"),
+    ("adaptive pool keeps a None axis", [2, 3, 7, 5], [("AdaptiveAvgPool2d", {"output_size": [None, 2]})], "ok"),
+    ("LPPool with a list kernel", [1, 2, 7, 6], [("LPPool2d", {"norm_type": 2, "kernel_size": [3, 2]})], "ok"),
+]
+
+
+@pytest.mark.parametrize("why,shape,layers,verdict", EDGES, ids=[e[0] for e in EDGES])
+def test_pool_edge_cases(why, shape, layers, verdict):
+    assert oracle.compare(shape, layers, no_bias_modes=(False,)) == verdict, why
