@@ -1,0 +1,119 @@
+"""Differential tests: RNN, LSTM, GRU, MultiheadAttention and TransformerEncoderLayer against
+torch 2.13.0: output and state shapes, parameter names and shapes, counts with and without
+--no-bias, and MACs from FlopCounterMode (attention counted in train mode under
+SDPBackend.MATH, the contract's rule)."""
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="differential suite needs torch==2.13.0 (pip install torch==2.13.0)")
+
+from hypothesis import strategies as st  # noqa: E402
+
+import torch_oracle as oracle  # noqa: E402
+
+
+def sequence_input(draw, width, batch_first):
+    """(L, N, D), (N, L, D) or unbatched (L, D); now and then a 4-D mistake."""
+    seq, batch = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    how = draw(st.sampled_from(["batched", "batched", "unbatched", "4d"]) if draw(st.integers(0, 9)) == 0
+               else st.sampled_from(["batched", "batched", "unbatched"]))
+    if how == "unbatched":
+        return [seq, width]
+    if how == "4d":
+        return [1, seq, batch, width]
+    return [batch, seq, width] if batch_first else [seq, batch, width]
+
+
+@st.composite
+def recurrent_cases(draw):
+    kind = draw(st.sampled_from(["RNN", "LSTM", "GRU", "rnn", "lstm", "gru"]))
+    d_in = draw(st.integers(1, 5))
+    hidden = draw(st.integers(1, 6))
+    args = {"hidden_size": hidden}
+    if draw(st.booleans()):
+        args["num_layers"] = draw(st.integers(1, 3))
+    for key in ("bias", "batch_first", "bidirectional"):
+        if draw(st.booleans()):
+            args[key] = draw(st.booleans())
+    if draw(st.integers(0, 3)) == 0:
+        args["dropout"] = draw(st.sampled_from([0.0, 0.5, 1.5]))
+    if kind.upper() == "LSTM" and draw(st.booleans()):
+        args["proj_size"] = draw(st.integers(0, hidden + 1))
+    if kind.upper() == "RNN" and draw(st.booleans()):
+        args["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
+    if draw(st.integers(0, 3)) == 0:
+        args["input_size"] = d_in + draw(st.sampled_from([0, 0, 1]))
+    return sequence_input(draw, d_in, args.get("batch_first", False)), [(kind, args)]
+
+
+def check_recurrent(case):
+    # MACs: FlopCounterMode sees every weight matmul of every step; netcalc's README convention
+    # counts the same.
+    return oracle.compare(case[0], case[1], check_macs=True)
+
+
+def test_recurrent_layers_match_torch():
+    oracle.run_cases(recurrent_cases(), check_recurrent, min_ok=15, min_error=3, max_examples=50)
+
+
+@st.composite
+def attention_cases(draw):
+    heads = draw(st.integers(1, 4))
+    e = heads * draw(st.integers(1, 3)) + (draw(st.integers(0, 7)) == 0)
+    if draw(st.booleans()):
+        args = {"num_heads": heads}
+        for key in ("bias", "add_bias_kv", "add_zero_attn", "batch_first"):
+            if draw(st.booleans()):
+                args[key] = draw(st.booleans())
+        if draw(st.integers(0, 4)) == 0:
+            args[draw(st.sampled_from(["kdim", "vdim", "embed_dim"]))] = e + draw(st.sampled_from([0, 1]))
+        kind = "MultiheadAttention"
+    else:
+        args = {"nhead": heads, "dim_feedforward": draw(st.integers(1, 12))}
+        for key in ("bias", "batch_first", "norm_first"):
+            if draw(st.booleans()):
+                args[key] = draw(st.booleans())
+        if draw(st.booleans()):
+            args["activation"] = draw(st.sampled_from(["relu", "gelu"]))
+        if draw(st.booleans()):
+            args["dropout"] = draw(st.sampled_from([0.0, 0.1]))
+        if draw(st.integers(0, 4)) == 0:
+            args["d_model"] = e + draw(st.sampled_from([0, 1]))
+        kind = draw(st.sampled_from(["TransformerEncoderLayer", "encoder"]))
+    return sequence_input(draw, e, args.get("batch_first", False)), [(kind, args)]
+
+
+def check(case):
+    return oracle.compare(case[0], case[1])
+
+
+def test_attention_matches_torch():
+    oracle.run_cases(attention_cases(), check, min_ok=15, min_error=3, max_examples=50)
+
+
+EDGES = [
+    ("embed_dim not divisible by num_heads", [3, 2, 10], [("MultiheadAttention", {"num_heads": 4})], "error"),
+    ("d_model not divisible by nhead", [3, 2, 6], [("TransformerEncoderLayer", {"nhead": 4})], "error"),
+    ("proj_size equal to hidden_size", [3, 2, 4], [("LSTM", {"hidden_size": 4, "proj_size": 4})], "error"),
+    ("dropout with one layer only warns", [3, 2, 4], [("GRU", {"hidden_size": 3, "dropout": 0.5})], "ok"),
+    ("unbatched bidirectional LSTM with projections", [5, 4],
+     [("LSTM", {"hidden_size": 6, "proj_size": 2, "num_layers": 2, "bidirectional": True, "batch_first": True})], "ok"),
+    ("self-attention with a different kdim", [3, 2, 8], [("MultiheadAttention", {"num_heads": 2, "kdim": 4})], "error"),
+    ("batch-first encoder with gelu, norm first, no bias", [2, 3, 8],
+     [("TransformerEncoderLayer", {"nhead": 2, "dim_feedforward": 16, "batch_first": True, "norm_first": True,
+                                   "activation": "gelu", "bias": False})], "ok"),
+]
+
+
+@pytest.mark.parametrize("why,shape,layers,verdict", EDGES, ids=[e[0] for e in EDGES])
+def test_sequence_edge_cases(why, shape, layers, verdict):
+    assert oracle.compare(shape, layers, check_macs=True) == verdict, why
+
+
+def test_encoder_fast_path_would_hide_macs():
+    """Why the oracle counts in train mode: the eval-mode fused path reports no matmuls at all."""
+    layer = torch.nn.TransformerEncoderLayer(8, 2, 16, batch_first=True).eval()
+    with torch.no_grad(), torch.utils.flop_counter.FlopCounterMode(display=False) as counter:
+        layer(torch.zeros(2, 3, 8))
+    _, _, macs = oracle.forward("TransformerEncoderLayer", layer, (2, 3, 8))
+    assert counter.get_total_flops() < 2 * macs
