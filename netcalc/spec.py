@@ -162,7 +162,8 @@ def _toml_positions(text: str, data: dict):
     top = PosDict(data)
     layers = data.get("layers")
     entries: list[PosDict] = []
-    section = None  # None: top level; int: index of the [[layers]] table we are in
+    tables: dict[str, dict] = {}  # [table] name → key positions
+    section = None  # None: top level; int: index of the [[layers]] table we are in; str: another table
     for lineno, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
         col = len(line) - len(line.lstrip()) + 1
@@ -172,7 +173,8 @@ def _toml_positions(text: str, data: dict):
             entries[-1].pos = (lineno, col)
             continue
         if stripped.startswith("["):
-            section = -1
+            section = stripped.strip("[] ")  # another table, e.g. [symbols]
+            tables.setdefault(section, {})
             continue
         m = re.match(r"([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=", stripped)
         if not m:
@@ -180,7 +182,9 @@ def _toml_positions(text: str, data: dict):
         key = m.group(1).strip('"')
         if section is None:
             top.key_pos.setdefault(key, (lineno, col))
-        elif section >= 0:
+        elif isinstance(section, str):
+            tables[section].setdefault(key, (lineno, col))
+        else:
             entries[section].key_pos.setdefault(key, (lineno, col))
     if isinstance(layers, list):
         out = PosList()
@@ -200,6 +204,11 @@ def _toml_positions(text: str, data: dict):
                 out.append(item)
             out.item_pos.append(getattr(out[-1], "pos", top.key_pos.get("layers", (1, 1))))
         top["layers"] = out
+    for name, positions in tables.items():
+        if isinstance(top.get(name), dict):
+            table = PosDict(top[name])
+            table.key_pos = positions
+            top[name] = table
     top.pos = (1, 1)
     return top
 

@@ -87,7 +87,11 @@ def _floor(num, den):
         coeffs = num.as_coefficients_dict()
         if all(c % den == 0 for c in coeffs.values()):
             return sp.expand(num / den)
-    return sp.floor(sp.expand(num / den), evaluate=False)
+    inner = sp.expand(num / den)
+    const, rest = inner.as_coeff_Add()
+    whole = int(sp.floor(const)) if const.is_Rational else 0
+    # ⌊y + c⌋ = ⌊y⌋ + c for integer c: keeps one canonical form, so equal sizes compare equal
+    return sp.floor(rest + (const - whole), evaluate=False) + whole
 
 
 def fdiv(a: Dim, b: Dim) -> Dim:

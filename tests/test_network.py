@@ -193,9 +193,6 @@ def test_expect_met_numerically():
     assert report.output_shape == (1, 4, 4, 4)
 
 
-@pytest.mark.xfail(strict=True, reason="a symbolic expect in an equivalent form is rejected: Conv2d k2 s2 on H "
-                                       "gives floor(H/2 - 1) + 1 (floors built with evaluate=False), which "
-                                       "same() does not see equals H//2")
 def test_expect_met_in_an_equivalent_symbolic_form():
     analyze_text("input: [B, 3, H, W]\nlayers:\n  - Conv2d: {out_channels: 4, kernel_size: 2, stride: 2, "
                  "expect: [_, 4, \"H//2\", _]}\n")
@@ -244,9 +241,6 @@ def test_toml_spec_analyzes_like_yaml(seed_text):
     assert analyze_text(toml, "seed.toml").to_dict() == analyze_text(seed_text).to_dict()
 
 
-@pytest.mark.xfail(strict=True, reason="an explicit width in an equivalent symbolic form is rejected: after "
-                                       "Conv2d k2 s2 and Flatten the width is 16*(floor(H/2 - 1) + 1)**2 "
-                                       "(unevaluated floor), and in_features '16*(H//2)**2' is called a mismatch")
 def test_explicit_symbolic_width_in_an_equivalent_form():
     analyze_text("input: [B, 3, H, H]\nlayers:\n  - Conv2d: {out_channels: 16, kernel_size: 2, stride: 2}\n"
                  "  - Flatten\n  - Linear: {in_features: \"16*(H//2)**2\", out_features: 10}\n")

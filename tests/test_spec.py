@@ -217,8 +217,6 @@ def test_toml_inline_string_layers_positions():
     assert error_of(text, "x.toml").pos == (4, 3)
 
 
-@pytest.mark.xfail(strict=True, reason="TOML: keys of a [symbols] table get no position; a bad symbol value "
-                                       "is reported at 1:1 instead of its own line")
 def test_toml_symbols_table_positions():
     text = 'input = [1]\n[symbols]\nB = "x"\n[[layers]]\ntype = "ReLU"\n'
     assert error_of(text, "x.toml").pos[0] == 3
