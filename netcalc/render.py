@@ -27,7 +27,7 @@ COLUMNS = {
     "params": ("output_shape", "weights", "biases", "params"),
     "flops": ("output_shape", "macs", "flops"),
     "rf": ("output_shape", "rf_size", "rf_jump", "rf_start"),
-    "summary": ("output_shape", "params", "macs", "flops", "rf_size", "rf_jump"),
+    "summary": ("output_shape", "weights", "biases", "params", "macs", "flops", "rf_size", "rf_jump"),
     "memory": ("output_shape", "params", "param_bytes", "activation_bytes"),
 }
 SUMMED = ("weights", "biases", "params", "macs", "flops", "param_bytes", "activation_bytes")
@@ -96,7 +96,7 @@ def _label(row, d: int) -> str:
     return "  " * d + path.rsplit(".", 1)[-1]
 
 
-def cell(row, key: str, readable: bool) -> str:
+def cell(row, key: str, readable: bool, compact: bool = False) -> str:
     if key.startswith("rf_"):
         if row.rf is None:
             return "-"
@@ -110,7 +110,7 @@ def cell(row, key: str, readable: bool) -> str:
             return "" if readable else ""
         return "; ".join(f"{k} {shape_text(v, readable)}" for k, v in value.items())
     if key in SUMMED:
-        return quantity(value, readable)
+        return short(value) if compact and key in ("macs", "flops") and is_int(value) else quantity(value, readable)
     return str(value)
 
 
@@ -136,7 +136,7 @@ def short(value) -> str:
         return ""
     for unit, scale in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
         if abs(value) >= scale:
-            return f"{value / scale:.3g} {unit}"
+            return f"{value / scale:.4g} {unit}"
     return str(value)
 
 
@@ -155,7 +155,7 @@ def _num(v) -> str:
     return to_text(v)
 
 
-def _totals_cells(report: Report, cols, readable: bool) -> list[str]:
+def _totals_cells(report: Report, cols, readable: bool, compact: bool = False) -> list[str]:
     totals = dict(report.totals)
     totals["param_bytes"] = sum_of(r.param_bytes for r in report.layers)
     totals["activation_bytes"] = sum_of(r.activation_bytes for r in report.layers)
@@ -164,7 +164,8 @@ def _totals_cells(report: Report, cols, readable: bool) -> list[str]:
         if c == "name":
             out.append("total")
         elif c in SUMMED:
-            out.append(quantity(totals[c], readable))
+            v = totals[c]
+            out.append(short(v) if compact and c in ("macs", "flops") and is_int(v) else quantity(v, readable))
         elif c == "output_shape":
             out.append(shape_text(report.output_shape, readable))
         else:
@@ -245,13 +246,16 @@ def _table(report: Report, cols, items) -> str:
     title = report.name or None
     table = Table(title=title, caption=_caption(report, cols), show_footer=False, header_style="bold")
     for c in cols:
+        numeric = c in SUMMED or c == "index" or c.startswith("rf_")
         table.add_column(HEADERS[c], justify="right" if c in SUMMED or c == "index" else "left",
-                         overflow="fold")
+                         overflow="fold", no_wrap=numeric or c in ("output_shape", "name", "type"))
+    compact = "params" in cols and "macs" in cols  # summary: exact counts live in `flops` and JSON/CSV
     for d, row in items:
         style = "bold" if isinstance(row, _BlockCells) else None
-        table.add_row(*[Text(_label(row, d) if c == "name" else cell(row, c, True)) for c in cols], style=style)
+        table.add_row(*[Text(_label(row, d) if c == "name" else cell(row, c, True, compact)) for c in cols],
+                      style=style)
     table.add_section()
-    table.add_row(*map(Text, _totals_cells(report, cols, True)), style="bold")
+    table.add_row(*map(Text, _totals_cells(report, cols, True, compact)), style="bold")
     console = Console(file=io.StringIO(), width=_width(), force_terminal=False, color_system=None)
     console.print(table)
     return console.file.getvalue().rstrip("\n")
@@ -272,6 +276,11 @@ def _caption(report: Report, cols) -> str:
 
 
 def _width() -> int:
+    """The terminal's width; when piped (no terminal, no COLUMNS), wide enough not to fold."""
+    import os
     import shutil
+    import sys
 
-    return max(shutil.get_terminal_size((140, 24)).columns, 100)
+    if "COLUMNS" not in os.environ and not sys.stdout.isatty():
+        return 250
+    return max(shutil.get_terminal_size((140, 24)).columns, 80)

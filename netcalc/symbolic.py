@@ -264,7 +264,7 @@ class _Parser:
         while self.peek() in (("op", "+"), ("op", "-")):
             op = self.take()[1]
             r = self.term()
-            v = v + r if op == "+" else v - r
+            v = normalize(v + r if op == "+" else v - r)
         return v
 
     def term(self):
@@ -273,7 +273,7 @@ class _Parser:
             op = self.take()[1]
             r = self.unary()
             if op == "*":
-                v = v * r
+                v = normalize(v * r)
             elif is_int(r) and r == 0:
                 raise ExprError(f"division by zero in {self.text!r}")
             elif op == "/":

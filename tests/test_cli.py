@@ -199,7 +199,7 @@ def netcalc(*args, input=None):
 def test_real_process_success(seed):
     p = netcalc("summary", seed, "--format", "csv")
     assert p.returncode == 0 and p.stderr == ""
-    assert p.stdout.splitlines()[1].startswith("1,Conv2d_1,Conv2d,100x128x256x256,9728,")
+    assert p.stdout.splitlines()[1].startswith("1,Conv2d_1,Conv2d,100x128x256x256,9600,128,9728,")
 
 
 def test_real_process_spec_error_and_usage_error(spec_file):

@@ -56,10 +56,11 @@ def test_json_is_the_same_for_every_command(small, command):
 
 def test_csv(small):
     rows = list(csv.reader(io.StringIO(render(small, "summary", "csv"))))
-    assert rows[0] == ["index", "name", "type", "output_shape", "params", "macs", "flops", "rf_size", "rf_jump"]
-    assert rows[1] == ["1", "Conv1d_1", "Conv1d", "2x2x4", "26", "192", "384", "3", "2"]
-    assert rows[2][3] == "2x8" and rows[2][7:] == ["-", "-"]
-    assert rows[-1][:2] == ["", "total"] and rows[-1][3:7] == ["2x3", "53", "240", "480"]
+    assert rows[0] == ["index", "name", "type", "output_shape", "weights", "biases", "params", "macs", "flops",
+                       "rf_size", "rf_jump"]
+    assert rows[1] == ["1", "Conv1d_1", "Conv1d", "2x2x4", "24", "2", "26", "192", "384", "3", "2"]
+    assert rows[2][3] == "2x8" and rows[2][9:] == ["-", "-"]
+    assert rows[-1][:2] == ["", "total"] and rows[-1][3:4] + rows[-1][6:9] == ["2x3", "53", "240", "480"]
     assert len(rows) == 1 + 3 + 1
 
 
@@ -101,9 +102,11 @@ def test_table(small):
 
 def test_big_numbers_get_separators(seed_text):
     report = analyze_text(seed_text)
-    text = render(report, "summary", "table")
-    assert "62,914,560,000" in text and "397,434" in text
-    assert render(report, "summary", "csv").splitlines()[1].split(",")[5] == "62914560000"
+    text = render(report, "flops", "table")
+    assert "62,914,560,000" in text
+    summary = render(report, "summary", "table")  # summary: exact counts, compact costs
+    assert "397,434" in summary and "62.91 G" in summary
+    assert render(report, "summary", "csv").splitlines()[1].split(",")[7] == "62914560000"
 
 
 def test_symbolic_cells():
@@ -120,5 +123,5 @@ def test_helpers():
     assert shape_text((symbol("H") + 1, 2)) == "(H + 1) × 2"
     assert quantity(1234567) == "1,234,567" and quantity(1234567, readable=False) == "1234567"
     assert quantity(2 * symbol("B")) == "2*B"
-    assert short(1_258_291_200) == "1.26 G" and short(999) == "999" and short(9728) == "9.73 K"
+    assert short(1_258_291_200) == "1.258 G" and short(999) == "999" and short(9728) == "9.728 K"
     assert short(symbol("B")) == ""
