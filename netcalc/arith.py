@@ -111,3 +111,159 @@ def rf_window_step(size: Dim, jump, start, kernel: Dim, stride: Dim, padding: Di
 
 def _num(x):
     return normalize(x) if not isinstance(x, (int, Fraction)) else (int(x) if isinstance(x, Fraction) and x.denominator == 1 else x)
+
+
+# ---------------------------------------------------------------- inverse: one unknown at a time
+#
+# Each solver below takes every quantity of one axis but one, and a target range
+# ``out_lo <= out <= out_hi`` for the output length (``out_hi`` None: no upper limit), and
+# returns the integers the unknown may take as ``(first, last)``, ``last`` None when every
+# larger value works too, or None when there is none. Integers only; ``netcalc solve``
+# builds on them.
+
+Range = tuple  # (first, last | None)
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -((-a) // b)
+
+
+def affine_range(coef: int, const: int, lo: int | None, hi: int | None,
+                 vmin: int | None = None, vmax: int | None = None) -> Range | None:
+    """Integers ``v`` in ``[vmin, vmax]`` with ``lo <= coef*v + const <= hi``.
+
+    Any bound may be None (unbounded). Returns ``(first, last)`` with ``last`` None when the
+    range is unbounded above; None when empty (or unbounded below, which no caller asks for).
+    """
+    first, last = vmin, vmax
+    if coef == 0:
+        if (lo is not None and const < lo) or (hi is not None and const > hi):
+            return None
+    else:
+        # lo <= coef*v + const  and  coef*v + const <= hi
+        for bound, is_lower in ((lo, True), (hi, False)):
+            if bound is None:
+                continue
+            if (coef > 0) == is_lower:  # v >= ceil((bound - const)/coef) for the lower side of a rising line
+                v = _cdiv(bound - const, coef) if coef > 0 else _cdiv(const - bound, -coef)
+                first = v if first is None else max(first, v)
+            else:
+                v = (bound - const) // coef if coef > 0 else (const - bound) // (-coef)
+                last = v if last is None else min(last, v)
+    if first is None:
+        return None
+    if last is not None and last < first:
+        return None
+    return first, last
+
+
+def window_span_range(stride: int, out_lo: int, out_hi: int | None) -> Range | None:
+    """``span = size + pad_l + pad_r - dilation*(kernel - 1) - 1`` values with
+    ``⌊span/stride⌋ + 1`` in ``[out_lo, out_hi]``: ``stride*(out_lo - 1) <= span <= stride*out_hi - 1``."""
+    return stride * (out_lo - 1), None if out_hi is None else stride * out_hi - 1
+
+
+def _pads(padding) -> int:
+    return padding[0] + padding[1] if isinstance(padding, tuple) else 2 * padding
+
+
+def window_size_range(out_lo: int, out_hi: int | None, kernel: int, stride: int = 1, padding=0,
+                      dilation: int = 1) -> Range | None:
+    """Input sizes ``size >= 1`` with ``⌊(size + 2p - d(k - 1) - 1)/s⌋ + 1`` in ``[out_lo, out_hi]``.
+
+    ``size = span - 2p + d(k - 1) + 1`` for ``span`` in :func:`window_span_range` (floor mode;
+    ``padding`` may be a ``(left, right)`` pair)."""
+    lo, hi = window_span_range(stride, out_lo, out_hi)
+    const = _pads(padding) - dilation * (kernel - 1) - 1
+    return affine_range(1, const, lo, hi, vmin=1)
+
+
+def window_padding_range(size: int, out_lo: int, out_hi: int | None, kernel: int, stride: int = 1,
+                         dilation: int = 1) -> Range | None:
+    """Paddings ``p >= 0`` with ``⌊(size + 2p - d(k - 1) - 1)/s⌋ + 1`` in ``[out_lo, out_hi]``:
+    ``2p`` must put the span in :func:`window_span_range`; the output grows with ``p``."""
+    lo, hi = window_span_range(stride, out_lo, out_hi)
+    return affine_range(2, size - dilation * (kernel - 1) - 1, lo, hi, vmin=0)
+
+
+def window_kernel_range(size: int, out_lo: int, out_hi: int | None, stride: int = 1, padding=0,
+                        dilation: int = 1) -> Range | None:
+    """Kernel sizes ``k >= 1`` with ``⌊(size + 2p - d(k - 1) - 1)/s⌋ + 1`` in ``[out_lo, out_hi]``:
+    the span ``size + 2p + d - 1 - d*k`` falls as ``k`` grows."""
+    lo, hi = window_span_range(stride, out_lo, out_hi)
+    return affine_range(-dilation, size + _pads(padding) + dilation - 1, lo, hi, vmin=1)
+
+
+def window_dilation_range(size: int, out_lo: int, out_hi: int | None, kernel: int, stride: int = 1,
+                          padding=0) -> Range | None:
+    """Dilations ``d >= 1`` with ``⌊(size + 2p - d(k - 1) - 1)/s⌋ + 1`` in ``[out_lo, out_hi]``.
+    With ``kernel == 1`` the dilation has no effect: every ``d`` or none."""
+    lo, hi = window_span_range(stride, out_lo, out_hi)
+    return affine_range(-(kernel - 1), size + _pads(padding) - 1, lo, hi, vmin=1)
+
+
+def window_stride_range(size: int, out_lo: int, out_hi: int | None, kernel: int, padding=0,
+                        dilation: int = 1) -> Range | None:
+    """Strides ``s >= 1`` with ``⌊span/s⌋ + 1`` in ``[out_lo, out_hi]``, ``span = size + 2p - d(k - 1) - 1``.
+
+    ``s*(out_lo - 1) <= span`` and ``span + 1 <= s*out_hi``: both are linear in ``s``. With
+    ``out_lo <= 1`` there is no upper limit (a large stride leaves one output)."""
+    span = size + _pads(padding) - dilation * (kernel - 1) - 1
+    first = affine_range(out_lo - 1, 0, None, span, vmin=1)
+    if first is None or out_hi is None:
+        return first
+    second = affine_range(out_hi, 0, span + 1, None, vmin=1)
+    return _meet(first, second)
+
+
+def _meet(a: Range | None, b: Range | None) -> Range | None:
+    if a is None or b is None:
+        return None
+    first = max(a[0], b[0])
+    last = b[1] if a[1] is None else a[1] if b[1] is None else min(a[1], b[1])
+    return None if last is not None and last < first else (first, last)
+
+
+def transposed_size_range(out_lo: int, out_hi: int | None, kernel: int, stride: int = 1, padding: int = 0,
+                          dilation: int = 1, output_padding: int = 0) -> Range | None:
+    """Input sizes ``size >= 1`` with ``(size - 1)s - 2p + d(k - 1) + output_padding + 1`` in ``[out_lo, out_hi]``."""
+    rest = -2 * padding + dilation * (kernel - 1) + output_padding + 1
+    return affine_range(stride, rest - stride, out_lo, out_hi, vmin=1)
+
+
+def transposed_stride_range(size: int, out_lo: int, out_hi: int | None, kernel: int, padding: int = 0,
+                            dilation: int = 1, output_padding: int = 0) -> Range | None:
+    """Strides ``s >= 1`` for :func:`transposed_out` in ``[out_lo, out_hi]``; with ``size == 1`` the
+    stride has no effect (every ``s`` or none). PyTorch also needs ``output_padding < max(s, d)``."""
+    rest = -2 * padding + dilation * (kernel - 1) + output_padding + 1
+    return affine_range(size - 1, rest, out_lo, out_hi, vmin=1 if dilation > output_padding else output_padding + 1)
+
+
+def transposed_padding_range(size: int, out_lo: int, out_hi: int | None, kernel: int, stride: int = 1,
+                             dilation: int = 1, output_padding: int = 0) -> Range | None:
+    """Paddings ``p >= 0`` for :func:`transposed_out` in ``[out_lo, out_hi]``; the output falls by 2 per unit."""
+    rest = (size - 1) * stride + dilation * (kernel - 1) + output_padding + 1
+    return affine_range(-2, rest, out_lo, out_hi, vmin=0)
+
+
+def transposed_kernel_range(size: int, out_lo: int, out_hi: int | None, stride: int = 1, padding: int = 0,
+                            dilation: int = 1, output_padding: int = 0) -> Range | None:
+    """Kernel sizes ``k >= 1`` for :func:`transposed_out` in ``[out_lo, out_hi]``; the output grows by ``d`` per unit."""
+    rest = (size - 1) * stride - 2 * padding - dilation + output_padding + 1
+    return affine_range(dilation, rest, out_lo, out_hi, vmin=1)
+
+
+def transposed_dilation_range(size: int, out_lo: int, out_hi: int | None, kernel: int, stride: int = 1,
+                              padding: int = 0, output_padding: int = 0) -> Range | None:
+    """Dilations ``d >= 1`` for :func:`transposed_out` in ``[out_lo, out_hi]``; no effect when ``kernel == 1``.
+    PyTorch also needs ``output_padding < max(s, d)``."""
+    rest = (size - 1) * stride - 2 * padding + output_padding + 1
+    return affine_range(kernel - 1, rest, out_lo, out_hi, vmin=1 if stride > output_padding else output_padding + 1)
+
+
+def transposed_output_padding_range(size: int, out_lo: int, out_hi: int | None, kernel: int, stride: int = 1,
+                                    padding: int = 0, dilation: int = 1) -> Range | None:
+    """``output_padding`` values in ``[0, max(stride, dilation) - 1]`` (PyTorch's limit) for
+    :func:`transposed_out` in ``[out_lo, out_hi]``."""
+    rest = (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + 1
+    return affine_range(1, rest, out_lo, out_hi, vmin=0, vmax=max(stride, dilation) - 1)
