@@ -84,7 +84,10 @@ class Mean(Layer):
     ARGS = (Arg("dim", kind="dims"), Arg("keepdim", False, "bool"))
 
     def output_shape(self, x):
-        dims = {dim_index(self, d, len(x), "dim") for d in self.args["dim"]}
+        listed = [dim_index(self, d, len(x), "dim") for d in self.args["dim"]]
+        dims = set(listed)
+        if len(dims) < len(listed):
+            self.error(f"dim {list(self.args['dim'])} names a dimension more than once", "dim")
         if self.args["keepdim"]:
             return tuple(1 if i in dims else v for i, v in enumerate(x))
         return tuple(v for i, v in enumerate(x) if i not in dims)
@@ -167,9 +170,11 @@ class Resize(Layer):
         if (a["size"] is None) == (a["scale_factor"] is None):
             self.error("give exactly one of size and scale_factor")
 
+    NDIM = {"linear": (3,), "bilinear": (4,), "bicubic": (4,), "trilinear": (5,)}  # the rest: 3-D to 5-D
+
     def output_shape(self, x):
-        if len(x) < 3:
-            self.error(f"expects (N, C, *spatial), got {fmt_shape(x)}")
+        mode = self.args["mode"]
+        self.check_ndim(x, self.NDIM.get(mode, (3, 4, 5)), f"(N, C, *spatial) for mode {mode!r}")
         rank = len(x) - 2
         a = self.args
         if a["size"] is not None:
@@ -187,6 +192,7 @@ class Resize(Layer):
                 out.append(L * int(s))
             elif is_int(L):
                 out.append(int(L * float(s)))  # torch: floor(input_size * scale_factor)
+                self.check_positive(out[-1], f"output size ⌊{L}·{s}⌋", "scale_factor")
             else:
                 self.error("a fractional scale_factor needs a numeric input size", "scale_factor")
         return (*x[:2], *out)
@@ -229,6 +235,8 @@ class PadNd(Layer):
     TYPE = "ZeroPad{}d"
     ARGS = (Arg("padding", kind="dims"),)
     PASS_RF = False
+    CONSTANT = True  # constant padding takes any input of at least `rank` dims; the others (C, *) or (N, C, *)
+    LIMIT = None  # each pad must be "less than" (reflection) or "at most" (circular) the input size
 
     def pads(self):
         p = self.args["padding"]
@@ -239,12 +247,17 @@ class PadNd(Layer):
         return [(p[2 * i], p[2 * i + 1]) for i in range(self.rank)][::-1]  # per axis, first axis first
 
     def output_shape(self, x):
-        if len(x) not in (self.rank + 1, self.rank + 2):
-            self.error(f"expects a {self.rank + 1}-D or {self.rank + 2}-D input, got {fmt_shape(x)}")
+        if len(x) < self.rank or not self.CONSTANT and len(x) not in (self.rank + 1, self.rank + 2):
+            allowed = f"at least {self.rank}-D" if self.CONSTANT else f"a {self.rank + 1}-D or {self.rank + 2}-D"
+            self.error(f"expects {allowed} input, got {fmt_shape(x)}")
         out = [L + a + b for L, (a, b) in zip(x[-self.rank:], self.pads())]
-        for o, L in zip(out, x[-self.rank:]):
+        for o, L, pads in zip(out, x[-self.rank:], self.pads()):
             if is_int(o) and o < 1:
                 self.error(f"padding leaves no elements of a size-{L} axis", "padding")
+            for p in pads:
+                if self.LIMIT and is_int(p) and is_int(L) and (p >= L if self.LIMIT == "less than" else p > L):
+                    self.error(f"{self.TYPE} padding ({p}) must be {self.LIMIT} the input size along its axis ({L})",
+                               "padding")
         return (*x[:-self.rank], *out)
 
     def receptive_field(self, field):
@@ -262,8 +275,9 @@ class ConstantPadNd(PadNd):
 
 ranked(PadNd)
 ranked(ConstantPadNd)
-for _kind in ("Reflection", "Replication", "Circular"):
-    ranked(type(f"{_kind}PadNd", (PadNd,), {"TYPE": _kind + "Pad{}d", "__doc__": PadNd.__doc__}))
+for _kind, _limit in (("Reflection", "less than"), ("Replication", None), ("Circular", "at most")):
+    ranked(type(f"{_kind}PadNd", (PadNd,), {"TYPE": _kind + "Pad{}d", "__doc__": PadNd.__doc__, "CONSTANT": False,
+                                            "LIMIT": _limit}))
 
 
 @register
