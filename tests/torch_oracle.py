@@ -95,6 +95,72 @@ def _torch_classes():
     return out
 
 
+class TensorMethod(nn.Module):
+    """netcalc's Reshape/View/Permute/Transpose/Mean/Select: the tensor method they name."""
+
+    def __init__(self, method, *args, **kwargs):
+        super().__init__()
+        self.method, self.args, self.kwargs = method, args, kwargs
+
+    def forward(self, x):
+        return getattr(x, self.method)(*self.args, **self.kwargs)
+
+
+class ClassToken(nn.Module):
+    """A learned (1, 1, D) token put in front of a (N, L, D) sequence (torchvision's ViT)."""
+
+    def __init__(self, width):
+        super().__init__()
+        self.class_token = nn.Parameter(torch.zeros(1, 1, width))
+
+    def forward(self, x):
+        if x.dim() != 3:
+            raise ValueError(f"ClassToken expects (N, L, D), got {tuple(x.shape)}")
+        return torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+class PositionalEmbedding(nn.Module):
+    """A learned (1, L, D) tensor added to a (N, L, D) sequence (torchvision's ViT)."""
+
+    def __init__(self, num_positions, width):
+        super().__init__()
+        self.pos_embedding = nn.Parameter(torch.zeros(1, num_positions, width))
+
+    def forward(self, x):
+        if x.dim() != 3:
+            raise ValueError(f"PositionalEmbedding expects (N, L, D), got {tuple(x.shape)}")
+        return x + self.pos_embedding.expand(x.shape[0], -1, -1)
+
+
+class HeldParameter(nn.Module):
+    """A learned tensor the model holds; the data passes unchanged."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(shape))
+
+    def forward(self, x):
+        return x
+
+
+def _dims(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,)
+
+
+NETCALC_OPS = {
+    "Reshape": lambda x, shape: TensorMethod("reshape", _dims(shape)),
+    "View": lambda x, shape: TensorMethod("view", _dims(shape)),
+    "Permute": lambda x, dims: TensorMethod("permute", _dims(dims)),
+    "Transpose": lambda x, dim0, dim1: TensorMethod("transpose", dim0, dim1),
+    "Mean": lambda x, dim, keepdim=False: TensorMethod("mean", dim=_dims(dim), keepdim=keepdim),
+    "Select": lambda x, dim, index=0: TensorMethod("select", dim, index),
+    "ClassToken": lambda x: ClassToken(_width(x, -1)),
+    "PositionalEmbedding": lambda x, num_positions=None: PositionalEmbedding(
+        _width(x, 1) if num_positions is None else num_positions, _width(x, -1)),
+    "Parameter": lambda x, shape: HeldParameter(_dims(shape)),
+}
+
+
 TORCH_CLASSES = _torch_classes()
 RANKED_ALIASES = {"conv": "Conv{}d", "depthwise": "DepthwiseConv{}d", "pointwise": "PointwiseConv{}d",
                   "transposed": "ConvTranspose{}d", "maxpool": "MaxPool{}d", "avgpool": "AvgPool{}d"}
@@ -114,6 +180,9 @@ def resolve(type_name: str, ndim: int) -> str:
     m = re.fullmatch(r"(depthwise|pointwise)conv([123])d", key)
     if m:
         return ("DepthwiseConv" if m.group(1) == "depthwise" else "PointwiseConv") + m.group(2) + "d"
+    for name in NETCALC_OPS:
+        if key == name.lower():
+            return name
     if key not in TORCH_CLASSES:
         raise Unsupported(f"unknown layer type {type_name!r}")
     return TORCH_CLASSES[key].__name__
@@ -180,6 +249,8 @@ def eval_dim(raw, symbols: dict):
         return raw
     if raw.strip() == "_":
         raise Unsupported("blanks (_) are for `netcalc solve`")
+    if re.fullmatch(r"[A-Za-z_][\w-]*", raw.strip()) and raw.strip() not in symbols:
+        return raw  # a word such as 'same', 'nearest-exact', 'zeros'
     try:
         tree = ast.parse(raw.strip(), mode="eval").body
     except SyntaxError:
@@ -208,8 +279,6 @@ def eval_dim(raw, symbols: dict):
     try:
         return ev(tree)
     except KeyError as e:
-        if isinstance(tree, ast.Name):
-            return raw  # a word such as 'same', 'relu', 'zeros'
         raise Unsupported(f"symbol {e.args[0]} has no value") from None
 
 
@@ -226,6 +295,9 @@ def build(type_name, args, x, no_bias=False, symbols=None):
     """(canonical name, nn.Module) for one spec layer fed a tensor of shape ``x``."""
     symbols = symbols or {}
     cname = resolve(type_name, len(x))
+    for key in ("when", "repeat"):
+        if key in args:
+            raise Unsupported(f"{key}: is netcalc's block language")
     kw = {k: torch_value(v, symbols) for k, v in args.items() if k not in RESERVED}
     r = rank_of(cname)
     if r == 1:  # a one-axis list is the axis' value (LPPool1d only takes an int)
@@ -237,6 +309,10 @@ def build(type_name, args, x, no_bias=False, symbols=None):
             raise TorchRejected(0, TypeError("depth_multiplier must be an int"))
         kw.setdefault("kernel_size", None)
         cls, kw = getattr(nn, f"Conv{r}d"), {"in_channels": c, "out_channels": c * m, "groups": c, **kw}
+    elif cname in NETCALC_OPS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return cname, NETCALC_OPS[cname](x, **kw)
     elif cname.startswith("PointwiseConv"):
         c = kw.pop("in_channels", None) or _width(x, -r - 1)
         cls, kw = getattr(nn, f"Conv{r}d"), {"in_channels": c, "kernel_size": 1, **kw}
@@ -362,7 +438,9 @@ def contract_flops(tl: TorchLayer):
 
 
 def expected_type(tl: TorchLayer) -> str:
-    return tl.cname if tl.cname.startswith(("DepthwiseConv", "PointwiseConv")) else type(tl.module).__name__
+    if tl.cname.startswith(("DepthwiseConv", "PointwiseConv")) or tl.cname in NETCALC_OPS:
+        return tl.cname
+    return type(tl.module).__name__
 
 
 def assert_row_matches(row, tl: TorchLayer, where: str, check_macs=None):
