@@ -38,6 +38,13 @@ def window_out(size: Dim, kernel: Dim, stride: Dim = 1, padding: Dim | tuple = 0
     return normalize(sp.Piecewise((out - 1, sp.Ge((out - 1) * stride, size + pad_l)), (out, True)))
 
 
+def window_remainder(size: Dim, kernel: Dim, stride: Dim = 1, padding: Dim | tuple = 0, dilation: Dim = 1) -> Dim:
+    """Padded positions past the last window: ``(size + pad_l + pad_r − d(k−1) − 1) mod stride``.
+    Non-zero means the floor in :func:`window_out` silently drops that many rows or columns."""
+    pad_l, pad_r = padding if isinstance(padding, tuple) else (padding, padding)
+    return mod(size + pad_l + pad_r - dilation * (kernel - 1) - 1, stride)
+
+
 def transposed_out(size: Dim, kernel: Dim, stride: Dim = 1, padding: Dim = 0,
                    dilation: Dim = 1, output_padding: Dim = 0) -> Dim:
     """Output length of a transposed convolution along one axis.

@@ -93,6 +93,9 @@ def _report(command: str, spec_path: str, sets, no_bias: bool, fmt: str, explain
         report = analyze(parse(text, display), values, no_bias, explain=explain, dtype=dtype)
     except SpecError as e:
         _fail_spec(e, display)
+    if command == "shapes":
+        for w in report.warnings:
+            print(f"{display}: warning: {w}", file=sys.stderr)
     print(render(report, command, fmt.lower(), depth))
 
 
@@ -244,6 +247,37 @@ def solve_padding(
         except SpecError as e:
             _fail_spec(e, display)
         print(pad.render_choices(report.choices, fmt))
+
+    guarded(run)
+
+
+@app.command()
+def sizes(spec: str = SpecArg, set: Optional[List[str]] = SetOpt,
+          check: Optional[str] = typer.Option(None, "--check", metavar="H=250,W=250",
+                                              help="Is this input size valid? If not, the nearest valid ones."),
+          limit: int = typer.Option(512, "--max", min=1, help="Scan each letter from 1 to this value."),
+          format: Format = FormatOpt):
+    """The input sizes a network accepts, when its input shape has letters.
+
+    Every size must stay positive and every add/concat must line up; netcalc scans each letter
+    and states the pattern (e.g. H and W multiples of 16 for a U-Net).
+
+    Example: netcalc sizes specs/zoo/unet.yaml --check H=250,W=250
+    """
+    fmt = format.value if isinstance(format, Format) else format
+
+    def run():
+        from . import sizes as sz
+        from .spec import parse
+
+        checked = parse_sets(check.split(",")) if check else None
+        display = "<stdin>" if spec == "-" else spec
+        try:
+            text, display = _read(spec)
+            result = sz.solve_sizes(parse(text, display), parse_sets(set), limit, checked)
+        except SpecError as e:
+            _fail_spec(e, display)
+        print(sz.render(result, fmt))
 
     guarded(run)
 

@@ -41,7 +41,8 @@ def input_shape(spec: Spec, values: dict) -> tuple:
 
 
 def analyze(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = False,
-            strict_auto: bool = True, explain: bool = False, dtype: str = "float32") -> Report:
+            strict_auto: bool = True, explain: bool = False, dtype: str = "float32",
+            shapes_only: bool = False) -> Report:
     """Shapes, parameters, costs and receptive fields of every layer of ``spec``.
 
     ``values`` (from ``--set``) override the spec's ``symbols:`` defaults; names left
@@ -52,10 +53,11 @@ def analyze(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = Fa
     """
     values = {**spec.symbols, **(values or {})}
     walker = Walker(spec, Context(values, no_bias), strict_auto, explain)
+    walker.shapes_only = shapes_only
     x = input_shape(spec, values)
     y, _ = walker.sequence(spec.layers, x, Field(), walker.ctx, "")
     return Report(name=spec.name, input_shape=x, output_shape=y, layers=walker.rows,
-                  choices=walker.choices, blocks=walker.blocks, dtype=dtype)
+                  choices=walker.choices, blocks=walker.blocks, dtype=dtype, warnings=walker.warnings)
 
 
 class Walker:
@@ -70,6 +72,8 @@ class Walker:
         self.saved: dict[str, tuple] = {}  # name → (output shape, field) for `with:` references
         self.top_names: dict[str, int] = {}
         self.calls: list[str] = []  # block calls in progress, to report recursion
+        self.warnings: list[str] = []
+        self.shapes_only = False  # validity checks (netcalc sizes) need only the shapes
 
     # ------------------------------------------------------------------ sequences
 
@@ -208,7 +212,7 @@ class Walker:
             parts.insert(0, (ref, shape))  # the skip comes first, as in torch.cat([skip, x])
             fields.insert(0, f)
         if entry.branches is None:
-            parts.append(("the incoming tensor", x))
+            parts.append((self.rows[-1].name if self.rows else "the network input", x))
             fields.append(field)
         op = "Concat" if entry.kind == "concat" else "Add"
         y = self.merge(entry, op, prefix, parts, x, ctx)
@@ -274,13 +278,19 @@ class Walker:
         if layer.args.get("output_padding") == "auto":
             self.choices.append(fit_auto(layer, x, self.rows, self.mirror, self.strict_auto))
         y = layer.output_shape(x)
+        if entry.expect is not None:
+            check_expect(entry, y, ctx.values)
+        if self.shapes_only:
+            self.rows.append(LayerRow(index=len(self.rows) + 1, name=name, type=cls.TYPE, input_shape=x, output_shape=y,
+                                      state_shapes=None, weights=0, biases=0, params=0, macs=0, flops=0, rf=None))
+            self.saved[name] = (y, None)
+            return y, None
+        self.warnings += layer.warnings(x)
         params = layer.parameters(x)
         weights = sum(numel(s) for n, s in params.items() if "bias" not in n)
         biases = sum(numel(s) for n, s in params.items() if "bias" in n)
         field_before = field
         field = layer.receptive_field(field) if field is not None else None
-        if entry.expect is not None:
-            check_expect(entry, y, ctx.values)
         self.rows.append(LayerRow(
             index=len(self.rows) + 1, name=name, type=cls.TYPE, input_shape=x, output_shape=y,
             state_shapes=layer.state_shapes(x), weights=weights, biases=biases, params=weights + biases,

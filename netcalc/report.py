@@ -101,6 +101,7 @@ class Report:
     choices: list = field(default_factory=list)  # output_padding: auto decisions
     blocks: list = field(default_factory=list)  # BlockRow, in the order they finish
     dtype: str = "float32"
+    warnings: list = field(default_factory=list)
 
     def __post_init__(self):
         for row in self.layers:
@@ -123,6 +124,7 @@ class Report:
                        "param_bytes": to_json(total(r.param_bytes for r in self.layers)),
                        "activation_bytes": to_json(total(r.activation_bytes for r in self.layers))},
             "dtype": self.dtype,
+            **({"warnings": list(self.warnings)} if self.warnings else {}),
             **({"blocks": [b.to_dict(self.layers) for b in self.blocks]} if self.blocks else {}),
         }
 

@@ -180,6 +180,10 @@ class Layer:
     def state_shapes(self, x: Shape) -> dict | None:
         return None
 
+    def warnings(self, x: Shape) -> list[str]:
+        """Things that are legal but probably not meant (a floor dropping input rows, say)."""
+        return []
+
     def parameters(self, x: Shape) -> dict[str, Shape]:
         return {}
 

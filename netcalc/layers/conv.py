@@ -6,7 +6,8 @@ lives in :mod:`netcalc.arith`.
 
 from __future__ import annotations
 
-from ..arith import effective_kernel, output_padding_to_reach, transposed_out, transposed_padding_fix, window_out
+from ..arith import (effective_kernel, output_padding_to_reach, transposed_out, transposed_padding_fix, window_out,
+                     window_remainder)
 from ..symbolic import exact_div, fdiv, is_int, known_positive, prod, to_text
 from .base import Arg, Layer, fmt_shape, numel
 from .registry import ranked
@@ -52,6 +53,18 @@ class Windowed(Layer):
                 steps.append(ex.rf_window(axis, pb, pa, self.args["kernel_size"][i], self.args["stride"][i],
                                           self.args.get("dilation", (1,) * self.rank)[i]))
         return [size for size, _ in steps] + [jump for _, jump in steps]  # sizes first, so equal axes merge
+
+    def dropped_warnings(self, x, windows):
+        """``windows``: per axis ``(kernel, stride, (pad_l, pad_r), dilation)`` of a floor-mode window."""
+        out = []
+        for i, (L, (k, s, pads, d)) in enumerate(zip(x[-self.rank:], windows)):
+            if all(is_int(v) for v in (L, k, s, d, *pads)):
+                r = window_remainder(L, k, s, pads, d)
+                if r:
+                    out.append(f"{self.name}: the last {r} input position{'s' * (r > 1)} along {AXES[self.rank][i]} "
+                               f"(of {L} + padding {pads[0] + pads[1]}) {'fall' if r > 1 else 'falls'} outside every window: the floor in "
+                               f"⌊({L + pads[0] + pads[1]} − {d * (k - 1) + 1}) / {s}⌋ drops {'them' if r > 1 else 'it'}")
+        return out
 
     def split(self, x):
         """(leading dims, channels, spatial) of the incoming shape."""
@@ -128,6 +141,10 @@ class ConvNd(Windowed):
             self.check_out(o, L, k[i], s[i], pads, d[i], i)
             out.append(o)
         return (*lead, c_out, *out)
+
+    def warnings(self, x):
+        k, s, d = self.kernel()
+        return self.dropped_warnings(x, [(k[i], s[i], pads, d[i]) for i, pads in enumerate(self.pads())])
 
     def check_padding_mode(self, size, pads, axis):
         mode = self.args.get("padding_mode", "zeros")

@@ -52,6 +52,13 @@ class PoolNd(Windowed):
         return [ex.window(AXES[self.rank][i], spatial[i], a["kernel_size"][i], a["stride"][i], a["padding"][i],
                           a["dilation"][i], y[-self.rank + i], a.get("ceil_mode", False)) for i in range(self.rank)]
 
+    def warnings(self, x):
+        a = self.args
+        if a.get("ceil_mode"):
+            return []
+        return self.dropped_warnings(x, [(a["kernel_size"][i], a["stride"][i], (a["padding"][i], a["padding"][i]),
+                                          a["dilation"][i]) for i in range(self.rank)])
+
     def window_size(self):
         return prod(self.args["kernel_size"])
 
