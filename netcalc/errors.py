@@ -31,3 +31,12 @@ def did_you_mean(word: str, choices, n: int = 1) -> str:
     if not close:
         return ""
     return " (did you mean " + " or ".join(repr(lowered[c]) for c in close) + "?)"
+
+
+def show(value) -> str:
+    """A spec value for an error message; containers by size only (a YAML alias bomb must
+    never be printed)."""
+    if isinstance(value, (list, dict)):
+        return f"a {'list' if isinstance(value, list) else 'mapping'} of {len(value)} items"
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 80 else text[:77] + "..."

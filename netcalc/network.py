@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .errors import SpecError, did_you_mean
+from .errors import SpecError, did_you_mean, show
 from .layers import Context, lookup
 from .layers.base import fmt_shape, numel
 from .layers.registry import UnknownType
@@ -23,7 +23,7 @@ def read_dim(raw, values: dict, pos, what: str, make_symbol=None):
     from .symbolic import symbol
 
     if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-        raise SpecError(f"{what} must be an integer or an expression, got {raw!r}", pos)
+        raise SpecError(f"{what} must be an integer or an expression, got {show(raw)}", pos)
     if is_int(raw):
         value = raw
     else:
@@ -367,7 +367,7 @@ def check_expect(entry, y, values, name=None):
                 break
     if not ok:
         raise SpecError(f"{name or entry.name}: output shape {fmt_shape(y)} does not match expect "
-                        f"[{', '.join(map(str, want))}]", pos)
+                        f"[{', '.join(w if isinstance(w, str) else show(w) for w in want[:16])}]", pos)
 
 
 

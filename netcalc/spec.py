@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import Pos, SpecError, did_you_mean
+from .errors import Pos, SpecError, did_you_mean, show
 
 TOP_KEYS = ("name", "input", "symbols", "blocks", "layers")
 # structural entries: how each combines its sub-networks (see README: whole networks)
@@ -268,12 +268,14 @@ def from_data(data) -> Spec:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z_0-9]*", str(k)):
             raise SpecError(f"symbol name {k!r} is not a name (letters, digits, _)", sym_pos.get(k, kp.get("symbols")))
         if isinstance(v, bool) or not isinstance(v, int):
-            raise SpecError(f"symbol {k} must have an integer value, got {v!r}", sym_pos.get(k, kp.get("symbols")))
+            raise SpecError(f"symbol {k} must have an integer value, got {show(v)}", sym_pos.get(k, kp.get("symbols")))
     blocks = _blocks(data.get("blocks"), kp.get("blocks", (1, 1)))
     entries = _entries(data["layers"], kp.get("layers", (1, 1)), blocks, "'layers'")
     for b in blocks.values():
         b.layers = _entries(b.layers, b.pos, blocks, f"the layers of block {b.name}")
     name = data.get("name")
+    if name is not None and not isinstance(name, (str, int, float)):
+        raise SpecError(f"the spec's name must be text, got a {type(name).__name__}", kp.get("name"))
     return Spec(input=list(raw_input), layers=entries, name=None if name is None else str(name),
                 symbols=dict(symbols), key_pos=dict(kp),
                 input_pos=list(getattr(raw_input, "item_pos", None) or [kp.get("input", (1, 1))] * len(raw_input)),
@@ -338,11 +340,14 @@ def _entry(item, pos: Pos, index: int, blocks: dict | None = None) -> Entry:
         raise SpecError("a layer mapping needs 'type:' (or is a single 'Type: {args}' entry); "
                         f"got keys {', '.join(map(str, item))}", pos)
     if not isinstance(type_name, str):
-        raise SpecError(f"a layer type must be a name, got {type_name!r}", key_pos.get("type", pos))
+        raise SpecError(f"a layer type must be a name, got {show(type_name)}", key_pos.get("type", pos))
     args = dict(args)
     name = args.pop("name", None)
     expect = args.pop("expect", None)
     match = args.pop("match", None)
+    for key, value in (("name", name), ("match", match)):
+        if value is not None and not isinstance(value, (str, int)):
+            raise SpecError(f"{key} must be a name, got a {type(value).__name__}", key_pos.get(key, pos))
     if expect is not None and not isinstance(expect, list):
         raise SpecError("expect must be a shape, a list like [1, 64, _, _]", key_pos.get("expect", pos))
     entry = Entry(type=type_name, args=args, pos=pos, key_pos=key_pos,
@@ -389,7 +394,10 @@ def _structure(entry: Entry, blocks: dict) -> Entry:
             entry.branches = [_entries(b, kp.get("branches", entry.pos), blocks, "a branch") for b in raw]
         if "with" in args:
             refs = args.pop("with")
-            entry.refs = [str(r) for r in (refs if isinstance(refs, list) else [refs])]
+            refs = refs if isinstance(refs, list) else [refs]
+            if not all(isinstance(r, (str, int)) for r in refs):
+                raise SpecError(f"{key} with: must name earlier layers or blocks", kp.get("with", entry.pos))
+            entry.refs = [str(r) for r in refs]
         if entry.branches is None and entry.refs is None:
             raise SpecError(f"{key} needs 'branches:' (parallel layer lists) or 'with:' (names of earlier outputs)",
                             entry.pos)

@@ -332,9 +332,18 @@ class _Parser:
         raise ExprError(f"unexpected {val!r} in expression {self.text!r}")
 
 
+MAX_EXPR = 10_000  # characters
+
+
 def parse_expr(text: str, values: dict[str, int] | None = None, make_symbol=symbol) -> Dim:
     """Parse a spec expression; names with a value in ``values`` are replaced by it."""
-    return _Parser(str(text), values or {}, make_symbol).parse()
+    text = str(text)
+    if len(text) > MAX_EXPR:
+        raise ExprError(f"expression longer than {MAX_EXPR} characters")
+    try:
+        return _Parser(text, values or {}, make_symbol).parse()
+    except RecursionError:
+        raise ExprError("expression nested too deeply") from None
 
 
 _CONDITION = re.compile(r"\s*(==|!=|<=|>=|<|>)\s*")
@@ -346,6 +355,8 @@ def parse_condition(text, values: dict, make_symbol=symbol) -> bool:
     Every name must have a number by then (block arguments, incoming widths, symbols)."""
     if isinstance(text, bool):
         return text
+    if not isinstance(text, (str, int)):
+        raise ExprError("a condition must be text like \"stride != 1\"")
     text = str(text)
     ors = re.split(r"\s+or\s+", text.strip())
     if len(ors) > 1:

@@ -133,7 +133,7 @@ class Layer:
     def _read_choice(self, arg, raw, ctx):
         if raw not in arg.choices:
             opts = ", ".join(repr(c) for c in arg.choices)
-            hint = did_you_mean(str(raw), [str(c) for c in arg.choices])
+            hint = did_you_mean(raw, [str(c) for c in arg.choices]) if isinstance(raw, str) else ""
             raise ValueError(f"expected one of {opts}, got {_show(raw)}{hint}")
         return raw
 
@@ -234,4 +234,6 @@ def _show(raw) -> str:
         return "true" if raw else "false"
     if raw is None:
         return "null"
+    if isinstance(raw, (list, dict)):  # never repr a container: it may be a YAML alias bomb
+        return f"a {'list' if isinstance(raw, list) else 'mapping'} of {len(raw)} items"
     return repr(raw) if isinstance(raw, str) else str(raw)
