@@ -7,9 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="differential suite needs torch==2.13.0 (pip install torch==2.13.0)")
 
-from hypothesis import strategies as st  # noqa: E402
-
-import torch_oracle as oracle  # noqa: E402
+import torch_oracle as oracle
+from hypothesis import strategies as st
 
 
 def per_axis(draw, rank, values):
@@ -140,7 +139,8 @@ EDGES = [
     ("kernel larger than the padded input", [1, 2, 3, 3], [("Conv2d", {"out_channels": 2, "kernel_size": 5})], "error"),
     ("kernel exactly fits the padded input", [1, 2, 3, 3],
      [("Conv2d", {"out_channels": 2, "kernel_size": 5, "padding": 1})], "ok"),
-    ("dilated kernel too large", [1, 1, 6], [("Conv1d", {"out_channels": 1, "kernel_size": 3, "dilation": 3})], "error"),
+    ("dilated kernel too large", [1, 1, 6],
+     [("Conv1d", {"out_channels": 1, "kernel_size": 3, "dilation": 3})], "error"),
     ("groups do not divide in_channels", [1, 4, 8, 8],
      [("Conv2d", {"out_channels": 6, "kernel_size": 1, "groups": 4})], "error"),
     ("groups do not divide out_channels", [1, 4, 8, 8],

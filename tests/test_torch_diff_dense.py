@@ -8,9 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="differential suite needs torch==2.13.0 (pip install torch==2.13.0)")
 
-from hypothesis import strategies as st  # noqa: E402
-
-import torch_oracle as oracle  # noqa: E402
+import torch_oracle as oracle
+from hypothesis import strategies as st
 
 dims = st.lists(st.integers(1, 4), min_size=0, max_size=3)
 
@@ -134,7 +133,8 @@ def test_every_activation_rank(kind):
 
 @st.composite
 def norm_cases(draw):
-    kind = draw(st.sampled_from(["BatchNorm", "InstanceNorm", "LayerNorm", "GroupNorm", "RMSNorm", "LocalResponseNorm"]))
+    kind = draw(st.sampled_from(["BatchNorm", "InstanceNorm", "LayerNorm", "GroupNorm", "RMSNorm",
+                                 "LocalResponseNorm"]))
     rank = draw(st.integers(1, 3))
     args = {}
     if kind in ("BatchNorm", "InstanceNorm"):

@@ -16,10 +16,9 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="differential suite needs torch==2.13.0 (pip install torch==2.13.0)")
 
-from hypothesis import strategies as st  # noqa: E402
-
-import torch_oracle as oracle  # noqa: E402
-from torch_oracle import Window  # noqa: E402
+import torch_oracle as oracle
+from hypothesis import strategies as st
+from torch_oracle import Window
 
 KINDS = ["conv", "conv", "depthwise", "pointwise", "maxpool", "avgpool", "transposed", "transposed"]
 SPEC_TYPE = {"conv": "Conv{}d", "depthwise": "DepthwiseConv{}d", "pointwise": "PointwiseConv{}d",
@@ -29,7 +28,7 @@ SPEC_TYPE = {"conv": "Conv{}d", "depthwise": "DepthwiseConv{}d", "pointwise": "P
 @st.composite
 def window(draw, rank, upsampling_left):
     kind = draw(st.sampled_from(KINDS if upsampling_left > 1 else [k for k in KINDS if k != "transposed"]))
-    ax = lambda values: tuple(draw(values) for _ in range(rank))  # noqa: E731
+    ax = lambda values: tuple(draw(values) for _ in range(rank))
     if kind == "pointwise":
         return Window(kind, (1,) * rank, (1,) * rank, (0,) * rank, (1,) * rank)
     if kind in ("conv", "depthwise"):
@@ -136,7 +135,8 @@ def check(case):
         assert p <= periods[a]
         size_a = max(hi - lo + 1 for lo, hi in seen)
         jump = Fraction(shift, p)
-        assert rf["size"][a] == size_a, f"axis {a}: rf size netcalc {rf['size'][a]} != measured {size_a}\n{spans}\n{text}"
+        assert rf["size"][a] == size_a, \
+            f"axis {a}: rf size netcalc {rf['size'][a]} != measured {size_a}\n{spans}\n{text}"
         assert close(rf["jump"][a], jump), f"axis {a}: rf jump netcalc {rf['jump'][a]} != measured {jump}\n{text}"
         if p == 1:
             lo, hi = spans[0]

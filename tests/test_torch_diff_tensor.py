@@ -7,9 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="differential suite needs torch==2.13.0 (pip install torch==2.13.0)")
 
-from hypothesis import strategies as st  # noqa: E402
-
-import torch_oracle as oracle  # noqa: E402
+import torch_oracle as oracle
+from hypothesis import strategies as st
 
 
 def check(case):

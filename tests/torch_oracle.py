@@ -356,14 +356,13 @@ def forward(cname, module, x_shape, device="cpu"):
     dtype = torch.long if cname == "Embedding" else torch.float32
     x = torch.zeros(x_shape, dtype=dtype, device=device)
     fused = torch.backends.mkldnn.flags(enabled=False) if cname in RECURRENT else contextlib.nullcontext()
-    with quiet(), torch.no_grad(), sdpa_kernel(SDPBackend.MATH), fused:
-        with FlopCounterMode(display=False) as counter:
-            if cname == "MultiheadAttention":
-                y = module(x, x, x)
-            elif cname == "Bilinear":
-                y = module(x, x)
-            else:
-                y = module(x)
+    with quiet(), torch.no_grad(), sdpa_kernel(SDPBackend.MATH), fused, FlopCounterMode(display=False) as counter:
+        if cname == "MultiheadAttention":
+            y = module(x, x, x)
+        elif cname == "Bilinear":
+            y = module(x, x)
+        else:
+            y = module(x)
     states = None
     if cname in RECURRENT:
         y, h = y
@@ -583,8 +582,8 @@ def measure_fields(stack: list[Window], rank: int, size: int, units: int):
     clean = []
     for a in range(rank):
         n = sizes[-1][a]
-        first = _bisect(lambda o: _reads_inside(stack, sizes, a, o, "left"), n, want=True)
-        last = _bisect(lambda o: not _reads_inside(stack, sizes, a, o, "right"), n, want=True) - 1
+        first = _bisect(lambda o, a=a: _reads_inside(stack, sizes, a, o, "left"), n, want=True)
+        last = _bisect(lambda o, a=a: not _reads_inside(stack, sizes, a, o, "right"), n, want=True) - 1
         if last - first + 1 < units:
             return None
         mid = (first + last) // 2 - units // 2
