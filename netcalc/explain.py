@@ -106,10 +106,12 @@ def rf_window(axis: str, before, after, kernel, stride, dilation) -> list[Step]:
             Step(f"j_{axis}", f"{term(j0)}·{term(stride)}", j1)]
 
 
-def rf_transposed(axis: str, before, after, stride) -> list[Step]:
+def rf_transposed(axis: str, before, after, stride=None) -> list[Step]:
+    """After a transposed conv, units of one period see different spans: the largest is the size."""
     r1, j1 = after[0], after[1]
+    jump = f"{term(before[1])} / {term(stride)}" if stride is not None else ""
     return [Step(f"r_{axis}", "the largest field over one period of output units", r1, prose=True),
-            Step(f"j_{axis}", f"{term(before[1])} / {term(stride)}", j1)]
+            Step(f"j_{axis}", jump, j1)]
 
 
 _LATEX = (("⌊", r"\left\lfloor "), ("⌋", r" \right\rfloor"), ("⌈", r"\left\lceil "), ("⌉", r" \right\rceil"),

@@ -372,8 +372,9 @@ def check_expect(entry, y, values, name=None):
 
 
 def analyze_text(text: str, filename: str = "spec.yaml", values: dict[str, int] | None = None,
-                 no_bias: bool = False) -> Report:
-    """Parse spec text and analyze it (YAML, or TOML when ``filename`` ends in .toml)."""
+                 no_bias: bool = False, **options) -> Report:
+    """Parse spec text and analyze it (YAML, or TOML when ``filename`` ends in .toml);
+    ``options`` are :func:`analyze`'s (explain, dtype, strict_auto, shapes_only)."""
     from .spec import parse
 
-    return analyze(parse(text, filename), values, no_bias)
+    return analyze(parse(text, filename), values, no_bias, **options)

@@ -191,7 +191,7 @@ def _worked(report: Report, command: str, fmt: str) -> str:
         if md:
             lines.append("")
     totals = report.totals
-    parts = [f"{HEADERS[k]} {quantity(totals[k])}" for k in SUMMED if k in COLUMNS[command] or command == "summary"]
+    parts = [f"{HEADERS[k]} {quantity(totals[k])}" for k in totals if k in COLUMNS[command] or command == "summary"]
     if parts:
         lines += ["", ("**total**: " if md else "total: ") + ", ".join(parts)]
     return "\n".join(lines).rstrip()

@@ -47,8 +47,9 @@ class Windowed(Layer):
         for i, axis in enumerate(AXES[self.rank]):
             pb = (b["size"][i], b["jump"][i], b["start"][i])
             pa = (a["size"][i], a["jump"][i], a["start"][i])
-            if self.resampling() < 0:
-                steps.append(ex.rf_transposed(axis, pb, pa, self.args["stride"][i]))
+            uneven = getattr(before.axes[i], "period", 1) > 1 if before.axes else False
+            if self.resampling() < 0 or uneven:  # units of one period see different spans
+                steps.append(ex.rf_transposed(axis, pb, pa, self.args["stride"][i] if self.resampling() < 0 else None))
             else:
                 steps.append(ex.rf_window(axis, pb, pa, self.args["kernel_size"][i], self.args["stride"][i],
                                           self.args.get("dilation", (1,) * self.rank)[i]))

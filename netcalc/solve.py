@@ -1,0 +1,1640 @@
+"""``netcalc solve``: fill in the blanks of a spec.
+
+A spec may leave integers unknown: ``_`` for an argument or an input dimension (one unknown
+per axis for an argument that takes one value per axis; ``[_, 3]`` blanks one axis), and any
+symbol without a value. A layer may state ``expect:``, the output shape it must have.
+:func:`solve_spec` finds every assignment PyTorch accepts that meets all expectations.
+
+How, without brute force:
+
+* The layers are walked depth-first in order, which is also the order solutions are listed
+  in. At each layer the incoming shape is known, and so is a *target* for its output: its
+  own ``expect`` narrowed by the expectations of later layers, carried back through the
+  layers whose arguments are all known (window pre-images come from :mod:`netcalc.arith`).
+* A window layer (conv, pool, transposed conv) splits: each spatial axis's output depends
+  only on that axis's size, kernel, stride, padding and dilation. Per axis the unknowns are
+  enumerated in a fixed order within bounds taken from the same inequalities, and the last
+  one is solved exactly as an integer interval (``arith.window_*_range``). The channel
+  unknowns (out_channels, groups, depth_multiplier) go with the channel dimension.
+  The pieces are joined lazily in the listing order.
+* Other layers are scanned: an unknown that reaches the output linearly (out_features,
+  hidden_size, ...) is read off the target; the rest are tried within bounds.
+* Every candidate is then built with the layer class itself, so every check PyTorch (and
+  netcalc) makes applies, and its output shape is compared with ``expect``.
+
+An unknown is *open* when the algebra puts no upper limit on it (a stride whose output is 1,
+an out_channels that nothing constrains, a dilation of a 1-wide kernel). Open unknowns are
+tried for :data:`OPEN` values past their lower limit; when a solution uses one, there are
+infinitely many: ``count`` is None, ``unbounded`` names them and the first :data:`LIMIT`
+solutions are listed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from itertools import product
+from typing import Any, Iterator
+
+from .arith import (transposed_dilation_range, transposed_kernel_range, transposed_out,
+                    transposed_output_padding_range, transposed_padding_range, transposed_size_range,
+                    transposed_stride_range, window_dilation_range, window_kernel_range, window_out,
+                    window_padding_range, window_size_range, window_stride_range)
+from .errors import SpecError, did_you_mean
+from .layers import Context, lookup
+from .layers.base import REQUIRED, fmt_shape
+from .layers.registry import UnknownType
+from .spec import Entry, Spec
+from .symbolic import ExprError, _tokens, is_int, parse_expr
+
+BLANK = "_"
+OPEN = 100        # values tried past the lower limit of an unknown without an upper one
+LIMIT = 100       # solutions listed when there are infinitely many
+SCAN = 256        # values tried for a symbol that appears inside an expression
+BUDGET = 400_000  # candidate checks before the search gives up
+
+AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+# the argument names of a window layer's per-axis quantities, in the solver's short names
+WINDOW_ARGS = {"kernel_size": "k", "stride": "s", "padding": "p", "dilation": "d", "output_padding": "op"}
+CHANNEL_ARGS = ("in_channels", "out_channels", "groups", "depth_multiplier")
+# input widths a layer may state; solve takes them from the incoming shape
+WIDTH_ARGS = ("in_channels", "in_features", "input_size", "d_model", "embed_dim", "num_features",
+              "num_channels", "in1_features", "in2_features", "kdim", "vdim")
+# arguments written positionally in the generated torch code (input and output widths)
+POSITIONAL = set(WIDTH_ARGS) | {"out_channels", "out_features", "hidden_size", "normalized_shape",
+                                 "num_embeddings", "embedding_dim"}
+NONNEGATIVE = ("padding", "output_padding", "proj_size", "padding_idx", "index")
+DIM_INDEX = ("dim", "dim0", "dim1", "start_dim", "end_dim", "dims")
+PRIMES = (1000003, 999983, 999979, 999961, 999959, 999953, 999931, 999917)
+
+
+# ============================================================================ results
+
+@dataclass
+class Solution:
+    """One assignment: values by unknown, and the built layers of the layers that had one."""
+
+    values: dict[str, Any]               # var id → value
+    assignments: dict[str, Any]          # assignment key → value, as reported
+    code: list[str]
+    shapes: list[tuple]                  # (layer name, input shape, output shape, state shapes)
+
+    def to_dict(self) -> dict:
+        return {"assignments": self.assignments, "code": self.code}
+
+
+@dataclass
+class SolveResult:
+    """What ``netcalc solve`` reports: plain data."""
+
+    count: int | None
+    solutions: list[Solution]
+    unmet: list[str] = field(default_factory=list)
+    unbounded: list[str] = field(default_factory=list)
+    name: str | None = None
+    gave_up: bool = False
+
+    def to_dict(self) -> dict:
+        out: dict = {"count": self.count, "solutions": [s.to_dict() for s in self.solutions]}
+        if self.count == 0:
+            out["unmet"] = self.unmet
+        if self.count is None:
+            out["unbounded"] = self.unbounded
+        return out
+
+
+# ============================================================================ unknowns
+
+@dataclass
+class Var:
+    """One unknown integer (or boolean)."""
+
+    id: str            # "3.kernel_size.1", "input.2", "$K"
+    key: str           # the assignment key it is reported under
+    order: tuple       # listing order: (layer index, argument position, axis)
+    kind: str = "int"  # "int" or "bool"
+    how: str = "blank"  # "blank", "bare" (a symbol written as a whole value), "scan", "expect"
+
+
+def names_in(raw) -> list[str]:
+    """Symbol names in a raw spec value (strings and lists of them), in order."""
+    out: list[str] = []
+    items = raw if isinstance(raw, list) else [raw]
+    for item in items:
+        if isinstance(item, str) and item != BLANK:
+            try:
+                toks = _tokens(item)
+            except ExprError:
+                continue
+            out += [v for k, v in toks if k == "name" and v not in out]
+    return out
+
+
+def is_name(raw) -> bool:
+    return isinstance(raw, str) and raw.isidentifier() and raw != BLANK
+
+
+class Stop(Exception):
+    """Enough solutions (or work) to answer."""
+
+
+# ============================================================================ the plan
+
+@dataclass
+class Site:
+    """One layer of the spec, with what the static pass learnt about it."""
+
+    index: int
+    entry: Entry
+    name: str = ""
+    ndim_in: int | None = None
+    cls: type | None = None
+    later: tuple | None = None     # target for the output from later layers: ((lo, hi, src) | None, ...)
+    symbols: list = field(default_factory=list)  # symbols first seen here (args), in order
+    expect_symbols: list = field(default_factory=list)  # symbols first seen in this layer's expect
+
+
+class Solver:
+    def __init__(self, spec: Spec, values: dict | None = None, no_bias: bool = False):
+        self.spec = spec
+        self.values = {**spec.symbols, **(values or {})}
+        self.no_bias = no_bias
+        self.vars: dict[str, Var] = {}
+        self.sites = [Site(i, e) for i, e in enumerate(spec.layers, 1)]
+        self.reasons: dict[int, list[str]] = {}
+        self.solutions: list[Solution] = []
+        self.count = 0
+        self.open_used: set[str] = set()
+        self.work = 0
+        self.gave_up = False
+        self.input_symbols: list[str] = []
+        self.input_target: tuple | None = None
+
+    # ------------------------------------------------------------------ setup
+
+    def var(self, vid: str, key: str, order: tuple, kind: str = "int", how: str = "blank") -> str:
+        if vid not in self.vars:
+            self.vars[vid] = Var(vid, key, order, kind, how)
+        return vid
+
+    def check_flat(self):
+        for e in self.spec.layers:
+            if e.kind != "layer" or e.repeat is not None or e.when is not None:
+                raise SpecError("netcalc solve works on a flat list of layers; blocks, structural entries, "
+                                "repeat: and when: are not supported here", e.pos)
+            if e.args.get("output_padding") == "auto":
+                raise SpecError("output_padding: auto is for netcalc solve-padding; write output_padding: _ "
+                                "to let solve find it", e.key_pos.get("output_padding", e.pos))
+
+    def find_symbols(self):
+        """Which symbols have no value, and where each is first seen."""
+        seen = set(self.values)
+        for i, raw in enumerate(self.spec.input):
+            for n in names_in(raw):
+                if n not in seen:
+                    seen.add(n)
+                    self.input_symbols.append(n)
+                    self.var("$" + n, n, (0, i, 0), how="bare" if raw == n else "scan")
+        for site in self.sites:
+            for pos, (arg, raw) in enumerate(site.entry.args.items()):
+                for n in names_in(raw):
+                    if n not in seen:
+                        seen.add(n)
+                        site.symbols.append(n)
+                        self.var("$" + n, n, (site.index, pos, 0), how="bare")
+            for n in names_in(site.entry.expect or []):
+                if n not in seen:
+                    seen.add(n)
+                    site.expect_symbols.append(n)
+                    self.var("$" + n, n, (site.index, len(site.entry.args), 0), how="expect")
+        # a symbol is solved as a whole value only where every first-layer occurrence is bare
+        for site in self.sites:
+            for n in site.symbols:
+                for raw in site.entry.args.values():
+                    items = raw if isinstance(raw, list) else [raw]
+                    if any(isinstance(it, str) and n in names_in(it) and it != n for it in items):
+                        self.vars["$" + n].how = "scan"
+        for i, raw in enumerate(self.spec.input):
+            for n in names_in(raw):
+                if "$" + n in self.vars and raw != n and n in self.input_symbols:
+                    self.vars["$" + n].how = "scan"
+
+    def probe(self):
+        """Static pass: ranks, classes and names (with placeholder values for the unknowns)."""
+        x: tuple | None = tuple(v if is_int(v) else 64 for v in (self.static_int(d) for d in self.spec.input))
+        ndim = len(self.spec.input)
+        names: dict[str, int] = {}
+        for site in self.sites:
+            site.ndim_in = ndim
+            try:
+                site.cls = lookup(site.entry.type, ndim)
+            except UnknownType as e:
+                raise SpecError(str(e), site.entry.key_pos.get("type", site.entry.pos)) from None
+            cls = site.cls
+            site.name = site.entry.name or f"{cls.TYPE}_{site.index}"
+            if site.name in names:
+                raise SpecError(f"duplicate layer name {site.name!r} (layer {names[site.name]} has it too); "
+                                "names must be unique", site.entry.key_pos.get("name", site.entry.pos))
+            names[site.name] = site.index
+            known = {a.name: a for a in cls.ARGS}
+            for key in site.entry.args:
+                if key not in known:
+                    hint = did_you_mean(key, list(known)) or (
+                        f"; {cls.TYPE} takes " + ", ".join(known) if known else f"; {cls.TYPE} takes no arguments")
+                    raise SpecError(f"unknown argument {key!r} for {cls.TYPE}{hint}", site.entry.key_pos.get(key, site.entry.pos))
+                kind = known[key].kind
+                raw = site.entry.args[key]
+                has_blank = raw == BLANK or (isinstance(raw, list) and BLANK in raw)
+                if has_blank and kind not in ("dim", "axes", "padding", "dims", "bool"):
+                    raise SpecError(f"{cls.TYPE}: {key} cannot be a blank: solve finds integers "
+                                    f"(and true/false), and {key} takes {'a number' if kind == 'float' else 'a choice'}",
+                                    site.entry.key_pos.get(key, site.entry.pos))
+            y = None
+            if x is not None:
+                try:
+                    entry = replace(site.entry, args=self.placeholder_args(site), name=site.name, expect=None)
+                    layer = cls(entry, Context({**self.values}, self.no_bias, _one))
+                    y = tuple(v if is_int(v) else 64 for v in layer.output_shape(x))
+                except Exception:
+                    y = None
+            x = y
+            if y is not None:
+                ndim = len(y)
+
+    def placeholder_args(self, site) -> dict:
+        safe = {"kernel_size": 1, "stride": 1, "padding": 0, "dilation": 1, "output_padding": 0, "groups": 1,
+                "proj_size": 0, "padding_idx": None}
+        out = {}
+        for arg, raw in site.entry.args.items():
+            if raw == BLANK or (isinstance(raw, list) and BLANK in raw):
+                if arg in WIDTH_ARGS:
+                    continue
+                fill = safe.get(arg, 1)
+                if isinstance(raw, list):
+                    out[arg] = [fill if v == BLANK else v for v in raw]
+                elif site.cls and next((a.kind for a in site.cls.ARGS if a.name == arg), "") == "bool":
+                    out[arg] = False
+                elif fill is not None:
+                    out[arg] = fill
+            else:
+                out[arg] = raw
+        return out
+
+    def static_int(self, raw):
+        """An integer from a raw value with only the spec's own symbol values, or None."""
+        if isinstance(raw, bool):
+            return None
+        if is_int(raw):
+            return raw
+        if isinstance(raw, str) and raw != BLANK:
+            try:
+                v = parse_expr(raw, self.values, _none_symbol)
+            except (ExprError, _Unknown):
+                return None
+            return v if is_int(v) else None
+        return None
+
+    # ------------------------------------------------------------------ targets
+
+    def expect_target(self, site, values, src=None) -> tuple | None:
+        """The layer's ``expect`` as a target: ((v, v, src) | None per dim), or None."""
+        if site.entry.expect is None:
+            return None
+        out = []
+        for w in site.entry.expect:
+            v = self.read_int(w, values)
+            out.append(None if v is None else (v, v, src or site.name))
+        return tuple(out)
+
+    def read_int(self, raw, values):
+        if isinstance(raw, bool):
+            return None
+        if is_int(raw):
+            return raw
+        if isinstance(raw, str) and raw != BLANK:
+            try:
+                v = parse_expr(raw, values, _none_symbol)
+            except (ExprError, _Unknown):
+                return None
+            return v if is_int(v) else None
+        return None
+
+    def backward(self):
+        """Carry every ``expect`` back through the layers whose arguments are known."""
+        t_next = None
+        for site in reversed(self.sites):
+            site.later = t_next
+            t_out = meet(self.expect_target(site, self.values), t_next)
+            t_next = self.preimage(site, t_out)
+        self.input_target = t_next
+
+    def static_axis(self, site, name, rank):
+        """Per-axis integer values of a window argument (None where unknown), or None."""
+        cls = site.cls
+        arg = next((a for a in cls.ARGS if a.name == name), None)
+        if arg is None:
+            return None
+        raw = site.entry.args.get(name, arg.default)
+        if raw is None or raw is REQUIRED:
+            return None
+        if isinstance(raw, str) and raw.strip().lower() in ("same", "valid"):
+            return raw.strip().lower()
+        items = raw if isinstance(raw, list) else [raw] * rank
+        if len(items) != rank:
+            return None
+        return [self.static_int(v) for v in items]
+
+    def preimage(self, site, t_out) -> tuple | None:
+        """Target for a layer's input, given the target for its output (static: known args only)."""
+        from .layers.conv import ConvNd, ConvTransposeNd, DepthwiseConvNd, PointwiseConvNd, Windowed
+        from .layers.pool import AdaptivePoolNd, PoolNd
+
+        cls, n = site.cls, site.ndim_in
+        if n is None:
+            return None
+        t_in: list = [None] * n
+        if t_out is not None and len(t_out) == n:
+            if getattr(cls, "PASS_RF", False) or cls.TYPE in ("MultiheadAttention", "TransformerEncoderLayer"):
+                t_in = list(t_out)
+            elif issubclass(cls, Windowed) and n in (cls.rank + 1, cls.rank + 2):
+                r = cls.rank
+                t_in[: n - r - 1] = t_out[: n - r - 1]
+                if issubclass(cls, (PoolNd, AdaptivePoolNd)):
+                    t_in[n - r - 1] = t_out[n - r - 1]
+                elif issubclass(cls, DepthwiseConvNd):
+                    m = self.static_int(site.entry.args.get("depth_multiplier", 1))
+                    t = t_out[n - r - 1]
+                    if m and t is not None:
+                        t_in[n - r - 1] = (-(-t[0] // m), None if t[1] is None else t[1] // m, t[2])
+                if issubclass(cls, AdaptivePoolNd):
+                    size = site.entry.args.get("output_size")
+                    items = size if isinstance(size, list) else [size] * r
+                    for a in range(r):
+                        if a < len(items) and items[a] is None:
+                            t_in[n - r + a] = t_out[n - r + a]
+                elif not issubclass(cls, PointwiseConvNd):
+                    for a in range(r):
+                        t = t_out[n - r + a]
+                        if t is not None:
+                            t_in[n - r + a] = self.axis_preimage(site, cls, r, a, t)
+                else:
+                    t_in[n - r:] = t_out[n - r:]
+            elif cls.TYPE in ("Linear", "Bilinear", "RNN", "LSTM", "GRU"):
+                t_in[:-1] = t_out[:-1]
+            elif cls.TYPE == "Flatten":
+                s, e = self.static_int(site.entry.args.get("start_dim", 1)), self.static_int(site.entry.args.get("end_dim", -1))
+                if s is not None and e is not None and -n <= s < n and -n <= e < n:
+                    s, e = s % n, e % n
+                    if s <= e:
+                        t_in[:s] = t_out[:s]
+                        t_in[e + 1:] = t_out[s + 1:]
+        # an input width the layer states is a target for what flows in
+        for key in WIDTH_ARGS:
+            v = self.static_int(site.entry.args.get(key))
+            if v is None or key in ("kdim", "vdim"):
+                continue
+            if key in ("in_channels", "num_features") and getattr(cls, "rank", 0) and n > cls.rank:
+                idx = n - cls.rank - 1
+            elif key == "num_channels":
+                idx = 1 if n > 1 else None
+            else:
+                idx = n - 1
+            if idx is not None:
+                t_in[idx] = meet_dim(t_in[idx], (v, v, site.name))
+        return tuple(t_in)
+
+    def axis_preimage(self, site, cls, r, a, t):
+        from .layers.conv import ConvTransposeNd
+        from .layers.pool import PoolNd
+
+        vals = {}
+        for arg in ("kernel_size", "stride", "padding", "dilation", "output_padding"):
+            v = self.static_axis(site, arg, r)
+            if isinstance(v, str):
+                vals[arg] = v
+            else:
+                vals[arg] = None if v is None else v[a]
+        lo, hi = t[0], t[1]
+        k = vals["kernel_size"]
+        if k is None:
+            return None
+        s = vals["stride"] if vals["stride"] is not None else (k if issubclass(cls, PoolNd) else None)
+        d = vals["dilation"] if "dilation" in {x.name for x in cls.ARGS} else 1
+        p = vals["padding"] if "padding" in {x.name for x in cls.ARGS} else 0
+        if s is None or d is None or p is None:
+            return None
+        if issubclass(cls, ConvTransposeNd):
+            op = vals["output_padding"]
+            if op is None or isinstance(p, str):
+                return None
+            rng = transposed_size_range(lo, hi, k, s, p, d, op)
+        else:
+            if p == "same":
+                return (lo, hi, t[2]) if s == 1 else None
+            if p == "valid":
+                p = 0
+            ceil = site.entry.args.get("ceil_mode", False) is True
+            rng = window_size_range(lo - 1 if ceil else lo, hi, k, s, p, d)
+        if rng is None:
+            return (1, 0, t[2])  # nothing fits: an empty range
+        return (rng[0], rng[1], t[2])
+
+    # ------------------------------------------------------------------ the search
+
+    def run(self) -> SolveResult:
+        self.check_flat()
+        self.find_symbols()
+        self.probe()
+        self.backward()
+        try:
+            for values, x in self.inputs():
+                self.walk(0, x, values, [])
+        except Stop:
+            pass
+        return self.result()
+
+    def note(self, stage: int, message: str):
+        bucket = self.reasons.setdefault(stage, [])
+        if message not in bucket and len(bucket) < 50:
+            bucket.append(message)
+
+    def tick(self, n: int = 1):
+        self.work += n
+        if self.work > BUDGET:
+            self.gave_up = True
+            raise Stop
+
+    def inputs(self) -> Iterator[tuple[dict, tuple]]:
+        """Every candidate input shape: blanks and unset symbols of ``input`` filled."""
+        raw = self.spec.input
+        target = self.input_target
+        slots = []  # (var id, positions)
+        for i, d in enumerate(raw):
+            if d == BLANK:
+                slots.append((self.var(f"input.{i}", f"input[{i}]", (0, i, 0)), [i]))
+        bare = {}
+        for i, d in enumerate(raw):
+            if is_name(d) and "$" + d in self.vars and self.vars["$" + d].how == "bare":
+                bare.setdefault("$" + d, []).append(i)
+        slots += list(bare.items())
+        scanned = [v for v in ("$" + n for n in self.input_symbols) if self.vars[v].how == "scan"]
+        comps = []
+        opened = set()
+        for vid, positions in slots:
+            lo, hi = 1, None
+            for i in positions:
+                t = target[i] if target is not None and i < len(target) else None
+                if t is not None:
+                    lo, hi = max(lo, t[0]), t[1] if hi is None else (hi if t[1] is None else min(hi, t[1]))
+            if hi is None:
+                hi = lo + OPEN - 1
+                opened.add(vid)
+            comps.append(Component((vid,), [(v,) for v in range(lo, hi + 1)]))
+        for vid in scanned:
+            comps.append(Component((vid,), [(v,) for v in range(1, SCAN + 1)]))
+        order = sorted((c.vars[0] for c in comps), key=lambda v: self.vars[v].order)
+        for values in join(comps, order):
+            self.tick()
+            env = {**self.values, **{self.vars[k].key: v for k, v in values.items() if k.startswith("$")}}
+            x = []
+            ok = True
+            for i, d in enumerate(raw):
+                if d == BLANK:
+                    x.append(values[f"input.{i}"])
+                    continue
+                v = self.read_int(d, env)
+                if v is None or v < 0:
+                    ok = False
+                    break
+                x.append(v)
+            if not ok:
+                continue
+            x = tuple(x)
+            if target is not None and len(target) == len(x) and not fits(x, target):
+                continue
+            self.open_stack = [opened & set(values)]
+            yield values, x
+
+    def walk(self, depth: int, x: tuple, values: dict, path: list):
+        if depth == len(self.sites):
+            self.record(values, path)
+            return
+        site = self.sites[depth]
+        for cand, opened in self.candidates(site, x, values):
+            for full, layer, y in self.check(site, x, {**values, **cand}):
+                self.open_stack.append(opened)
+                self.walk(depth + 1, y, full, path + [(site, layer, x, y)])
+                self.open_stack.pop()
+
+    def record(self, values, path):
+        self.count += 1
+        opened = set().union(*self.open_stack)
+        if opened:
+            self.open_used |= opened
+        if len(self.solutions) < LIMIT or not (self.open_used or self.scan_high()):
+            self.solutions.append(self.solution(values, path))
+        if len(self.solutions) >= LIMIT and (self.open_used or self.scan_high()):
+            raise Stop
+
+    def scan_high(self) -> bool:
+        return any(self.vars[k].how == "scan" and v >= SCAN // 2
+                   for s in self.solutions[-1:] for k, v in s.values.items())
+
+    # ------------------------------------------------------------------ one layer
+
+    def env(self, values: dict) -> dict:
+        return {**self.values, **{self.vars[k].key: v for k, v in values.items() if k.startswith("$")}}
+
+    def check(self, site, x, values) -> Iterator[tuple[dict, Any, tuple]]:
+        """Build the layer with ``values`` and keep it when its output meets ``expect``."""
+        self.tick()
+        env = self.env(values)
+        entry = replace(site.entry, args=self.concrete_args(site, values), name=site.name, expect=None)
+        try:
+            cls = lookup(site.entry.type, len(x))
+            layer = cls(entry, Context(env, self.no_bias, _no_symbol))
+            y = tuple(layer.output_shape(x))
+        except SpecError as e:
+            self.note(site.index, e.message)
+            return
+        except (_Unknown, ExprError, ZeroDivisionError, TypeError, ValueError) as e:
+            self.note(site.index, f"{site.name}: {e}")
+            return
+        if not all(is_int(v) for v in y):
+            self.note(site.index, f"{site.name}: the output {fmt_shape(y)} is not a whole shape")
+            return
+        if site.entry.expect is None:
+            yield values, layer, y
+            return
+        for extra in self.match_expect(site, y, values, env):
+            yield {**values, **extra}, layer, y
+
+    def match_expect(self, site, y, values, env) -> Iterator[dict]:
+        want = site.entry.expect
+        shown = "[" + ", ".join(map(str, want)) + "]"
+        if len(want) != len(y):
+            self.note(site.index, f"{site.name}: the output {fmt_shape(y)} has {len(y)} dimensions, "
+                                  f"but expect {shown} has {len(want)}")
+            return
+        pending = []
+        extra: dict = {}
+        for i, (w, got) in enumerate(zip(want, y)):
+            if w == BLANK:
+                continue
+            free = [n for n in names_in(w) if n not in env and "$" + n not in extra]
+            if is_name(w) and free:
+                extra["$" + w] = got
+                env = {**env, w: got}
+                continue
+            if free:
+                pending.append((i, w, got, free))
+                continue
+            v = self.read_int(w, env)
+            if v != got:
+                self.note(site.index, f"{site.name}: the output is {fmt_shape(y)}, not the expected {shown}")
+                return
+        yield from self.scan_expect(site, pending, extra, env, y, shown)
+
+    def scan_expect(self, site, pending, extra, env, y, shown):
+        if not pending:
+            yield extra
+            return
+        (i, w, got, _), rest = pending[0], pending[1:]
+        free = [n for n in names_in(w) if n not in env]
+        if not free:
+            if self.read_int(w, env) == got:
+                yield from self.scan_expect(site, rest, extra, env, y, shown)
+            else:
+                self.note(site.index, f"{site.name}: the output is {fmt_shape(y)}, not the expected {shown}")
+            return
+        n = free[0]
+        for v in range(1, SCAN + 1):
+            self.tick()
+            env2 = {**env, n: v}
+            if len(free) == 1 and self.read_int(w, env2) != got:
+                continue
+            yield from self.scan_expect(site, [(i, w, got, free[1:])] + rest, {**extra, "$" + n: v}, env2, y, shown)
+
+    def concrete_args(self, site, values) -> dict:
+        args = dict(site.entry.args)
+        for arg, raw in site.entry.args.items():
+            if raw == BLANK:
+                n = self.slot_count(site, arg)
+                args[arg] = values[f"{site.index}.{arg}"] if n is None else [
+                    values[f"{site.index}.{arg}.{i}"] for i in range(n)]
+            elif isinstance(raw, list) and BLANK in raw:
+                args[arg] = [values[f"{site.index}.{arg}.{i}"] if v == BLANK else v for i, v in enumerate(raw)]
+        return args
+
+    def slot_count(self, site, arg) -> int | None:
+        """Unknowns a ``_`` stands for: one per axis for per-axis arguments, else None (one)."""
+        from .layers.pool import AdaptivePoolNd
+
+        cls = site.cls
+        kind = next((a.kind for a in cls.ARGS if a.name == arg), "dim")
+        if kind in ("axes", "padding") or (kind == "dims" and issubclass(cls, AdaptivePoolNd)):
+            return cls.rank
+        if kind == "dims":
+            return 1
+        return None
+
+    def blanks(self, site) -> list[tuple[str, str, int | None]]:
+        """(var id, argument, axis) of every ``_`` in the layer's arguments, registering the vars."""
+        out = []
+        cls = site.cls
+        kinds = {a.name: a.kind for a in cls.ARGS}
+        for pos, (arg, raw) in enumerate(site.entry.args.items()):
+            kind = "bool" if kinds.get(arg) == "bool" else "int"
+            key = f"{site.name}.{arg}"
+            if raw == BLANK:
+                n = self.slot_count(site, arg)
+                if n is None:
+                    out.append((self.var(f"{site.index}.{arg}", key, (site.index, pos, 0), kind), arg, None))
+                else:
+                    out += [(self.var(f"{site.index}.{arg}.{i}", key, (site.index, pos, i)), arg, i) for i in range(n)]
+            elif isinstance(raw, list):
+                out += [(self.var(f"{site.index}.{arg}.{i}", key, (site.index, pos, i)), arg, i)
+                        for i, v in enumerate(raw) if v == BLANK]
+        return out
+
+    def candidates(self, site, x, values) -> Iterator[tuple[dict, set]]:
+        """Assignments of the layer's own unknowns, in listing order, with the open ones."""
+        from .layers.conv import ConvNd, ConvTransposeNd
+        from .layers.pool import PoolNd
+
+        try:
+            cls = lookup(site.entry.type, len(x))
+        except UnknownType as e:
+            self.note(site.index, str(e))
+            return
+        if cls is not site.cls:
+            site.cls = cls
+        blanks = self.blanks(site)
+        syms = [("$" + n) for n in site.symbols]
+        scanned = [v for v in syms if self.vars[v].how == "scan"]
+        bare = [v for v in syms if self.vars[v].how == "bare"]
+        if not blanks and not syms:
+            yield {}, set()
+            return
+        target = meet(self.expect_target(site, self.env(values)), site.later)
+        windowed = issubclass(cls, (ConvNd, ConvTransposeNd, PoolNd))
+        scan_rows = [range(1, SCAN + 1)] * len(scanned)
+        for combo in product(*scan_rows):
+            fixed = dict(zip(scanned, combo))
+            if combo:
+                self.tick()
+            try:
+                if windowed:
+                    comps, opened = self.window_components(site, cls, x, {**values, **fixed}, blanks, bare, target)
+                else:
+                    comps, opened = self.generic_components(site, cls, x, {**values, **fixed}, blanks, bare, target)
+            except _Skip:
+                continue
+            if comps is None:
+                continue
+            order = sorted({v for c in comps for v in c.vars}, key=lambda v: self.vars[v].order)
+            for cand in join(comps, order):
+                self.tick()
+                yield {**fixed, **cand}, opened & set(cand)
+
+    # ------------------------------------------------------------------ window layers
+
+    def window_components(self, site, cls, x, values, blanks, bare, target):
+        from .layers.conv import ConvTransposeNd, DepthwiseConvNd, PointwiseConvNd
+        from .layers.pool import PoolNd
+
+        r = cls.rank
+        if len(x) not in (r + 1, r + 2):
+            self.note(site.index, f"{site.name} ({cls.TYPE}): expects a {r + 1}-D or {r + 2}-D input, "
+                                  f"got {len(x)}-D shape {fmt_shape(x)}")
+            return None, set()
+        if target is not None and len(target) != len(x):
+            self.note(site.index, f"{site.name}: the output has {len(x)} dimensions, but the expected shape "
+                                  f"has {len(target)}")
+            return None, set()
+        env = self.env(values)
+        slot_var = {(arg, axis): vid for vid, arg, axis in blanks}
+        for vid in bare:  # a symbol written as a whole value: one unknown for every place it stands
+            n = self.vars[vid].key
+            for arg, raw in site.entry.args.items():
+                if raw == n:
+                    count = self.slot_count(site, arg)
+                    for a in (range(count) if count else [None]):
+                        slot_var[(arg, a)] = vid
+                elif isinstance(raw, list):
+                    for a, item in enumerate(raw):
+                        if item == n:
+                            slot_var[(arg, a)] = vid
+        argnames = {a.name for a in cls.ARGS}
+
+        def value(arg, axis):
+            """Known int, a var id (str starting with a digit or $), or the default."""
+            key = (arg, axis if self.slot_count(site, arg) else None)
+            if key in slot_var:
+                return Unknown(slot_var[key])
+            spec_arg = next((a for a in cls.ARGS if a.name == arg), None)
+            if spec_arg is None:
+                return None
+            raw = site.entry.args.get(arg, spec_arg.default)
+            if arg == "bias" and self.no_bias:
+                return False
+            if isinstance(raw, bool) or raw is None or raw is REQUIRED:
+                return raw
+            if isinstance(raw, str) and raw.strip().lower() in ("same", "valid"):
+                return raw.strip().lower()
+            if isinstance(raw, list):
+                raw = raw[axis] if axis is not None and axis < len(raw) else None
+            if isinstance(raw, str) and spec_arg.kind == "bool":
+                return raw.lower() == "true"
+            v = self.read_int(raw, env)
+            if v is None:
+                raise _Skip
+            return v
+
+        comps: list[Component] = []
+        opened: set[str] = set()
+        lead = len(x) - r - 1
+        c_in = x[lead]
+        # ---------------------------------------------------------- channels
+        ch_target = target[lead] if target is not None else None
+        if issubclass(cls, PoolNd):
+            if ch_target is not None and not ch_target[0] <= c_in <= _hi(ch_target):
+                self.note(site.index, f"{site.name}: pooling keeps the {c_in} channels, but the expected "
+                                      f"shape{_src(ch_target, site)} has {_want(ch_target)}")
+                return None, set()
+        else:
+            comp = self.channel_component(site, cls, c_in, ch_target, value, opened)
+            if comp is None:
+                return None, set()
+            if comp.vars:
+                comps.append(comp)
+        # ---------------------------------------------------------- axes
+        transposed = issubclass(cls, ConvTransposeNd)
+        ceil = value("ceil_mode", None) if "ceil_mode" in argnames else False
+        for a in range(r):
+            L = x[lead + 1 + a]
+            t = target[lead + 1 + a] if target is not None else None
+            lo, hi = (1, None) if t is None else (max(1, t[0]), t[1])
+            q = {}
+            for arg, short in WINDOW_ARGS.items():
+                if arg in argnames:
+                    q[short] = value(arg, a)
+                elif short in ("p", "op"):
+                    q[short] = 0
+                elif short == "d":
+                    q[short] = 1
+            if isinstance(q.get("s"), type(None)) and issubclass(cls, PoolNd):
+                q["s"] = "tied"
+            if issubclass(cls, PointwiseConvNd):
+                q = {"k": 1, "s": 1, "p": 0, "d": 1}
+            rows, vars_, open_a, why = solve_axis(L, lo, hi, q, ceil, transposed=transposed,
+                                                  pool=issubclass(cls, PoolNd))
+            if not rows:
+                self.note(site.index, f"{site.name}: the output along {AXIS_NAMES[r][a]} must be "
+                                      f"{_want((lo, hi))}{_src(t, site)}, but {why}")
+                return None, set()
+            opened |= open_a
+            if vars_:
+                comps.append(Component(tuple(vars_), rows))
+        # ---------------------------------------------------------- switches that do not change the shape
+        covered = {v for c in comps for v in c.vars}
+        for vid, arg, axis in blanks:
+            if vid not in covered and self.vars[vid].kind == "bool":
+                comps.append(Component((vid,), [(False,), (True,)]))
+                covered.add(vid)
+            elif vid not in covered:
+                raise SpecError(f"{site.name}: solve cannot find {arg} here", site.entry.key_pos.get(arg, site.entry.pos))
+        return comps, opened
+
+    def channel_component(self, site, cls, c_in, t, value, opened):
+        from .layers.conv import DepthwiseConvNd, PointwiseConvNd
+
+        lo, hi = (1, None) if t is None else (max(1, t[0]), t[1])
+        slots = {}
+        for arg in CHANNEL_ARGS:
+            if arg in {a.name for a in cls.ARGS}:
+                slots[arg] = value(arg, None)
+        if issubclass(cls, PointwiseConvNd):
+            slots["groups"] = 1
+        if issubclass(cls, DepthwiseConvNd):
+            slots["groups"] = c_in
+        lists = {}
+        for arg, v in slots.items():
+            if not isinstance(v, Unknown):
+                lists[arg] = [v if v is not None else c_in] if arg == "in_channels" else [v]
+                continue
+            if arg == "in_channels":
+                lists[arg] = [c_in]
+            elif arg == "out_channels":
+                top = hi if hi is not None else lo + OPEN - 1
+                if hi is None:
+                    opened.add(v.id)
+                lists[arg] = list(range(lo, top + 1))
+            elif arg == "groups":
+                lists[arg] = [g for g in range(1, c_in + 1) if c_in % g == 0]
+            elif arg == "depth_multiplier":
+                first = -(-lo // c_in)
+                last = hi // c_in if hi is not None else first + OPEN - 1
+                if hi is None:
+                    opened.add(v.id)
+                lists[arg] = list(range(max(1, first), last + 1))
+        names = list(lists)
+        unknown = [a for a in names if isinstance(slots[a], Unknown)]
+        rows = []
+        seen = set()
+        for combo in product(*(lists[a] for a in names)):
+            got = dict(zip(names, combo))
+            out = c_in * got["depth_multiplier"] if "depth_multiplier" in got else got["out_channels"]
+            g = got.get("groups", 1)
+            if not (lo <= out and (hi is None or out <= hi)):
+                continue
+            if not is_int(g) or g < 1 or c_in % g or out % g:
+                continue
+            ids = {}
+            ok = True
+            for a in unknown:
+                vid = slots[a].id
+                if vid in ids and ids[vid] != got[a]:
+                    ok = False
+                ids[vid] = got[a]
+            if not ok:
+                continue
+            row = tuple(ids.values())
+            if row not in seen:
+                seen.add(row)
+                rows.append(row)
+        if not rows:
+            known = {a: v for a, v in slots.items() if not isinstance(v, Unknown)}
+            out = known.get("out_channels")
+            if "depth_multiplier" in known and known["depth_multiplier"] is not None:
+                out = c_in * known["depth_multiplier"]
+            if out is not None and t is not None and not lo <= out <= _hi(t):
+                msg = f"it has {out} output channels"
+            elif t is not None and issubclass(cls, DepthwiseConvNd):
+                msg = f"a depthwise conv has a multiple of its {c_in} input channels"
+            else:
+                msg = "no out_channels/groups fit (groups must divide both channel counts)"
+            self.note(site.index, f"{site.name}: the expected shape{_src(t, site)} has {_want((lo, hi))} "
+                                  f"channels, but {msg}")
+            return None
+        ids = []
+        for a in unknown:
+            if slots[a].id not in ids:
+                ids.append(slots[a].id)
+        return Component(tuple(ids), rows)
+
+    # ------------------------------------------------------------------ other layers
+
+    def generic_components(self, site, cls, x, values, blanks, bare, target):
+        env = self.env(values)
+        slots = [(vid, arg, axis) for vid, arg, axis in blanks]
+        for vid in bare:
+            n = self.vars[vid].key
+            for arg, raw in site.entry.args.items():
+                if raw == n:
+                    slots.append((vid, arg, None))
+                elif isinstance(raw, list):
+                    slots += [(vid, arg, a) for a, item in enumerate(raw) if item == n]
+        kinds = {a.name: a.kind for a in cls.ARGS}
+        ints = []
+        comps = []
+        opened = set()
+        seen = set()
+        for vid, arg, axis in slots:
+            if vid in seen:
+                continue
+            seen.add(vid)
+            if self.vars[vid].kind == "bool" or kinds.get(arg) == "bool":
+                comps.append(Component((vid,), [(False,), (True,)]))
+            elif arg in WIDTH_ARGS:
+                comps.append(Component((vid,), [(v,) for v in sorted(set(x))]))
+            else:
+                ints.append((vid, arg, axis))
+        if ints:
+            relations = self.prime_probe(site, cls, x, values, env, slots, ints)
+            big = max([1, *x, *(t[1] for t in (target or ()) if t is not None and t[1] is not None),
+                       *(v for v in (self.read_int(r, env) for r in site.entry.args.values()) if v)])
+            for vid, arg, axis in ints:
+                vmin = 0 if arg in NONNEGATIVE else 1
+                if arg in DIM_INDEX:
+                    comps.append(Component((vid,), [(v,) for v in range(-len(x), len(x))]))
+                    continue
+                rel = relations.get(vid) if relations is not None else None
+                if relations is None:      # the probe failed: a bounded scan
+                    comps.append(Component((vid,), [(v,) for v in range(vmin, big + 1)]))
+                    continue
+                if rel is not None:
+                    idx, coef = rel
+                    t = target[idx] if target is not None and idx < len(target) else None
+                    if t is not None and t[1] is not None:
+                        first = max(vmin, -(-t[0] // coef))
+                        comps.append(Component((vid,), [(v,) for v in range(first, t[1] // coef + 1)]))
+                        continue
+                    first = max(vmin, -(-t[0] // coef)) if t is not None else vmin
+                else:
+                    first = vmin
+                opened.add(vid)
+                comps.append(Component((vid,), [(v,) for v in range(first, first + OPEN)]))
+        return comps, opened
+
+    def prime_probe(self, site, cls, x, values, env, slots, ints):
+        """Which output dim each integer unknown becomes (``dim = coef * value``), by building the
+        layer once with large primes for them; None when that build fails."""
+        widths = [s for s in slots if s[1] in WIDTH_ARGS]
+        primes = {vid: PRIMES[i % len(PRIMES)] + 0 for i, (vid, _, _) in enumerate(ints)}
+        for combo in product(*[sorted(set(x))] * len(widths)):
+            trial = {**values, **primes, **{w[0]: c for w, c in zip(widths, combo)}}
+            for vid, _, _ in slots:
+                if vid not in trial:
+                    trial[vid] = False
+            try:
+                entry = replace(site.entry, args=self.concrete_args(site, trial), name=site.name, expect=None)
+                layer = cls(entry, Context(self.env(trial), self.no_bias, _no_symbol))
+                y = layer.output_shape(x)
+            except Exception:
+                continue
+            out = {}
+            for vid, p in primes.items():
+                for i, d in enumerate(y):
+                    if is_int(d) and d % p == 0 and 0 < d // p < 1000:
+                        out[vid] = (i, d // p)
+                        break
+            return out
+        return None
+
+    # ------------------------------------------------------------------ answers
+
+    def solution(self, values, path) -> Solution:
+        assignments: dict[str, Any] = {}
+        for vid in sorted(values, key=lambda v: self.vars[v].order):
+            var = self.vars[vid]
+            if var.key in assignments:
+                continue
+            if vid.startswith("$") or vid.startswith("input."):
+                assignments[var.key] = values[vid]
+                continue
+            index, arg = int(vid.split(".")[0]), vid.split(".")[1]
+            site = self.sites[index - 1]
+            raw = site.entry.args[arg]
+            if raw == BLANK and self.slot_count(site, arg) is None:
+                assignments[var.key] = values[vid]
+                continue
+            full = self.concrete_args(site, values)[arg]
+            env = self.env(values)
+            full = [v if is_int(v) or isinstance(v, bool) else self.read_int(v, env) for v in full]
+            assignments[var.key] = full[0] if len(set(full)) == 1 and len(full) > 0 and self.slot_count(site, arg) else full
+        blanked = {int(v.split(".")[0]) for v in values if v[0].isdigit()}
+        for n in values:
+            if n.startswith("$"):
+                for site in self.sites:
+                    if self.vars[n].key in site.symbols:
+                        blanked.add(site.index)
+        code, shapes = [], []
+        for site, layer, x, y in path:
+            if site.index in blanked:
+                code.append(torch_call(layer, x))
+                shapes.append((site.name, x, y, layer.state_shapes(x)))
+        return Solution(values=dict(values), assignments=assignments, code=code, shapes=shapes)
+
+    def result(self) -> SolveResult:
+        scanned_high = any(self.vars[k].how == "scan" and v >= SCAN // 2
+                           for s in self.solutions for k, v in s.values.items())
+        unbounded = self.open_used or scanned_high or self.gave_up
+        if self.count == 0 and not self.gave_up:
+            return SolveResult(0, [], unmet=self.unmet(), name=self.spec.name)
+        if unbounded:
+            keys = []
+            for vid in sorted(self.open_used | {k for s in self.solutions for k, v in s.values.items()
+                                                if self.vars[k].how == "scan" and v >= SCAN // 2},
+                              key=lambda v: self.vars[v].order):
+                if self.vars[vid].key not in keys:
+                    keys.append(self.vars[vid].key)
+            return SolveResult(None, self.solutions[:LIMIT], unbounded=keys, name=self.spec.name,
+                               gave_up=self.gave_up)
+        return SolveResult(self.count, self.solutions, name=self.spec.name)
+
+    def unmet(self) -> list[str]:
+        if not self.reasons:
+            return ["no assignment meets every expect"]
+        deepest = max(self.reasons)
+        found = self.reasons[deepest]
+        out = found[:5]
+        if len(found) > 5:
+            out.append(f"... and {len(found) - 5} more like these")
+        return out
+
+
+# ============================================================================ helpers
+
+class _Unknown(Exception):
+    pass
+
+
+class _Skip(Exception):
+    pass
+
+
+def _none_symbol(name):
+    raise _Unknown(name)
+
+
+def _no_symbol(name):
+    raise _Unknown(f"{name} has no value")
+
+
+def _one(name):
+    return 1
+
+
+@dataclass(frozen=True)
+class Unknown:
+    id: str
+
+
+@dataclass
+class Component:
+    """Rows of values for some unknowns that hold together; components join on shared unknowns."""
+
+    vars: tuple
+    rows: list
+
+
+def join(comps: list[Component], order: list[str]) -> Iterator[dict]:
+    """Every assignment of ``order`` consistent with one row of each component, in ascending
+    lexicographic order of the values taken in ``order``."""
+    where = [[(ci, comps[ci].vars.index(v)) for ci in range(len(comps)) if v in comps[ci].vars] for v in order]
+
+    def rec(depth, rows, cur):
+        if depth == len(order):
+            yield dict(cur)
+            return
+        groups = None
+        for ci, col in where[depth]:
+            g: dict = {}
+            for row in rows[ci]:
+                g.setdefault(row[col], []).append(row)
+            groups = {v: {ci: g[v]} for v in g} if groups is None else {
+                v: {**groups[v], ci: g[v]} for v in groups if v in g}
+        for v in sorted(groups or {}, key=_sort_key):
+            nxt = list(rows)
+            for ci, sub in groups[v].items():
+                nxt[ci] = sub
+            cur[order[depth]] = v
+            yield from rec(depth + 1, nxt, cur)
+        cur.pop(order[depth], None)
+
+    yield from rec(0, [c.rows for c in comps], {})
+
+
+def _sort_key(v):
+    return (int(v), 0) if isinstance(v, bool) else (v, 0)
+
+
+def meet_dim(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    lo = max(a[0], b[0])
+    hi = a[1] if b[1] is None else b[1] if a[1] is None else min(a[1], b[1])
+    return (lo, hi, a[2] if a[0] >= b[0] else b[2])
+
+
+def meet(a: tuple | None, b: tuple | None) -> tuple | None:
+    if a is None:
+        return b
+    if b is None or len(a) != len(b):
+        return a
+    return tuple(meet_dim(p, q) for p, q in zip(a, b))
+
+
+def fits(x, target) -> bool:
+    return all(t is None or (t[0] <= v and (t[1] is None or v <= t[1])) for v, t in zip(x, target))
+
+
+def _hi(t):
+    return t[1] if t[1] is not None else float("inf")
+
+
+def _want(t) -> str:
+    lo, hi = t[0], t[1]
+    if hi is None:
+        return f"at least {lo}"
+    if lo == hi:
+        return str(lo)
+    if lo > hi:
+        return "nothing (no size fits every later expect)"
+    return f"between {lo} and {hi}"
+
+
+def _src(t, site) -> str:
+    if t is None or len(t) < 3 or t[2] in (None, site.name):
+        return ""
+    return f" (for the expect of {t[2]})"
+
+
+# ============================================================================ one axis
+
+def solve_axis(L: int, lo: int, hi: int | None, q: dict, ceil, transposed: bool = False,
+               pool: bool = False):
+    """Every assignment of the unknowns of one spatial axis giving an output in ``[lo, hi]``.
+
+    ``q`` maps ``k, s, p, d`` (and ``op`` for transposed convs) to an int, an :class:`Unknown`,
+    ``"same"``/``"valid"`` (padding) or ``"tied"`` (a pool's stride that defaults to its
+    kernel). ``ceil`` is a bool or an Unknown (ceil_mode). Returns ``(rows, vars, open, why)``:
+    rows of values for ``vars`` (unknown ids in first-seen order), the ids that had no upper
+    limit and took values near the end of the range tried, and a sentence when there are no rows.
+    """
+    names = [n for n in ("k", "s", "p", "d", "op") if isinstance(q.get(n), Unknown)]
+    ids: list[str] = []
+    for n in names:
+        if q[n].id not in ids:
+            ids.append(q[n].id)
+    ceil_opts = [ceil] if not isinstance(ceil, Unknown) else [False, True]
+    if isinstance(ceil, Unknown) and ceil.id not in ids:
+        ids.append(ceil.id)
+    rows, seen, open_ids = [], set(), set()
+    for c in ceil_opts:
+        found, opened = (_transposed_axis if transposed else _window_axis)(L, lo, hi, q, names, bool(c), pool)
+        for vals in found:
+            row = {}
+            ok = True
+            for n in names:
+                vid = q[n].id
+                if vid in row and row[vid] != vals[n]:
+                    ok = False
+                row[vid] = vals[n]
+            if isinstance(ceil, Unknown):
+                row[ceil.id] = c
+            if ok:
+                key = tuple(row[i] for i in ids)
+                if key not in seen:
+                    seen.add(key)
+                    rows.append(key)
+        for n, first in opened.items():
+            if any(vals[n] >= first + OPEN // 2 for vals in found):
+                open_ids.add(q[n].id)
+    why = None if rows else _axis_why(L, lo, hi, q, ceil, transposed, pool)
+    return rows, ids, open_ids, why
+
+
+def _window_axis(L, lo, hi, q, names, ceil, pool):
+    """Conv/pool axis: ``⌊(L + 2p - d(k-1) - 1 [+ s - 1])/s⌋ + 1`` (ceil_mode may take one off)."""
+    same = q.get("p") in ("same", "valid") and q["p"]
+    tied = q.get("s") == "tied"
+    base = {n: q[n] for n in ("k", "s", "p", "d") if not isinstance(q.get(n), Unknown)}
+    if same == "valid":
+        base["p"] = 0
+    lo_f = lo - 1 if ceil else lo  # the floor-mode output is out or out - 1
+    found: list[dict] = []
+    opened: dict[str, int] = {}
+
+    def out(v):
+        s = v["k"] if tied else v["s"]
+        if same == "same":
+            total = v["d"] * (v["k"] - 1)
+            return window_out(L, v["k"], s, (total // 2, total - total // 2), v["d"], ceil)
+        return window_out(L, v["k"], s, v["p"], v["d"], ceil)
+
+    def ok(v):
+        s = v["k"] if tied else v["s"]
+        if pool and same is False and v["p"] > v["k"] // 2:
+            return False
+        if same == "same" and s != 1:
+            return False
+        o = out(v)
+        return o >= 1 and lo <= o and (hi is None or o <= hi)
+
+    todo = [n for n in ("p", "k", "d", "s") if n in names]
+    if same:
+        todo = [n for n in todo if n != "p"]
+
+    def bound(n, v, rest):
+        """(first, last or None) of an enumerated unknown, given the earlier ones."""
+        s_known = v.get("k") if tied else v.get("s")
+        if n == "p":
+            if pool and "k" in v:
+                return 0, v["k"] // 2
+            return 0, None
+        # the span L + 2p - d(k - 1) - 1 must stay at least s*(lo_f - 1)
+        if lo_f >= 1:
+            a_min = (s_known or 1) * (lo_f - 1) if not (tied and "k" in rest) else lo_f - 1
+        elif s_known is not None:
+            a_min = s_known * (lo_f - 1)
+        else:
+            return (2 * v["p"] if pool and n == "k" and same is False else 1), None
+        room = L + (0 if same else 2 * v["p"]) - 1 - a_min
+        if same == "same":
+            return 1, None
+        if n == "k":
+            d = v.get("d", 1)
+            first = 2 * v["p"] if pool else 1
+            return max(1, first), (1 + room // d if room >= 0 else 0)
+        if n == "d":
+            if v["k"] == 1:
+                return 1, None
+            return 1, (room // (v["k"] - 1) if room >= 0 else 0)
+        return 1, None  # stride: only as the last unknown
+
+    def last_range(n, v):
+        s = v["k"] if tied else v.get("s")
+        p = v.get("p", 0)
+        if same == "same":
+            if n == "s":
+                return (1, 1)
+            return (1, None)  # k or d: the output is L whatever they are
+        if n == "s":
+            return window_stride_range(L, lo_f, hi, v["k"], p, v["d"])
+        if n == "p":
+            rng = window_padding_range(L, lo_f, hi, v["k"], s, v["d"])
+            if rng is not None and pool:
+                last = v["k"] // 2 if rng[1] is None else min(rng[1], v["k"] // 2)
+                rng = None if last < rng[0] else (rng[0], last)
+            return rng
+        if n == "k":
+            rng = window_kernel_range(L, lo_f, hi, s, p, v["d"])
+            if rng is not None and pool:
+                first = max(rng[0], 2 * p)
+                rng = None if rng[1] is not None and rng[1] < first else (first, rng[1])
+            return rng
+        return window_dilation_range(L, lo_f, hi, v["k"], s, p)
+
+    def rec(i, v):
+        if i == len(todo):
+            if ok(v):
+                found.append(dict(v))
+            return
+        n = todo[i]
+        if i == len(todo) - 1 and not (tied and n == "k"):
+            rng = last_range(n, v)
+        else:
+            rng = bound(n, v, todo[i + 1:])
+        if rng is None:
+            return
+        first, last = rng
+        if last is None:
+            opened[n] = min(opened.get(n, first), first)
+            last = first + OPEN - 1
+        for val in range(first, last + 1):
+            v[n] = val
+            rec(i + 1, v)
+        v.pop(n, None)
+
+    rec(0, dict(base))
+    return found, opened
+
+
+def _transposed_axis(L, lo, hi, q, names, ceil, pool):
+    """Transposed conv axis: ``(L - 1)s - 2p + d(k - 1) + op + 1``, with ``op < max(s, d)``."""
+    base = {n: q[n] for n in ("k", "s", "p", "d", "op") if not isinstance(q.get(n), Unknown)}
+    todo = [n for n in ("s", "d", "k", "op", "p") if n in names]
+    found: list[dict] = []
+    opened: dict[str, int] = {}
+
+    def out(v):
+        return transposed_out(L, v["k"], v["s"], v["p"], v["d"], v["op"])
+
+    def bound(n, v, rest):
+        if n == "op":
+            return 0, max(v["s"], v["d"]) - 1
+        if "p" in rest or hi is None:
+            return 1, None
+        # the output with every later unknown at its smallest contribution must not pass hi
+        k_part = (v["d"] * (v["k"] - 1)) if ("k" in v and "d" in v) else ((v["k"] - 1) if "k" in v else 0)
+        room = hi - 1 + 2 * v["p"]
+        if n == "s":
+            if L == 1:
+                return 1, None
+            return 1, max(0, (room - k_part) // (L - 1))
+        reach = room - (L - 1) * v["s"]
+        if n == "d":
+            if "k" not in v or v["k"] == 1:
+                return 1, None
+            return 1, max(0, reach // (v["k"] - 1))
+        if n == "k":
+            return 1, max(0, 1 + reach // v.get("d", 1))
+        return 1, None
+
+    def last_range(n, v):
+        if n == "s":
+            return transposed_stride_range(L, lo, hi, v["k"], v["p"], v["d"], v["op"])
+        if n == "d":
+            return transposed_dilation_range(L, lo, hi, v["k"], v["s"], v["p"], v["op"])
+        if n == "k":
+            return transposed_kernel_range(L, lo, hi, v["s"], v["p"], v["d"], v["op"])
+        if n == "op":
+            return transposed_output_padding_range(L, lo, hi, v["k"], v["s"], v["p"], v["d"])
+        return transposed_padding_range(L, lo, hi, v["k"], v["s"], v["d"], v["op"])
+
+    def rec(i, v):
+        if i == len(todo):
+            o = out(v)
+            if v["op"] < max(v["s"], v["d"]) and o >= 1 and lo <= o and (hi is None or o <= hi):
+                found.append(dict(v))
+            return
+        n = todo[i]
+        rng = last_range(n, v) if i == len(todo) - 1 else bound(n, v, todo[i + 1:])
+        if rng is None:
+            return
+        first, last = rng
+        if last is None:
+            opened[n] = min(opened.get(n, first), first)
+            last = first + OPEN - 1
+        for val in range(first, last + 1):
+            v[n] = val
+            rec(i + 1, v)
+        v.pop(n, None)
+
+    rec(0, dict(base))
+    return found, opened
+
+
+ARG_WORDS = {"k": "kernel_size", "s": "stride", "p": "padding", "d": "dilation", "op": "output_padding"}
+
+
+def _axis_formula(L, q, ceil, transposed, pool) -> str:
+    def t(n):
+        v = q.get(n)
+        if isinstance(v, Unknown):
+            return ARG_WORDS[n]
+        if v == "tied":
+            return t("k")
+        return str(v)
+
+    if transposed:
+        return f"({L} - 1)*{t('s')} - 2*{t('p')} + {t('d')}*({t('k')} - 1) + {t('op')} + 1"
+    pad = q.get("p")
+    if pad == "same":
+        pad_text = f"{t('d')}*({t('k')} - 1)"
+    elif pad == "valid":
+        pad_text = "0"
+    else:
+        pad_text = f"2*{t('p')}"
+    head = "ceil" if ceil is True else "floor"
+    return f"{head}(({L} + {pad_text} - {t('d')}*({t('k')} - 1) - 1)/{t('s')}) + 1"
+
+
+def _axis_why(L, lo, hi, q, ceil, transposed, pool) -> str:
+    formula = _axis_formula(L, q, ceil, transposed, pool)
+    unknown = [ARG_WORDS[n] for n in ("k", "s", "p", "d", "op") if isinstance(q.get(n), Unknown)]
+    if not unknown:
+        v = {n: (q[n] if q[n] != "tied" else q["k"]) for n in q}
+        try:
+            if transposed:
+                o = transposed_out(L, v["k"], v["s"], v["p"], v["d"], v["op"])
+                if v["op"] >= max(v["s"], v["d"]):
+                    return f"output_padding {v['op']} must be smaller than max(stride, dilation) = {max(v['s'], v['d'])}"
+            else:
+                p = v["p"] if v["p"] not in ("same", "valid") else (0 if v["p"] == "valid" else None)
+                if p is None:
+                    tot = v["d"] * (v["k"] - 1)
+                    p = (tot // 2, tot - tot // 2)
+                o = window_out(L, v["k"], v["s"], p, v["d"], ceil is True)
+        except Exception:
+            return f"{formula} has no valid value"
+        return f"{formula} = {o}"
+    near = _nearest(L, lo, hi, q, ceil, transposed, pool) if len(unknown) == 1 else ""
+    which = unknown[0] if len(unknown) == 1 else ", ".join(unknown[:-1]) + " and " + unknown[-1]
+    rule = "" if not pool or "padding" not in unknown else " (a pool's padding is at most half its kernel)"
+    if transposed and "output_padding" in unknown:
+        rule = " (output_padding must be smaller than max(stride, dilation))"
+    return f"no {which} makes {formula} = {_want((lo, hi))}{near}{rule}"
+
+
+def _nearest(L, lo, hi, q, ceil, transposed, pool) -> str:
+    """``: kernel_size 3 gives 254, kernel_size 2 gives 256`` — the outputs either side of the target."""
+    n = next(n for n in ("k", "s", "p", "d", "op") if isinstance(q.get(n), Unknown))
+    word = ARG_WORDS[n]
+    vals = {}
+    for v in range(0 if n in ("p", "op") else 1, 4097):
+        qq = {m: (v if m == n else q[m]) for m in q}
+        if qq.get("s") == "tied":
+            qq["s"] = qq["k"]
+        try:
+            if transposed:
+                if qq["op"] >= max(qq["s"], qq["d"]):
+                    continue
+                o = transposed_out(L, qq["k"], qq["s"], qq["p"], qq["d"], qq["op"])
+            else:
+                p = qq["p"]
+                if p == "valid":
+                    p = 0
+                elif p == "same":
+                    tot = qq["d"] * (qq["k"] - 1)
+                    p = (tot // 2, tot - tot // 2)
+                elif pool and p > qq["k"] // 2:
+                    continue
+                o = window_out(L, qq["k"], qq["s"], p, qq["d"], ceil is True)
+        except Exception:
+            continue
+        if o >= 1:
+            vals.setdefault(o, v)
+    below = [o for o in vals if o < lo]
+    above = [o for o in vals if hi is not None and o > hi]
+    parts = []
+    if below:
+        o = max(below)
+        parts.append(f"{word} {vals[o]} gives {o}")
+    if above:
+        o = min(above)
+        parts.append(f"{word} {vals[o]} gives {o}")
+    if not parts:
+        return ""
+    if not above and below:
+        return f": the most it can be is {max(below)} ({word} {vals[max(below)]})"
+    if not below and above:
+        return f": the least it can be is {min(above)} ({word} {vals[min(above)]})"
+    return ": " + ", ".join(parts)
+
+
+# ============================================================================ torch code
+
+def _py(v) -> str:
+    if isinstance(v, tuple) or isinstance(v, list):
+        v = tuple(v)
+        if len(v) and len(set(v)) == 1:
+            return _py(v[0])
+        return "(" + ", ".join(_py(i) for i in v) + ("," if len(v) == 1 else "") + ")"
+    if isinstance(v, str):
+        return repr(v)
+    return str(v)
+
+
+def _width_value(layer, arg, x):
+    rank = getattr(layer, "rank", 0)
+    if arg in ("in_channels", "num_features") and rank and len(x) > rank:
+        return x[-rank - 1]
+    if arg in ("num_features", "num_channels"):
+        return x[1] if len(x) > 1 else x[0]
+    if arg == "normalized_shape":
+        return (x[-1],)
+    return x[-1] if x else None
+
+
+def torch_call(layer, x) -> str:
+    """The ``torch.nn`` constructor call of a built layer (widths positional, then keywords
+    in constructor order for values other than the defaults)."""
+    from .layers.conv import DepthwiseConvNd, PointwiseConvNd
+    from .layers.pool import PoolNd
+
+    a = dict(layer.args)
+    cls = type(layer)
+    rank = getattr(layer, "rank", 0)
+    if isinstance(layer, DepthwiseConvNd):
+        c = x[-rank - 1]
+        pos = [c, c * a["depth_multiplier"]]
+        kw = [("kernel_size", a["kernel_size"])]
+        for key, default in (("stride", 1), ("padding", 0), ("dilation", 1)):
+            if _py(a[key]) != _py(default):
+                kw.append((key, a[key]))
+        kw.append(("groups", c))
+        if not a["bias"]:
+            kw.append(("bias", False))
+        if a.get("padding_mode", "zeros") != "zeros":
+            kw.append(("padding_mode", a["padding_mode"]))
+        return f"nn.Conv{rank}d(" + ", ".join([*map(_py, pos), *(f"{k}={_py(v)}" for k, v in kw)]) + ")"
+    if isinstance(layer, PointwiseConvNd):
+        parts = [_py(x[-rank - 1]), _py(a["out_channels"]), "kernel_size=1"]
+        if not a["bias"]:
+            parts.append("bias=False")
+        return f"nn.Conv{rank}d(" + ", ".join(parts) + ")"
+    parts = []
+    positional = True
+    for arg in cls.ARGS:
+        v = a.get(arg.name)
+        if arg.name in WIDTH_ARGS and v is None and arg.name not in ("kdim", "vdim"):
+            v = _width_value(layer, arg.name, x)
+        if positional and arg.name in POSITIONAL and v is not None:
+            parts.append(_py(v))
+            continue
+        positional = False
+        if v is None and arg.default is None:
+            continue
+        default = arg.default
+        if arg.default is not REQUIRED and arg.default is not None:
+            default = layer._expand(arg, arg.default)
+        if issubclass(cls, PoolNd) and arg.name == "stride" and _py(v) == _py(a.get("kernel_size")):
+            continue
+        if arg.default is REQUIRED or _py(v) != _py(default):
+            parts.append(f"{arg.name}={_py(v)}")
+    return f"nn.{cls.TYPE}(" + ", ".join(parts) + ")"
+
+
+# ============================================================================ entry points
+
+def solve_spec(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = False) -> SolveResult:
+    """Every assignment of the spec's blanks and unset symbols that meets its expectations."""
+    return Solver(spec, values, no_bias).run()
+
+
+def solve_text(text: str, filename: str = "spec.yaml", values: dict | None = None, no_bias: bool = False) -> SolveResult:
+    from .spec import parse
+
+    return solve_spec(parse(text, filename), values, no_bias)
+
+
+def render_solve(result: SolveResult, fmt: str = "table") -> str:
+    """The result as JSON, CSV, Markdown or a rich table (with the torch code and the shapes)."""
+    import json
+
+    if fmt == "json":
+        return json.dumps(result.to_dict(), indent=2)
+    keys: list[str] = []
+    for s in result.solutions:
+        for k in s.assignments:
+            if k not in keys:
+                keys.append(k)
+    rows = [[_cell(s.assignments.get(k)) for k in keys] for s in result.solutions]
+    if fmt == "csv":
+        import csv
+        import io
+
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(keys)
+        w.writerows(rows)
+        return buf.getvalue().rstrip("\n")
+    lines = _summary(result)
+    first = result.solutions[0] if result.solutions else None
+    if fmt == "markdown":
+        out = []
+        if result.name:
+            out += [f"**{result.name}**", ""]
+        out += [lines[0], ""]
+        if keys:
+            out.append("| # | " + " | ".join(keys) + " |")
+            out.append("|---:|" + "|".join("---:" for _ in keys) + "|")
+            out += [f"| {i} | " + " | ".join(r) + " |" for i, r in enumerate(rows, 1)]
+            out.append("")
+        out += [f"- {m}" for m in lines[1:]]
+        if first and first.code:
+            out += ["", "```python", *first.code, "```"]
+        if first and first.shapes:
+            out += ["", *[f"- {_shape_line(s)}" for s in first.shapes]]
+        return "\n".join(out).rstrip()
+    return _table(result, keys, rows, lines, first)
+
+
+def _cell(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list):
+        return "[" + ", ".join(map(str, v)) + "]"
+    return "" if v is None else str(v)
+
+
+def _summary(result: SolveResult) -> list[str]:
+    if result.count == 0:
+        return ["no solution:", *result.unmet]
+    if result.count is None:
+        what = ", ".join(result.unbounded) or "the unknowns"
+        if result.gave_up and not result.unbounded:
+            return [f"too many solutions to count; the first {len(result.solutions)} are listed"]
+        return [f"infinitely many solutions ({what} can grow without limit); the first {len(result.solutions)} "
+                "are listed"]
+    if result.count == 1:
+        return ["1 solution"]
+    return [f"{result.count} solutions"]
+
+
+def _shape_line(s) -> str:
+    name, x, y, states = s
+    text = f"{name}: {fmt_shape(x)} → {fmt_shape(y)}"
+    if states:
+        text += "; " + ", ".join(f"{k} {fmt_shape(v)}" for k, v in states.items())
+        if "h_n" in states:
+            text += " (h_0" + (" and c_0" if "c_n" in states else "") + " take the same shapes)"
+    return text
+
+
+def _table(result, keys, rows, lines, first) -> str:
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=io.StringIO(), width=120, force_terminal=False, color_system=None)
+    if result.name:
+        console.print(result.name)
+    if keys and rows:
+        table = Table(header_style="bold")
+        table.add_column("#", justify="right")
+        for k in keys:
+            table.add_column(k, justify="right")
+        shown = rows if len(rows) <= 30 else rows[:30]
+        for i, r in enumerate(shown, 1):
+            table.add_row(str(i), *r)
+        if len(rows) > 30:
+            table.add_row("…", *["" for _ in keys])
+        console.print(table)
+    console.print(lines[0])
+    for m in lines[1:]:
+        console.print(f"  - {m}", highlight=False, markup=False)
+    if first and first.code:
+        console.print("torch code (first solution):")
+        for c in first.code:
+            console.print(f"  {c}", highlight=False, markup=False)
+    if first and first.shapes:
+        console.print("shapes (first solution):")
+        for s in first.shapes:
+            console.print(f"  {_shape_line(s)}", highlight=False, markup=False)
+    return console.file.getvalue().rstrip("\n")
