@@ -311,6 +311,33 @@ def list_layers():
     print("  " + ", ".join(f"{a} → {t.replace('{}', 'N')}" for a, t in ALIASES.items()))
 
 
+@app.command()
+def solve(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt):
+    """Fill in the blanks: every value of the spec's `_` and unset symbols that meets its expect: shapes.
+
+    `_` marks an unknown argument or input dimension (one per axis for kernel_size, stride,
+    ...; [_, 3] blanks one axis); a layer's expect: [dims] is the output shape it must have.
+    Lists every solution PyTorch accepts, with the completed torch.nn calls.
+
+    Example: netcalc solve specs/homework/fill_conv2d_a.yaml
+    """
+    fmt = format.value if isinstance(format, Format) else format
+
+    def run():
+        from .solve import render_solve, solve_spec
+        from .spec import parse
+
+        display = "<stdin>" if spec == "-" else spec
+        try:
+            text, display = _read(spec)
+            result = solve_spec(parse(text, display), parse_sets(set), no_bias)
+        except SpecError as e:
+            _fail_spec(e, display)
+        print(render_solve(result, fmt))
+
+    guarded(run)
+
+
 def main():
     app()
 

@@ -49,6 +49,7 @@ from .symbolic import ExprError, _tokens, is_int, parse_expr
 BLANK = "_"
 OPEN = 100        # values tried past the lower limit of an unknown without an upper one
 LIMIT = 100       # solutions listed when there are infinitely many
+TABLE_ROWS = 20   # solutions shown in the table format
 SCAN = 256        # values tried for a symbol that appears inside an expression
 BUDGET = 400_000  # candidate checks before the search gives up
 
@@ -127,6 +128,11 @@ def names_in(raw) -> list[str]:
                 continue
             out += [v for k, v in toks if k == "name" and v not in out]
     return out
+
+
+def per_axis_kind(kind: str) -> bool:
+    """Argument kinds that take one value per spatial axis."""
+    return kind in ("axes", "padding") or kind.startswith("axes")
 
 
 def is_name(raw) -> bool:
@@ -244,7 +250,7 @@ class Solver:
                 kind = known[key].kind
                 raw = site.entry.args[key]
                 has_blank = raw == BLANK or (isinstance(raw, list) and BLANK in raw)
-                if has_blank and kind not in ("dim", "axes", "padding", "dims", "bool"):
+                if has_blank and kind not in ("dim", "dims", "bool") and not per_axis_kind(kind):
                     raise SpecError(f"{cls.TYPE}: {key} cannot be a blank: solve finds integers "
                                     f"(and true/false), and {key} takes {'a number' if kind == 'float' else 'a choice'}",
                                     site.entry.key_pos.get(key, site.entry.pos))
@@ -488,6 +494,9 @@ class Solver:
             if hi is None:
                 hi = lo + OPEN - 1
                 opened.add(vid)
+            if hi < lo:
+                src = next((target[i][2] for i in positions if target[i] is not None), "a later layer")
+                self.note(0, f"{self.vars[vid].key}: no input size gives the shape {src} expects")
             comps.append(Component((vid,), [(v,) for v in range(lo, hi + 1)]))
         for vid in scanned:
             comps.append(Component((vid,), [(v,) for v in range(1, SCAN + 1)]))
@@ -509,8 +518,6 @@ class Solver:
             if not ok:
                 continue
             x = tuple(x)
-            if target is not None and len(target) == len(x) and not fits(x, target):
-                continue
             self.open_stack = [opened & set(values)]
             yield values, x
 
@@ -631,7 +638,7 @@ class Solver:
 
         cls = site.cls
         kind = next((a.kind for a in cls.ARGS if a.name == arg), "dim")
-        if kind in ("axes", "padding") or (kind == "dims" and issubclass(cls, AdaptivePoolNd)):
+        if per_axis_kind(kind) or (kind == "dims" and issubclass(cls, AdaptivePoolNd)):
             return cls.rank
         if kind == "dims":
             return 1
@@ -735,6 +742,8 @@ class Solver:
             if spec_arg is None:
                 return None
             raw = site.entry.args.get(arg, spec_arg.default)
+            if raw is REQUIRED:
+                raise SpecError(f"{cls.TYPE} needs {arg!r}", site.entry.pos)
             if arg == "bias" and self.no_bias:
                 return False
             if isinstance(raw, bool) or raw is None or raw is REQUIRED:
@@ -758,8 +767,8 @@ class Solver:
         ch_target = target[lead] if target is not None else None
         if issubclass(cls, PoolNd):
             if ch_target is not None and not ch_target[0] <= c_in <= _hi(ch_target):
-                self.note(site.index, f"{site.name}: pooling keeps the {c_in} channels, but the expected "
-                                      f"shape{_src(ch_target, site)} has {_want(ch_target)}")
+                self.note(site.index, self.unmet_text(site, ch_target, "in the channels", ch_target,
+                                                      f"pooling keeps the {c_in} incoming channels"))
                 return None, set()
         else:
             comp = self.channel_component(site, cls, c_in, ch_target, value, opened)
@@ -789,14 +798,17 @@ class Solver:
             rows, vars_, open_a, why = solve_axis(L, lo, hi, q, ceil, transposed=transposed,
                                                   pool=issubclass(cls, PoolNd))
             if not rows:
-                self.note(site.index, f"{site.name}: the output along {AXIS_NAMES[r][a]} must be "
-                                      f"{_want((lo, hi))}{_src(t, site)}, but {why}")
+                self.note(site.index, self.unmet_text(site, t, f"along {AXIS_NAMES[r][a]}", (lo, hi), why))
                 return None, set()
             opened |= open_a
             if vars_:
                 comps.append(Component(tuple(vars_), rows))
         # ---------------------------------------------------------- switches that do not change the shape
         covered = {v for c in comps for v in c.vars}
+        for vid in bare:
+            if vid not in covered:
+                raise SpecError(f"{site.name}: solve cannot find the symbol {self.vars[vid].key} where it stands",
+                                site.entry.pos)
         for vid, arg, axis in blanks:
             if vid not in covered and self.vars[vid].kind == "bool":
                 comps.append(Component((vid,), [(False,), (True,)]))
@@ -804,6 +816,14 @@ class Solver:
             elif vid not in covered:
                 raise SpecError(f"{site.name}: solve cannot find {arg} here", site.entry.key_pos.get(arg, site.entry.pos))
         return comps, opened
+
+    def unmet_text(self, site, t, where: str, want, core: str) -> str:
+        """``Conv2d_1: expect [1, 4, 100, 1] cannot be met along W: <core>``."""
+        if t is None or len(t) < 3 or t[2] in (None, site.name):
+            shown = "[" + ", ".join(map(str, site.entry.expect or [])) + "]"
+            return f"{site.name}: expect {shown} cannot be met {where}: {core}"
+        return (f"{site.name}: the output {where} must be {_want(want)} for the expect of {t[2]}, "
+                f"which cannot be met: {core}")
 
     def channel_component(self, site, cls, c_in, t, value, opened):
         from .layers.conv import DepthwiseConvNd, PointwiseConvNd
@@ -818,6 +838,7 @@ class Solver:
         if issubclass(cls, DepthwiseConvNd):
             slots["groups"] = c_in
         lists = {}
+        any_open = False
         for arg, v in slots.items():
             if not isinstance(v, Unknown):
                 lists[arg] = [v if v is not None else c_in] if arg == "in_channels" else [v]
@@ -826,16 +847,14 @@ class Solver:
                 lists[arg] = [c_in]
             elif arg == "out_channels":
                 top = hi if hi is not None else lo + OPEN - 1
-                if hi is None:
-                    opened.add(v.id)
+                any_open = any_open or hi is None
                 lists[arg] = list(range(lo, top + 1))
             elif arg == "groups":
                 lists[arg] = [g for g in range(1, c_in + 1) if c_in % g == 0]
             elif arg == "depth_multiplier":
                 first = -(-lo // c_in)
                 last = hi // c_in if hi is not None else first + OPEN - 1
-                if hi is None:
-                    opened.add(v.id)
+                any_open = any_open or hi is None
                 lists[arg] = list(range(max(1, first), last + 1))
         names = list(lists)
         unknown = [a for a in names if isinstance(slots[a], Unknown)]
@@ -868,18 +887,19 @@ class Solver:
             if "depth_multiplier" in known and known["depth_multiplier"] is not None:
                 out = c_in * known["depth_multiplier"]
             if out is not None and t is not None and not lo <= out <= _hi(t):
-                msg = f"it has {out} output channels"
+                msg = f"out_channels is {out}"
             elif t is not None and issubclass(cls, DepthwiseConvNd):
                 msg = f"a depthwise conv has a multiple of its {c_in} input channels"
             else:
                 msg = "no out_channels/groups fit (groups must divide both channel counts)"
-            self.note(site.index, f"{site.name}: the expected shape{_src(t, site)} has {_want((lo, hi))} "
-                                  f"channels, but {msg}")
+            self.note(site.index, self.unmet_text(site, t, "in the channels", (lo, hi), msg))
             return None
         ids = []
         for a in unknown:
             if slots[a].id not in ids:
                 ids.append(slots[a].id)
+        if any_open:
+            opened |= spread_open(ids, rows)
         return Component(tuple(ids), rows)
 
     # ------------------------------------------------------------------ other layers
@@ -1170,11 +1190,21 @@ def solve_axis(L: int, lo: int, hi: int | None, q: dict, ceil, transposed: bool 
                 if key not in seen:
                     seen.add(key)
                     rows.append(key)
-        for n, first in opened.items():
-            if any(vals[n] >= first + OPEN // 2 for vals in found):
-                open_ids.add(q[n].id)
+        if opened:
+            open_ids |= spread_open(ids, rows)
     why = None if rows else _axis_why(L, lo, hi, q, ceil, transposed, pool)
     return rows, ids, open_ids, why
+
+
+def spread_open(ids, rows) -> set:
+    """Unknowns that reached far past their smallest value among ``rows``: they grow without
+    limit (rows come from a range cut off :data:`OPEN` values past a lower limit)."""
+    out = set()
+    for i, vid in enumerate(ids):
+        vals = [r[i] for r in rows if is_int(r[i]) and not isinstance(r[i], bool)]
+        if vals and max(vals) - min(vals) >= OPEN // 2:
+            out.add(vid)
+    return out
 
 
 def _window_axis(L, lo, hi, q, names, ceil, pool):
@@ -1221,7 +1251,7 @@ def _window_axis(L, lo, hi, q, names, ceil, pool):
         elif s_known is not None:
             a_min = s_known * (lo_f - 1)
         else:
-            return (2 * v["p"] if pool and n == "k" and same is False else 1), None
+            return max(1, 2 * v["p"] if pool and n == "k" and same is False else 1), None
         room = L + (0 if same else 2 * v["p"]) - 1 - a_min
         if same == "same":
             return 1, None
@@ -1352,25 +1382,36 @@ ARG_WORDS = {"k": "kernel_size", "s": "stride", "p": "padding", "d": "dilation",
 
 
 def _axis_formula(L, q, ceil, transposed, pool) -> str:
+    """The axis's output formula with the known values filled in, e.g.
+    ``floor((512 + 2*padding - 3)/2) + 1``."""
     def t(n):
         v = q.get(n)
         if isinstance(v, Unknown):
             return ARG_WORDS[n]
-        if v == "tied":
-            return t("k")
-        return str(v)
+        return t("k") if v == "tied" else str(v)
+
+    def spread():  # d*(k - 1), a number when both are known
+        k, d = q.get("k"), q.get("d", 1)
+        if is_int(k) and is_int(d):
+            return str(d * (k - 1))
+        return f"({t('k')} - 1)" if d == 1 else f"{t('d')}*({t('k')} - 1)"
 
     if transposed:
-        return f"({L} - 1)*{t('s')} - 2*{t('p')} + {t('d')}*({t('k')} - 1) + {t('op')} + 1"
+        return f"({L} - 1)*{t('s')} - 2*{t('p')} + {spread()} + {t('op')} + 1"
     pad = q.get("p")
+    num = str(L)
     if pad == "same":
-        pad_text = f"{t('d')}*({t('k')} - 1)"
-    elif pad == "valid":
-        pad_text = "0"
-    else:
-        pad_text = f"2*{t('p')}"
-    head = "ceil" if ceil is True else "floor"
-    return f"{head}(({L} + {pad_text} - {t('d')}*({t('k')} - 1) - 1)/{t('s')}) + 1"
+        num += f" + {spread()}"
+    elif isinstance(pad, Unknown):
+        num += " + 2*padding"
+    elif is_int(pad) and pad:
+        num += f" + {2 * pad}"
+    sp = spread()
+    num += f" - {int(sp) + 1}" if sp.isdigit() else f" - {sp} - 1"
+    s = t("s")
+    if s == "1":
+        return f"{num} + 1"
+    return f"{'ceil' if ceil is True else 'floor'}(({num})/{s}) + 1"
 
 
 def _axis_why(L, lo, hi, q, ceil, transposed, pool) -> str:
@@ -1391,7 +1432,7 @@ def _axis_why(L, lo, hi, q, ceil, transposed, pool) -> str:
                 o = window_out(L, v["k"], v["s"], p, v["d"], ceil is True)
         except Exception:
             return f"{formula} has no valid value"
-        return f"{formula} = {o}"
+        return f"the output is {formula} = {o}"
     near = _nearest(L, lo, hi, q, ceil, transposed, pool) if len(unknown) == 1 else ""
     which = unknown[0] if len(unknown) == 1 else ", ".join(unknown[:-1]) + " and " + unknown[-1]
     rule = "" if not pool or "padding" not in unknown else " (a pool's padding is at most half its kernel)"
@@ -1440,10 +1481,10 @@ def _nearest(L, lo, hi, q, ceil, transposed, pool) -> str:
     if not parts:
         return ""
     if not above and below:
-        return f": the most it can be is {max(below)} ({word} {vals[max(below)]})"
+        return f" (the most it can be is {max(below)}, at {word} {vals[max(below)]})"
     if not below and above:
-        return f": the least it can be is {min(above)} ({word} {vals[min(above)]})"
-    return ": " + ", ".join(parts)
+        return f" (the least it can be is {min(above)}, at {word} {vals[min(above)]})"
+    return " (" + ", ".join(parts) + ")"
 
 
 # ============================================================================ torch code
@@ -1602,39 +1643,39 @@ def _shape_line(s) -> str:
     if states:
         text += "; " + ", ".join(f"{k} {fmt_shape(v)}" for k, v in states.items())
         if "h_n" in states:
-            text += " (h_0" + (" and c_0" if "c_n" in states else "") + " take the same shapes)"
+            text += " (h_0 and c_0 take the same shapes)" if "c_n" in states else " (h_0 takes the same shape)"
     return text
 
 
 def _table(result, keys, rows, lines, first) -> str:
+    """A rich table of the solutions, then the summary, the torch code and the shapes as plain lines."""
     import io
 
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=io.StringIO(), width=120, force_terminal=False, color_system=None)
-    if result.name:
-        console.print(result.name)
+    out = [result.name] if result.name else []
     if keys and rows:
         table = Table(header_style="bold")
         table.add_column("#", justify="right")
         for k in keys:
             table.add_column(k, justify="right")
-        shown = rows if len(rows) <= 30 else rows[:30]
-        for i, r in enumerate(shown, 1):
+        for i, r in enumerate(rows[:TABLE_ROWS], 1):
             table.add_row(str(i), *r)
-        if len(rows) > 30:
-            table.add_row("…", *["" for _ in keys])
+        if len(rows) > TABLE_ROWS:
+            table.add_row("…", *["…" for _ in keys])
+        console = Console(file=io.StringIO(), width=max(80, 12 + sum(len(k) + 3 for k in keys)),
+                          force_terminal=False, color_system=None)
         console.print(table)
-    console.print(lines[0])
-    for m in lines[1:]:
-        console.print(f"  - {m}", highlight=False, markup=False)
+        out.append(console.file.getvalue().rstrip("\n"))
+        if len(rows) > TABLE_ROWS:
+            lines = [lines[0] + f" ({TABLE_ROWS} shown; --format json or csv lists all {len(rows)})", *lines[1:]]
+    out.append(lines[0])
+    out += [f"  - {m}" for m in lines[1:]]
     if first and first.code:
-        console.print("torch code (first solution):")
-        for c in first.code:
-            console.print(f"  {c}", highlight=False, markup=False)
+        out.append("torch code (first solution):")
+        out += [f"  {c}" for c in first.code]
     if first and first.shapes:
-        console.print("shapes (first solution):")
-        for s in first.shapes:
-            console.print(f"  {_shape_line(s)}", highlight=False, markup=False)
-    return console.file.getvalue().rstrip("\n")
+        out.append("shapes (first solution):")
+        out += [f"  {_shape_line(s)}" for s in first.shapes]
+    return "\n".join(out)
