@@ -442,29 +442,68 @@ def expected_type(tl: TorchLayer) -> str:
     return type(tl.module).__name__
 
 
-def assert_row_matches(row, tl: TorchLayer, where: str, check_macs=None):
-    """Every number torch can show for one layer."""
-    assert row.type == expected_type(tl), f"{where}: type {row.type} != {expected_type(tl)}"
-    assert as_int_shape(row.input_shape) == tl.input_shape, f"{where}: input shape"
-    assert as_int_shape(row.output_shape) == tl.output_shape, \
-        f"{where}: output shape netcalc {row.output_shape} != torch {tl.output_shape}"
-    if tl.state_shapes is None:
-        assert row.state_shapes is None, f"{where}: unexpected state shapes {row.state_shapes}"
+def row_numbers(row, subs=None) -> dict:
+    """What one report row says, as plain ints.
+
+    Numeric rows are read from the contract's JSON document (``row.to_dict()``), whose
+    quantities must be JSON integers; with ``subs`` (symbol name -> value) the row's symbolic
+    values are evaluated at those values instead.
+    """
+    if subs is None:
+        doc = row.to_dict()
+        for key in ("weights", "biases", "params", "macs", "flops"):
+            assert type(doc[key]) is int, f"{row.name}: {key} is {doc[key]!r}, not a JSON integer"
+        for d in doc["input_shape"] + doc["output_shape"]:
+            assert type(d) is int, f"{row.name}: shape entry {d!r} is not a JSON integer"
     else:
-        got = {k: as_int_shape(v) for k, v in (row.state_shapes or {}).items()}
-        assert got == tl.state_shapes, f"{where}: state shapes netcalc {got} != torch {tl.state_shapes}"
-    got = {n: as_int_shape(s) for n, s in row.layer.parameters(row.input_shape).items()}
-    assert got == tl.params, f"{where}: parameters netcalc {got} != torch {tl.params}"
+        doc = {"type": row.type, "input_shape": row.input_shape, "output_shape": row.output_shape,
+               "state_shapes": row.state_shapes, **{k: getattr(row, k) for k in ("weights", "biases", "params",
+                                                                                 "macs", "flops")}}
+
+    def value(v):
+        return evaluate(v, subs or {})
+
+    def shape(dims):
+        return tuple(value(d) for d in dims)
+
+    return {
+        "type": doc["type"], "input_shape": shape(doc["input_shape"]), "output_shape": shape(doc["output_shape"]),
+        "state_shapes": None if doc["state_shapes"] is None else {k: shape(v) for k, v in doc["state_shapes"].items()},
+        "counts": tuple(value(doc[k]) for k in ("weights", "biases", "params")),
+        "macs": value(doc["macs"]), "flops": value(doc["flops"]),
+        "parameters": {n: shape(v) for n, v in row.layer.parameters(row.input_shape).items()},
+    }
+
+
+def evaluate(v, subs: dict) -> int:
+    """A netcalc int or sympy expression at the given symbol values."""
+    if isinstance(v, int):
+        return v
+    out = v.subs({sym: subs[sym.name] for sym in v.free_symbols})
+    assert out.is_Integer, f"{v} at {subs} is {out}, not an integer"
+    return int(out)
+
+
+def assert_row_matches(row, tl: TorchLayer, where: str, check_macs=None, subs=None):
+    """Every number torch can show for one layer."""
+    got = row_numbers(row, subs)
+    assert got["type"] == expected_type(tl), f"{where}: type {got['type']} != {expected_type(tl)}"
+    assert got["input_shape"] == tl.input_shape, f"{where}: input shape {got['input_shape']} != {tl.input_shape}"
+    assert got["output_shape"] == tl.output_shape, \
+        f"{where}: output shape netcalc {got['output_shape']} != torch {tl.output_shape}"
+    assert got["state_shapes"] == tl.state_shapes, \
+        f"{where}: state shapes netcalc {got['state_shapes']} != torch {tl.state_shapes}"
+    assert got["parameters"] == tl.params, f"{where}: parameters netcalc {got['parameters']} != torch {tl.params}"
     w, b = split_params(tl.params)
-    assert (row.weights, row.biases, row.params) == (w, b, w + b), \
-        f"{where}: weights/biases/params netcalc {(row.weights, row.biases, row.params)} != torch {(w, b, w + b)}"
+    assert got["counts"] == (w, b, w + b), \
+        f"{where}: weights/biases/params netcalc {got['counts']} != torch {(w, b, w + b)}"
     if check_macs is None:
         check_macs = tl.cname.startswith(MAC_KINDS)
     if check_macs:
-        assert row.macs == tl.macs, f"{where}: macs netcalc {row.macs} != FlopCounterMode {tl.macs}"
+        assert got["macs"] == tl.macs, f"{where}: macs netcalc {got['macs']} != FlopCounterMode {tl.macs}"
     flops = contract_flops(tl)
     if flops is not None:
-        assert row.flops == flops, f"{where}: flops netcalc {row.flops} != contract rule {flops}"
+        assert got["flops"] == flops, f"{where}: flops netcalc {got['flops']} != contract rule {flops}"
 
 
 def compare(input_shape, layers, *, no_bias_modes=(False, True), check_macs=None, device=None,
