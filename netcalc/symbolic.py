@@ -39,8 +39,9 @@ def is_symbolic(x) -> bool:
 
 
 def symbol(name: str):
-    """The positive integer symbol ``name``."""
-    return sympy().Symbol(name, integer=True, positive=True)
+    """The integer symbol ``name``, assumed only non-negative (not positive) so that every
+    formula also holds when a padding or offset letter is later set to 0."""
+    return sympy().Symbol(name, integer=True, nonnegative=True)
 
 
 def normalize(x):

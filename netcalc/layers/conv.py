@@ -56,15 +56,17 @@ class Windowed(Layer):
         return [size for size, _ in steps] + [jump for _, jump in steps]  # sizes first, so equal axes merge
 
     def dropped_warnings(self, x, windows):
-        """``windows``: per axis ``(kernel, stride, (pad_l, pad_r), dilation)`` of a floor-mode window."""
+        """``windows``: per axis ``(kernel, stride, (pad_l, pad_r), dilation)`` of a floor-mode window.
+        Warns when the floor leaves real input rows (not just padding) outside every window."""
         out = []
         for i, (L, (k, s, pads, d)) in enumerate(zip(x[-self.rank:], windows)):
             if all(is_int(v) for v in (L, k, s, d, *pads)):
-                r = window_remainder(L, k, s, pads, d)
-                if r:
-                    out.append(f"{self.name}: the last {r} input position{'s' * (r > 1)} along {AXES[self.rank][i]} "
-                               f"(of {L} + padding {pads[0] + pads[1]}) {'fall' if r > 1 else 'falls'} outside every window: the floor in "
-                               f"⌊({L + pads[0] + pads[1]} − {d * (k - 1) + 1}) / {s}⌋ drops {'them' if r > 1 else 'it'}")
+                lost = window_remainder(L, k, s, pads, d) - pads[1]
+                if lost > 0:
+                    out.append(f"{self.name}: the last {lost} input position{'s' * (lost > 1)} along "
+                               f"{AXES[self.rank][i]} (of {L}) {'are' if lost > 1 else 'is'} in no window: "
+                               f"⌊({L} + {pads[0] + pads[1]} − {d * (k - 1) + 1}) / {s}⌋ drops "
+                               f"{'them' if lost > 1 else 'it'}")
         return out
 
     def split(self, x):
