@@ -191,18 +191,21 @@ def _toml_positions(text: str, data: dict):
         out.item_pos = []
         inline = _inline_positions(text, top.key_pos.get("layers"))
         for i, item in enumerate(layers):
+            if i < len(entries):
+                pos = entries[i].pos
+            elif i < len(inline):
+                pos = inline[i]
+            else:
+                pos = top.key_pos.get("layers", (1, 1))
             if isinstance(item, dict):
                 d = PosDict(item)
+                d.pos = pos
                 if i < len(entries):
-                    d.pos, d.key_pos = entries[i].pos, entries[i].key_pos
-                elif i < len(inline):
-                    d.pos = inline[i]
-                else:
-                    d.pos = top.key_pos.get("layers", (1, 1))
+                    d.key_pos = entries[i].key_pos
                 out.append(d)
             else:
                 out.append(item)
-            out.item_pos.append(getattr(out[-1], "pos", top.key_pos.get("layers", (1, 1))))
+            out.item_pos.append(pos)
         top["layers"] = out
     for name, positions in tables.items():
         if isinstance(top.get(name), dict):
@@ -214,23 +217,42 @@ def _toml_positions(text: str, data: dict):
 
 
 def _inline_positions(text: str, start: Pos | None) -> list[Pos]:
-    """Positions of the ``{`` of each inline table in ``layers = [...]``."""
+    """Positions of the items of an inline ``layers = [...]`` array (tables and bare names)."""
     if start is None:
         return []
-    out = []
+    out: list[Pos] = []
     lines = text.splitlines()
-    depth = 0
+    square = curly = 0
+    quote = None
     for lineno in range(start[0], len(lines) + 1):
         line = lines[lineno - 1]
-        for col, ch in enumerate(line, 1):
-            if lineno == start[0] and col < start[1]:
-                continue
-            if ch == "{":
-                if depth == 0:
-                    out.append((lineno, col))
-                depth += 1
+        col = start[1] - 1 if lineno == start[0] else 0
+        while col < len(line):
+            ch = line[col]
+            if quote:
+                if ch == "\\" and quote == '"':
+                    col += 1
+                elif ch == quote:
+                    quote = None
+            elif ch == "#":
+                break
+            elif ch in "\"'":
+                if square == 1 and curly == 0:
+                    out.append((lineno, col + 1))
+                quote = ch
+            elif ch == "[":
+                square += 1
+            elif ch == "]":
+                square -= 1
+                if square == 0:
+                    return out
+            elif ch == "{":
+                if square == 1 and curly == 0:
+                    out.append((lineno, col + 1))
+                curly += 1
             elif ch == "}":
-                depth -= 1
+                curly -= 1
+            col += 1
     return out
 
 

@@ -210,8 +210,6 @@ def test_file_name_picks_the_format():
     assert "TOML" not in info.value.message
 
 
-@pytest.mark.xfail(strict=True, reason="TOML: a bare-name layer in a multi-line inline array is reported at "
-                                       "the 'layers' key (line 2), not at its own line (4)")
 def test_toml_inline_string_layers_positions():
     text = 'input = [1, 3, 8, 8]\nlayers = [\n  "ReLU",\n  "Foo",\n]\n'
     assert error_of(text, "x.toml").pos == (4, 3)
