@@ -143,7 +143,12 @@ class GroupNorm(Norm):
         return (c,)
 
     def output_shape(self, x):
-        self.affine_shape(x)
+        c = self.affine_shape(x)[0]
+        g = self.args["num_groups"]
+        values = x[0] * prod(x[2:])  # torch refuses when (N*C/G) * prod(spatial) is 1
+        if is_int(c) and is_int(g) and is_int(values) and values * c // g == 1:
+            self.error(f"input {fmt_shape(x)} gives each of the {g} groups only one value to normalise "
+                       "(torch needs more than 1)")
         return x
 
 
@@ -154,6 +159,9 @@ class LocalResponseNorm(Layer):
     TYPE = "LocalResponseNorm"
     PASS_RF = True
     ARGS = (Arg("size"), Arg("alpha", 1e-4, "float"), Arg("beta", 0.75, "float"), Arg("k", 1.0, "float"))
+
+    def validate(self):
+        self.check_positive(self.args["size"], "size", "size")
 
     def output_shape(self, x):
         if len(x) < 3:
