@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch", reason="differential suite needs torch==2.1
 
 import torch_oracle as oracle
 from hypothesis import strategies as st
+from torch_oracle import mostly
 
 
 def per_axis(draw, rank, values):
@@ -34,20 +35,21 @@ def conv_cases(draw):
     groups = draw(st.sampled_from([1, 1, 1, 2, 3]))
     c_in = groups * draw(st.integers(1, 3)) + (draw(st.integers(0, 9)) == 0)
     c_out = groups * draw(st.integers(1, 3)) + (draw(st.integers(0, 9)) == 0)
-    args = {"out_channels": c_out, "kernel_size": per_axis(draw, rank, st.integers(1, 5))}
+    args = {"out_channels": draw(mostly(st.just(c_out), 0)),
+            "kernel_size": per_axis(draw, rank, mostly(st.integers(1, 5), 0))}
     if draw(st.booleans()):
-        args["stride"] = per_axis(draw, rank, st.integers(1, 3))
+        args["stride"] = per_axis(draw, rank, mostly(st.integers(1, 3), 0))
     padding = draw(st.sampled_from(["int", "int", "list", "same", "valid", None]))
     if padding == "int":
-        args["padding"] = draw(st.integers(0, 3))
+        args["padding"] = draw(mostly(st.integers(0, 3), -1))
     elif padding == "list":
         args["padding"] = [draw(st.integers(0, 3)) for _ in range(rank)]
     elif padding:
         args["padding"] = padding
     if draw(st.booleans()):
-        args["dilation"] = per_axis(draw, rank, st.integers(1, 3))
+        args["dilation"] = per_axis(draw, rank, mostly(st.integers(1, 3), 0))
     if groups > 1 or draw(st.booleans()):
-        args["groups"] = groups
+        args["groups"] = draw(mostly(st.just(groups), 0, 20))
     if draw(st.booleans()):
         args["bias"] = draw(st.booleans())
     if draw(st.integers(0, 3)) == 0:
@@ -73,7 +75,7 @@ def depthwise_pointwise_cases(draw):
         if draw(st.booleans()):
             args["padding"] = draw(st.one_of(st.integers(0, 2), st.sampled_from(["same", "valid"])))
         if draw(st.booleans()):
-            args["depth_multiplier"] = draw(st.integers(1, 3))
+            args["depth_multiplier"] = draw(mostly(st.integers(1, 3), 0))
         kind = "depthwise"
     else:
         args = {"out_channels": draw(st.integers(1, 5))}
@@ -95,14 +97,15 @@ def transposed_cases(draw):
     groups = draw(st.sampled_from([1, 1, 2, 3]))
     c_in = groups * draw(st.integers(1, 2)) + (draw(st.integers(0, 11)) == 0)
     c_out = groups * draw(st.integers(1, 3)) + (draw(st.integers(0, 11)) == 0)
-    args = {"out_channels": c_out, "kernel_size": per_axis(draw, rank, st.integers(1, 4))}
-    stride = per_axis(draw, rank, st.integers(1, 3))
-    dilation = per_axis(draw, rank, st.integers(1, 3))
+    args = {"out_channels": draw(mostly(st.just(c_out), 0)),
+            "kernel_size": per_axis(draw, rank, mostly(st.integers(1, 4), 0))}
+    stride = per_axis(draw, rank, mostly(st.integers(1, 3), 0))
+    dilation = per_axis(draw, rank, mostly(st.integers(1, 3), 0))
     args.update(stride=stride, dilation=dilation)
     if draw(st.booleans()):
-        args["padding"] = per_axis(draw, rank, st.integers(0, 3))
+        args["padding"] = per_axis(draw, rank, mostly(st.integers(0, 3), -1))
     if draw(st.booleans()):
-        args["output_padding"] = per_axis(draw, rank, st.integers(0, 3))
+        args["output_padding"] = per_axis(draw, rank, mostly(st.integers(0, 3), -1))
     if groups > 1:
         args["groups"] = groups
     if draw(st.booleans()):

@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch", reason="differential suite needs torch==2.1
 
 import torch_oracle as oracle
 from hypothesis import strategies as st
+from torch_oracle import mostly
 
 dims = st.lists(st.integers(1, 4), min_size=0, max_size=3)
 
@@ -26,7 +27,7 @@ def linear_cases(draw):
     d_in = draw(st.integers(1, 6))
     shape = [*draw(dims), d_in]
     kind = draw(st.sampled_from(["Linear", "linear", "Bilinear"]))
-    args = {"out_features": draw(st.integers(1, 5))}
+    args = {"out_features": draw(mostly(st.integers(1, 5), 0))}
     if draw(st.booleans()):
         args["bias"] = draw(st.booleans())
     if draw(st.integers(0, 3)) == 0:
@@ -41,8 +42,8 @@ def test_linear_matches_torch():
 
 @st.composite
 def embedding_cases(draw):
-    n = draw(st.integers(1, 6))
-    args = {"num_embeddings": n, "embedding_dim": draw(st.integers(1, 5))}
+    n = draw(mostly(st.integers(1, 6), 0))
+    args = {"num_embeddings": n, "embedding_dim": draw(mostly(st.integers(1, 5), 0))}
     if draw(st.booleans()):
         args["padding_idx"] = draw(st.integers(-n - 1, n))
     if draw(st.integers(0, 3)) == 0:
@@ -164,7 +165,7 @@ def norm_cases(draw):
         groups = draw(st.integers(1, 3))
         c = groups * draw(st.integers(1, 3)) + (draw(st.integers(0, 5)) == 0)
         shape = [draw(st.integers(1, 2)), c] + [draw(st.integers(1, 3)) for _ in range(draw(st.integers(0, 3)))]
-        args["num_groups"] = groups
+        args["num_groups"] = draw(mostly(st.just(groups), 0))
         for key in ("affine", "bias"):
             if draw(st.booleans()):
                 args[key] = draw(st.booleans())
@@ -172,7 +173,7 @@ def norm_cases(draw):
             args["num_channels"] = c + draw(st.sampled_from([0, 1]))
     else:
         shape = [draw(st.integers(1, 4)) for _ in range(draw(st.integers(2, 5)))]
-        args["size"] = draw(st.integers(1, 4))
+        args["size"] = draw(mostly(st.integers(1, 4), 0))
     return shape, [(kind, args)]
 
 

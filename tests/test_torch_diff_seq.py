@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch", reason="differential suite needs torch==2.1
 
 import torch_oracle as oracle
 from hypothesis import strategies as st
+from torch_oracle import mostly
 
 
 def sequence_input(draw, width, batch_first):
@@ -27,10 +28,10 @@ def sequence_input(draw, width, batch_first):
 def recurrent_cases(draw):
     kind = draw(st.sampled_from(["RNN", "LSTM", "GRU", "rnn", "lstm", "gru"]))
     d_in = draw(st.integers(1, 5))
-    hidden = draw(st.integers(1, 6))
+    hidden = draw(mostly(st.integers(1, 6), 0))
     args = {"hidden_size": hidden}
     if draw(st.booleans()):
-        args["num_layers"] = draw(st.integers(1, 3))
+        args["num_layers"] = draw(mostly(st.integers(1, 3), 0))
     for key in ("bias", "batch_first", "bidirectional"):
         if draw(st.booleans()):
             args[key] = draw(st.booleans())
@@ -59,6 +60,7 @@ def test_recurrent_layers_match_torch():
 def attention_cases(draw):
     heads = draw(st.integers(1, 4))
     e = heads * draw(st.integers(1, 3)) + (draw(st.integers(0, 7)) == 0)
+    heads = draw(mostly(st.just(heads), 0, 20))
     if draw(st.booleans()):
         args = {"num_heads": heads}
         for key in ("bias", "add_bias_kv", "add_zero_attn", "batch_first"):
@@ -68,7 +70,7 @@ def attention_cases(draw):
             args[draw(st.sampled_from(["kdim", "vdim", "embed_dim"]))] = e + draw(st.sampled_from([0, 1]))
         kind = "MultiheadAttention"
     else:
-        args = {"nhead": heads, "dim_feedforward": draw(st.integers(1, 12))}
+        args = {"nhead": heads, "dim_feedforward": draw(mostly(st.integers(1, 12), 0))}
         for key in ("bias", "batch_first", "norm_first"):
             if draw(st.booleans()):
                 args[key] = draw(st.booleans())

@@ -536,6 +536,13 @@ def compare(input_shape, layers, *, no_bias_modes=(False, True), check_macs=None
     return outcomes.pop()
 
 
+def mostly(values, bad, one_in=15):
+    """``values``, except once in ``one_in`` draws the invalid ``bad`` (a zero size, a negative padding)."""
+    from hypothesis import strategies as st
+
+    return st.integers(0, one_in - 1).flatmap(lambda r: st.just(bad) if r == 0 else values)
+
+
 def run_cases(strategy, check, min_ok=1, min_error=0, **overrides):
     """Run ``check`` (returning 'ok' or 'error') over hypothesis examples and insist that the
     generator produced at least ``min_ok`` valid and ``min_error`` invalid configurations."""
