@@ -169,6 +169,9 @@ class Resize(Layer):
         a = self.args
         if (a["size"] is None) == (a["scale_factor"] is None):
             self.error("give exactly one of size and scale_factor")
+        if a.get("align_corners") is not None and a["mode"] in ("nearest", "nearest-exact"):
+            self.error("align_corners can only be set with the interpolating modes (linear, bilinear, bicubic, "
+                       "trilinear)", "align_corners")
 
     NDIM = {"linear": (3,), "bilinear": (4,), "bicubic": (4,), "trilinear": (5,)}  # the rest: 3-D to 5-D
 
