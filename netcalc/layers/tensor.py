@@ -178,7 +178,7 @@ class Resize(Layer):
     def output_shape(self, x):
         mode = self.args["mode"]
         self.check_ndim(x, self.NDIM.get(mode, (3, 4, 5)), f"(N, C, *spatial) for mode {mode!r}")
-        rank = len(x) - 2
+        rank = self.spatial_axes = len(x) - 2
         a = self.args
         if a["size"] is not None:
             size = a["size"] * rank if len(a["size"]) == 1 else a["size"]
@@ -207,7 +207,7 @@ class Resize(Layer):
         scale = self.args["scale_factor"]
         if field is None or self.args["mode"] not in ("nearest",) or self.args["size"] is not None:
             return None
-        scales = scale if isinstance(scale, list) else [scale] * (len(field.axes) if field.axes else 2)
+        scales = scale if isinstance(scale, list) else [scale] * self.spatial_axes
         if not all(float(s).is_integer() for s in scales):
             return None
         s = [int(v) for v in scales]
