@@ -1,10 +1,11 @@
 """Differential tests: receptive fields measured with autograd.
 
 A random 1-D or 2-D stack of conv / depthwise / pointwise / max pool / avg pool / transposed
-conv layers (with activations and norms in between) is built in torch with all-ones weights
-and zero biases (max pools become all-ones depthwise convs of the same kernel, stride, padding
-and dilation, so the gradient reaches the whole window). Backpropagating from single interior
-output units that read no padding at any layer gives each unit's exact input span; netcalc's
+conv / zero pad / nearest upsample layers (with activations and norms in between) is built in
+torch with all-ones weights and zero biases (max pools become all-ones depthwise convs of the
+same kernel, stride, padding and dilation, so the gradient reaches the whole window).
+Backpropagating from single interior output units (per axis; summed over the other axis in
+2-D) that read no padding at any layer gives each unit's exact input span; netcalc's
 rf must match: size = the largest span over a period of neighbouring units, jump = the centre
 distance per unit over a period, start = the centre of unit 0 when every unit's field has the
 same size (period 1).
@@ -20,17 +21,29 @@ import torch_oracle as oracle
 from hypothesis import strategies as st
 from torch_oracle import Window
 
-KINDS = ["conv", "conv", "depthwise", "pointwise", "maxpool", "avgpool", "transposed", "transposed"]
+KINDS = ["conv", "conv", "depthwise", "pointwise", "maxpool", "avgpool", "transposed", "transposed", "pad",
+         "upsample"]
+UPSAMPLING = ("transposed", "upsample")
 SPEC_TYPE = {"conv": "Conv{}d", "depthwise": "DepthwiseConv{}d", "pointwise": "PointwiseConv{}d",
-             "maxpool": "MaxPool{}d", "avgpool": "AvgPool{}d", "transposed": "ConvTranspose{}d"}
+             "maxpool": "MaxPool{}d", "avgpool": "AvgPool{}d", "transposed": "ConvTranspose{}d", "pad": "ZeroPad{}d",
+             "upsample": "Upsample"}
 
 
 @st.composite
 def window(draw, rank, upsampling_left):
-    kind = draw(st.sampled_from(KINDS if upsampling_left > 1 else [k for k in KINDS if k != "transposed"]))
-    ax = lambda values: tuple(draw(values) for _ in range(rank))
+    kind = draw(st.sampled_from(KINDS if upsampling_left > 1 else [k for k in KINDS if k not in UPSAMPLING]))
+
+    def ax(values):
+        return tuple(draw(values) for _ in range(rank))
+
+    one = (1,) * rank
     if kind == "pointwise":
-        return Window(kind, (1,) * rank, (1,) * rank, (0,) * rank, (1,) * rank)
+        return Window(kind, one, one, (0,) * rank, one)
+    if kind == "pad":  # negative padding crops
+        return Window(kind, one, one, ax(st.integers(-1, 3)), one, ax(st.integers(-1, 3)))
+    if kind == "upsample":
+        s = ax(st.integers(1, min(3, upsampling_left)))
+        return Window(kind, s, s, (0,) * rank, one)
     if kind in ("conv", "depthwise"):
         k, s, d = ax(st.integers(1, 5)), ax(st.integers(1, 3)), ax(st.integers(1, 3))
         how = draw(st.sampled_from(["int", "int", "same", "valid"]))
@@ -57,7 +70,7 @@ def stacks(draw):
     layers, upsampling = [], 1
     for _ in range(draw(st.integers(1, 5))):
         w = draw(window(rank, 8 // upsampling))
-        if w.kind == "transposed":
+        if w.kind in UPSAMPLING:
             upsampling *= max(w.stride)
         layers.append(w)
     between = [draw(st.sampled_from([None, None, "ReLU", "BatchNorm", "Dropout"])) for _ in layers]
@@ -77,6 +90,10 @@ def spec_layers(rank, stack, between):
             del args["dilation"]
         if w.kind == "pointwise":
             args = {"out_channels": 1}
+        if w.kind == "pad":
+            args = {"padding": [v for a in reversed(range(rank)) for v in (w.padding[a], w.output_padding[a])]}
+        if w.kind == "upsample":
+            args = {"scale_factor": list(w.stride) if len(set(w.stride)) > 1 else w.stride[0], "mode": "nearest"}
         out.append((SPEC_TYPE[w.kind].format(rank), args))
         if extra:
             out.append((f"{extra}{rank}d" if extra == "BatchNorm" else extra, {}))

@@ -568,12 +568,12 @@ def run_cases(strategy, check, min_ok=1, min_error=0, **overrides):
 class Window:
     """One layer of a receptive-field stack, per spatial axis."""
 
-    kind: str  # conv, depthwise, pointwise, maxpool, avgpool, transposed
+    kind: str  # conv, depthwise, pointwise, maxpool, avgpool, transposed, pad, upsample (nearest)
     kernel: tuple
-    stride: tuple
-    padding: tuple | str
+    stride: tuple  # for upsample: the integer scale factor
+    padding: tuple | str  # for pad: the left (leading) padding per axis
     dilation: tuple
-    output_padding: tuple = ()
+    output_padding: tuple = ()  # for pad: the right (trailing) padding per axis
 
     def pads(self):
         """Left padding per axis (padding='same' puts the odd one on the right, as torch does)."""
@@ -585,6 +585,11 @@ class Window:
 
     def module(self, rank):
         """The all-ones torch layer that measures this window (max pools become all-ones convs)."""
+        if self.kind == "pad":  # torch order: last axis first, (left, right) each
+            return getattr(nn, f"ZeroPad{rank}d")(tuple(v for a in reversed(range(rank))
+                                                        for v in (self.padding[a], self.output_padding[a])))
+        if self.kind == "upsample":
+            return nn.Upsample(scale_factor=tuple(float(s) for s in self.stride), mode="nearest")
         if self.kind == "transposed":
             m = getattr(nn, f"ConvTranspose{rank}d")(1, 1, self.kernel, self.stride, self.padding,
                                                      self.output_padding, bias=True, dilation=self.dilation)
@@ -601,6 +606,8 @@ class Window:
         """The span of input units that output units lo..hi read along ``axis`` (a superset)."""
         k, s, d = self.kernel[axis], self.stride[axis], self.dilation[axis]
         p = self.pads()[axis]
+        if self.kind == "upsample":  # output o repeats input o // s
+            return lo // s, hi // s
         if self.kind == "transposed":
             p = self.padding[axis]
             return -((-(lo + p - d * (k - 1))) // s), (hi + p) // s
@@ -634,12 +641,14 @@ def measure_fields(stack: list[Window], rank: int, size: int, units: int):
             return None
         mid = (first + last) // 2 - units // 2
         clean.append(range(mid, mid + units))
-    centre = [c[len(c) // 2] for c in clean]
     result = []
     for a in range(rank):
+        # Unit o along axis a, summed over the clean units of the other axes: all-ones weights keep
+        # the fields separable, so the union's extent along a is unit o's (units that see nothing
+        # along another axis, transposed-conv gaps, add nothing).
         onehots = torch.zeros((units,) + tuple(y.shape), dtype=y.dtype)
         for i, o in enumerate(clean[a]):
-            idx = list(centre)
+            idx = [slice(c[0], c[-1] + 1) for c in clean]
             idx[a] = o
             onehots[(i, 0, 0, *idx)] = 1.0
         (g,) = torch.autograd.grad(y, x, onehots, retain_graph=True, is_grads_batched=True)
@@ -682,7 +691,7 @@ def field_period(stack: list[Window], axis: int) -> int:
     p = 1
     for w in stack:
         s = w.stride[axis]
-        p = p * s if w.kind == "transposed" else p // math.gcd(p, s)
+        p = p * s if w.kind in ("transposed", "upsample") else p // math.gcd(p, s)
     return p
 
 
