@@ -115,22 +115,22 @@ class Walker:
     def claim_top(self, name, entry):
         if name in self.top_names:
             raise SpecError(f"duplicate layer name {name!r} (layer {self.top_names[name]} has it too); "
-                            "names must be unique", entry.key_pos.get("name", entry.pos))
+                            "names must be unique", entry.where("name"))
         self.top_names[name] = entry.index
 
     def repeat_count(self, entry, ctx):
         if entry.repeat is None:
             return None
-        n = read_dim(entry.repeat, ctx.values, entry.key_pos.get("repeat", entry.pos), "repeat")
+        n = read_dim(entry.repeat, ctx.values, entry.where("repeat"), "repeat")
         if not is_int(n) or n < 1:
-            raise SpecError(f"repeat must be a positive integer, got {n}", entry.key_pos.get("repeat", entry.pos))
+            raise SpecError(f"repeat must be a positive integer, got {n}", entry.where("repeat"))
         return n
 
     def condition(self, entry, ctx, x) -> bool:
         try:
             return parse_condition(entry.when, {**implicit(x), **ctx.values}, ctx.make_symbol)
         except ExprError as e:
-            raise SpecError(f"when: {e}", entry.key_pos.get("when", entry.pos)) from None
+            raise SpecError(f"when: {e}", entry.where("when")) from None
 
     # ------------------------------------------------------------------ nodes
 
@@ -170,12 +170,12 @@ class Walker:
             if key not in block.params:
                 hint = did_you_mean(key, list(block.params))
                 raise SpecError(f"unknown argument {key!r} for block {block.name}{hint or ''}; it takes "
-                                f"{', '.join(block.params) or 'no arguments'}", entry.key_pos.get(key, entry.pos))
+                                f"{', '.join(block.params) or 'no arguments'}", entry.where(key))
         for key, default in block.params.items():
             raw = entry.args.get(key, default)
             if raw is None:
                 raise SpecError(f"block {block.name} needs {key!r}", entry.pos)
-            pos = entry.key_pos.get(key, block.key_pos.get(key, entry.pos))
+            pos = entry.pos if key in entry.args else block.key_pos.get(key, entry.pos)
             values[key] = raw if isinstance(raw, bool) else read_dim(raw, {**implicit(x), **ctx.values}, pos,
                                                                       f"{block.name}.{key}", ctx.make_symbol)
         self.calls.append(block.name)
@@ -207,7 +207,7 @@ class Walker:
         for ref in entry.refs or ():
             if ref not in self.saved:
                 hint = did_you_mean(ref, list(self.saved))
-                raise SpecError(f"with: no earlier layer or block is named {ref!r}{hint}", entry.key_pos.get("with", entry.pos))
+                raise SpecError(f"with: no earlier layer or block is named {ref!r}{hint}", entry.where("with"))
             shape, f = self.saved[ref]
             parts.insert(0, (ref, shape))  # the skip comes first, as in torch.cat([skip, x])
             fields.insert(0, f)
@@ -229,10 +229,10 @@ class Walker:
 
     def concat_dim(self, entry, ctx, ndim):
         raw = entry.args.get("dim", 1)
-        d = read_dim(raw, ctx.values, entry.key_pos.get("dim", entry.pos), "dim") if not (
+        d = read_dim(raw, ctx.values, entry.where("dim"), "dim") if not (
             isinstance(raw, int) and raw < 0) else raw
         if not is_int(d) or not -ndim <= d < ndim:
-            raise SpecError(f"concat dim {d} is out of range for {ndim}-D tensors", entry.key_pos.get("dim", entry.pos))
+            raise SpecError(f"concat dim {d} is out of range for {ndim}-D tensors", entry.where("dim"))
         return d % ndim
 
     def merge(self, entry, op, prefix, parts, x_in, ctx):
@@ -268,7 +268,7 @@ class Walker:
         try:
             cls = lookup(entry.type, len(x))
         except UnknownType as e:
-            raise SpecError(str(e), entry.key_pos.get("type", entry.pos)) from None
+            raise SpecError(str(e), entry.where("type")) from None
         if not name:
             name = f"{cls.TYPE}_{entry.index}"
             self.claim_top(name, entry)
@@ -328,7 +328,7 @@ def fit_auto(layer, x, rows: list[LayerRow], mirror: list[LayerRow], strict: boo
         partner = next((r for r in rows if r.name == entry.match), None)
         if partner is None:
             hint = did_you_mean(entry.match, [r.name for r in rows])
-            raise SpecError(f"match: no earlier layer is named {entry.match!r}{hint}", entry.key_pos.get("match", entry.pos))
+            raise SpecError(f"match: no earlier layer is named {entry.match!r}{hint}", entry.where("match"))
     else:
         partner = mirror[-1] if mirror else None
     choice = {"layer": entry.name, "match": partner.name if partner else None, "output_padding": None}
@@ -342,7 +342,7 @@ def fit_auto(layer, x, rows: list[LayerRow], mirror: list[LayerRow], strict: boo
             return choice
         why = f"cannot reproduce {partner.name}'s input {fmt_shape(partner.input_shape)}: {why}"
     if strict:
-        raise SpecError(f"{entry.name}: output_padding: auto {why}", entry.key_pos.get("output_padding", entry.pos))
+        raise SpecError(f"{entry.name}: output_padding: auto {why}", entry.where("output_padding"))
     choice["why"] = why
     layer.args["output_padding"] = (0,) * layer.rank
     return choice
@@ -350,7 +350,7 @@ def fit_auto(layer, x, rows: list[LayerRow], mirror: list[LayerRow], strict: boo
 
 def check_expect(entry, y, values, name=None):
     """The layer's output must have the ``expect:`` shape; ``_`` matches anything."""
-    pos = entry.key_pos.get("expect", entry.pos)
+    pos = entry.where("expect")
     want = entry.expect
     ok = len(want) == len(y)
     if ok:

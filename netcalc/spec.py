@@ -41,6 +41,11 @@ class Entry:
     repeat: Any = None
     when: Any = None
 
+    def where(self, key: str | None = None) -> Pos:
+        """Where an error about this entry (or one of its keys) points: the layer entry itself,
+        whose line is the one a reader looks for; the message names the key."""
+        return self.pos
+
 
 @dataclass
 class BlockDef:

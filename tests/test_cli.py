@@ -206,7 +206,7 @@ def test_real_process_spec_error_and_usage_error(spec_file):
     path = spec_file("input: [1, 3, 8, 8]\nlayers:\n  - Conv2d: {out_channels: 4, kernal_size: 3}\n")
     p = netcalc("shapes", path)
     assert p.returncode == 1 and p.stdout == "" and "Traceback" not in p.stderr
-    assert p.stderr == f"{path}:3:31: error: unknown argument 'kernal_size' for Conv2d (did you mean 'kernel_size'?)\n"
+    assert p.stderr == f"{path}:3:5: error: unknown argument 'kernal_size' for Conv2d (did you mean 'kernel_size'?)\n"
     p = netcalc("shapes", path, "--set", "H=abc")
     assert p.returncode == 2 and "H" in p.stderr and "Traceback" not in p.stderr
 

@@ -198,11 +198,11 @@ def test_expect_met_in_an_equivalent_symbolic_form():
                  "expect: [_, 4, \"H//2\", _]}\n")
 
 
-def test_expect_not_met_points_at_expect():
+def test_expect_not_met_points_at_the_layer():
     with pytest.raises(SpecError) as info:
         analyze_text("input: [1, 3, 8, 8]\nlayers:\n  - Conv2d:\n      out_channels: 4\n      kernel_size: 3\n"
                      "      expect: [1, 4, 8, 8]\n")
-    assert info.value.pos == (6, 7)
+    assert info.value.pos == (3, 5)
     assert "[1, 4, 6, 6]" in info.value.message and "Conv2d_1" in info.value.message
 
 

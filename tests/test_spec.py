@@ -122,7 +122,7 @@ def test_missing_parts(text, match):
 def test_duplicate_layer_names():
     e = error_of("input: [1, 2]\nlayers:\n  - ReLU: {name: a}\n  - Tanh\n  - Sigmoid: {name: a}\n")
     assert "duplicate layer name 'a'" in e.message and "layer 1" in e.message
-    assert e.pos == (5, 15)
+    assert e.pos == (5, 5)
 
 
 def test_explicit_name_colliding_with_a_default_name():
@@ -163,7 +163,7 @@ def test_toml_positions_in_layers_tables():
 def test_toml_indented_tables():
     text = 'input = [1, 3, 8, 8]\n\n  [[layers]]\n  type = "Conv2d"\n  out_channels = 2\n  kernal_size = 3\n'
     e = error_of(text, "x.toml")
-    assert e.pos == (6, 3) and "did you mean 'kernel_size'" in e.message
+    assert e.pos == (3, 3) and "did you mean 'kernel_size'" in e.message  # the [[layers]] table
 
 
 def test_toml_inline_tables_positions():
@@ -189,7 +189,7 @@ def test_toml_unknown_top_level_key():
 def test_toml_duplicate_layer_names():
     text = 'input = [1, 2]\n\n[[layers]]\ntype = "ReLU"\nname = "a"\n\n[[layers]]\ntype = "Tanh"\nname = "a"\n'
     e = error_of(text, "x.toml")
-    assert e.pos == (9, 1) and "duplicate layer name 'a'" in e.message
+    assert e.pos == (7, 1) and "duplicate layer name 'a'" in e.message
 
 
 @pytest.mark.parametrize("text, line", [

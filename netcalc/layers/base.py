@@ -65,11 +65,11 @@ class Layer:
             if key not in known:
                 hint = did_you_mean(key, list(known)) or (
                     f"; {self.TYPE} takes " + ", ".join(known) if known else f"; {self.TYPE} takes no arguments")
-                raise SpecError(f"unknown argument {key!r} for {self.TYPE}{hint}", entry.key_pos.get(key, entry.pos))
+                raise SpecError(f"unknown argument {key!r} for {self.TYPE}{hint}", entry.where(key))
         values = {}
         for a in self.ARGS:
             if a.name in entry.args:
-                values[a.name] = self._read(a, entry.args[a.name], entry.key_pos.get(a.name, entry.pos), ctx)
+                values[a.name] = self._read(a, entry.args[a.name], entry.where(a.name), ctx)
             elif a.default is REQUIRED:
                 raise SpecError(f"{self.TYPE} needs {a.name!r}", entry.pos)
             else:
@@ -150,7 +150,7 @@ class Layer:
     # ---------------------------------------------------------------- helpers for rules
 
     def error(self, message: str, key: str | None = None):
-        pos = self.entry.key_pos.get(key, self.entry.pos) if key else self.entry.pos
+        pos = self.entry.where(key)
         raise SpecError(f"{self.name} ({self.TYPE}): {message}", pos)
 
     def check_positive(self, value: Dim, what: str, key: str | None = None, formula: str = ""):
