@@ -25,7 +25,8 @@ from fractions import Fraction
 import pytest
 import torch
 import yaml
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
@@ -211,30 +212,31 @@ def _width(x, i):
     return x[i] if -len(x) <= i < len(x) else 1
 
 
-def inferred_width(cname: str, x) -> tuple[str, object] | None:
-    """(argument, value) for the input width torch needs that a spec may omit."""
+def inferred_widths(cname: str, x) -> list[tuple[str, int]]:
+    """(argument, value) for each input width torch needs that a spec may omit."""
     r = rank_of(cname)
     if re.fullmatch(r"Conv[123]d|ConvTranspose[123]d", cname):
-        return "in_channels", _width(x, -r - 1)
-    if cname == "Linear":
-        return "in_features", _width(x, -1)
-    if cname == "Bilinear":  # netcalc feeds the incoming tensor as both inputs
-        return ("in1_features", _width(x, -1)), ("in2_features", _width(x, -1))
-    if re.fullmatch(r"BatchNorm[123]d", cname) or cname == "SyncBatchNorm":
-        return "num_features", _width(x, 1)
+        return [("in_channels", _width(x, -r - 1))]
     if re.fullmatch(r"InstanceNorm[123]d", cname):
-        return "num_features", _width(x, -r - 1)
+        return [("num_features", _width(x, -r - 1))]
+    if re.fullmatch(r"BatchNorm[123]d", cname):
+        return [("num_features", _width(x, 1))]
+    if cname == "Bilinear":  # netcalc feeds the incoming tensor as both inputs
+        return [("in1_features", _width(x, -1)), ("in2_features", _width(x, -1))]
+    last = {"Linear": "in_features", "LayerNorm": "normalized_shape", "RMSNorm": "normalized_shape",
+            "RNN": "input_size", "LSTM": "input_size", "GRU": "input_size", "MultiheadAttention": "embed_dim",
+            "TransformerEncoderLayer": "d_model"}
+    if cname in last:
+        return [(last[cname], _width(x, -1))]
     if cname == "GroupNorm":
-        return "num_channels", _width(x, 1)
-    if cname in ("LayerNorm", "RMSNorm"):
-        return "normalized_shape", _width(x, -1)
-    if cname in ("RNN", "LSTM", "GRU"):
-        return "input_size", _width(x, -1)
-    if cname == "MultiheadAttention":
-        return "embed_dim", _width(x, -1)
-    if cname == "TransformerEncoderLayer":
-        return "d_model", _width(x, -1)
-    return None
+        return [("num_channels", _width(x, 1))]
+    return []
+
+
+# netcalc's own convolution kinds (contract, section 1) and the arguments they take
+DEPTHWISE_ARGS = {"in_channels", "kernel_size", "stride", "padding", "dilation", "depth_multiplier", "bias",
+                  "padding_mode"}
+POINTWISE_ARGS = {"in_channels", "out_channels", "bias"}
 
 
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.FloorDiv: operator.floordiv,
@@ -302,6 +304,10 @@ def build(type_name, args, x, no_bias=False, symbols=None):
     r = rank_of(cname)
     if r == 1:  # a one-axis list is the axis' value (LPPool1d only takes an int)
         kw = {k: v[0] if k in PER_AXIS and isinstance(v, tuple) and len(v) == 1 else v for k, v in kw.items()}
+    if cname.startswith(("DepthwiseConv", "PointwiseConv")):
+        unknown = set(kw) - (DEPTHWISE_ARGS if cname.startswith("Depthwise") else POINTWISE_ARGS)
+        if unknown:
+            raise TorchRejected(0, TypeError(f"{cname} takes no {', '.join(sorted(unknown))}"))
     if cname.startswith("DepthwiseConv"):
         c = kw.pop("in_channels", None) or _width(x, -r - 1)
         m = kw.pop("depth_multiplier", 1)
@@ -318,8 +324,7 @@ def build(type_name, args, x, no_bias=False, symbols=None):
         cls, kw = getattr(nn, f"Conv{r}d"), {"in_channels": c, "kernel_size": 1, **kw}
     else:
         cls = getattr(nn, cname)
-        width = inferred_width(cname, x)
-        for key, value in (width if width and isinstance(width[0], tuple) else [width] if width else []):
+        for key, value in inferred_widths(cname, x):
             kw.setdefault(key, value)
     if no_bias and takes_bias(cls):
         kw["bias"] = False
@@ -538,16 +543,12 @@ def compare(input_shape, layers, *, no_bias_modes=(False, True), check_macs=None
 
 def mostly(values, bad, one_in=15):
     """``values``, except once in ``one_in`` draws the invalid ``bad`` (a zero size, a negative padding)."""
-    from hypothesis import strategies as st
-
     return st.integers(0, one_in - 1).flatmap(lambda r: st.just(bad) if r == 0 else values)
 
 
 def run_cases(strategy, check, min_ok=1, min_error=0, **overrides):
     """Run ``check`` (returning 'ok' or 'error') over hypothesis examples and insist that the
     generator produced at least ``min_ok`` valid and ``min_error`` invalid configurations."""
-    from hypothesis import given
-
     seen = {"ok": 0, "error": 0}
 
     @(settings(FAST, **overrides) if overrides else FAST)
