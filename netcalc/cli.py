@@ -142,64 +142,32 @@ def _fail_spec(e: SpecError, display: str):
     raise typer.Exit(1)
 
 
-@app.command()
-def shapes(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt,
-           explain: bool = ExplainOpt, depth: Optional[int] = DepthOpt, dtype: str = DtypeOpt):
-    """Input and output shape of every layer (and h_n/c_n for RNNs).
-
-    Example: netcalc shapes spec.yaml --set B=32
-    """
-    run_report("shapes", spec, set, no_bias, format, explain, depth, dtype)
-
-
-@app.command()
-def params(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt,
-           explain: bool = ExplainOpt, depth: Optional[int] = DepthOpt, dtype: str = DtypeOpt):
-    """Weights, biases and total parameters per layer.
-
-    Example: netcalc params spec.yaml --no-bias
-    """
-    run_report("params", spec, set, no_bias, format, explain, depth, dtype)
+# command → help (first line, then an example); each prints the same analysis, its own columns
+REPORTS = {
+    "shapes": "Input and output shape of every layer (and h_n/c_n for RNNs).\n\nExample: netcalc shapes spec.yaml --set B=32",
+    "params": "Weights, biases and total parameters per layer.\n\nExample: netcalc params spec.yaml --no-bias",
+    "flops": "MACs and FLOPs per layer, exact (conventions in the README).\n\nExample: netcalc flops spec.yaml --format csv",
+    "rf": "Receptive field size, jump (effective stride) and start per spatial axis.\n\nExample: netcalc rf spec.yaml",
+    "summary": "Everything at once: shapes, parameters, MACs/FLOPs and receptive fields.\n\n"
+               "Example: netcalc summary spec.yaml --format json",
+    "memory": "Parameter bytes and forward activation bytes per layer, for an element type.\n\n"
+              "Example: netcalc memory resnet50 --dtype float16",
+}
 
 
-@app.command()
-def flops(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt,
-          explain: bool = ExplainOpt, depth: Optional[int] = DepthOpt, dtype: str = DtypeOpt):
-    """MACs and FLOPs per layer (conventions in the README).
+def _report_command(name: str, doc: str):
+    def command(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt,
+                format: Format = FormatOpt, explain: bool = ExplainOpt, depth: Optional[int] = DepthOpt,
+                dtype: str = DtypeOpt):
+        run_report(name, spec, set, no_bias, format, explain, depth, dtype)
 
-    Example: netcalc flops spec.yaml --format csv
-    """
-    run_report("flops", spec, set, no_bias, format, explain, depth, dtype)
-
-
-@app.command()
-def rf(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt,
-       explain: bool = ExplainOpt, depth: Optional[int] = DepthOpt, dtype: str = DtypeOpt):
-    """Receptive field size, jump (effective stride) and start per spatial axis.
-
-    Example: netcalc rf spec.yaml
-    """
-    run_report("rf", spec, set, no_bias, format, explain, depth, dtype)
+    command.__doc__ = doc
+    command.__name__ = name
+    app.command(name)(command)
 
 
-@app.command()
-def summary(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt,
-            explain: bool = ExplainOpt, depth: Optional[int] = DepthOpt, dtype: str = DtypeOpt):
-    """Everything at once: shapes, parameters, MACs/FLOPs and receptive fields.
-
-    Example: netcalc summary spec.yaml --format json
-    """
-    run_report("summary", spec, set, no_bias, format, explain, depth, dtype)
-
-
-@app.command()
-def memory(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt,
-           depth: Optional[int] = DepthOpt, dtype: str = DtypeOpt):
-    """Parameter bytes and forward activation bytes per layer, for an element type.
-
-    Example: netcalc memory resnet50 --dtype float16
-    """
-    run_report("memory", spec, set, no_bias, format, False, depth, dtype)
+for _name, _doc in REPORTS.items():
+    _report_command(_name, _doc)
 
 
 @app.command("solve-padding")
