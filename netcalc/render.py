@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 from .report import Report
 from .symbolic import is_int, to_text
@@ -27,7 +28,7 @@ COLUMNS = {
     "params": ("output_shape", "weights", "biases", "params"),
     "flops": ("output_shape", "macs", "flops"),
     "rf": ("output_shape", "rf_size", "rf_jump", "rf_start"),
-    "summary": ("output_shape", "weights", "biases", "params", "macs", "flops", "rf_size", "rf_jump"),
+    "summary": ("output_shape", "state_shapes", "weights", "biases", "params", "macs", "flops", "rf_size", "rf_jump"),
     "memory": ("output_shape", "params", "param_bytes", "activation_bytes"),
 }
 SUMMED = ("weights", "biases", "params", "macs", "flops", "param_bytes", "activation_bytes")
@@ -39,7 +40,7 @@ CONCERNS = {"shapes": ("shapes",), "params": ("params",), "flops": ("flops",), "
 
 def render(report: Report, command: str, fmt: str, depth: int | None = None) -> str:
     if fmt == "json":
-        return json.dumps(report.to_dict(), indent=2)
+        return dumps(report.to_dict())
     if any(r.explain is not None for r in report.layers) and fmt in ("table", "markdown"):
         return _worked(report, command, fmt)
     cols = ("index", "name", "type") + COLUMNS[command]
@@ -152,7 +153,7 @@ def short_bytes(value) -> str:
 def _num(v) -> str:
     if isinstance(v, float):
         return f"{v:g}"
-    return to_text(v)
+    return _dim_text(v)
 
 
 def _totals_cells(report: Report, cols, readable: bool, compact: bool = False) -> list[str]:
@@ -239,26 +240,182 @@ def _markdown(report: Report, cols, items) -> str:
 
 
 def _table(report: Report, cols, items) -> str:
+    compact = "params" in cols and "macs" in cols  # summary: exact counts live in `flops` and JSON/CSV
+    rows = [([_label(row, d) if c == "name" else cell(row, c, True, compact) for c in cols],
+             isinstance(row, _BlockCells)) for d, row in items]
+    totals = _totals_cells(report, cols, True, compact)
+    caption = _caption(report, cols)
+    width = _width()
+    fast = plain_table(report.name or None, caption, [HEADERS[c] for c in cols],
+                       [c in SUMMED or c == "index" for c in cols], [cells for cells, _ in rows], totals, width)
+    if fast is not None:
+        return fast
+    return _rich_table(report.name or None, caption, cols, rows, totals, width)
+
+
+def _rich_table(title, caption, cols, rows, totals, width) -> str:
+    """The table drawn by rich: the reference for :func:`plain_table`, used when that declines."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    title = report.name or None
-    table = Table(title=title, caption=_caption(report, cols), show_footer=False, header_style="bold")
+    table = Table(title=title, caption=caption, show_footer=False, header_style="bold")
     for c in cols:
         numeric = c in SUMMED or c == "index" or c.startswith("rf_")
         table.add_column(HEADERS[c], justify="right" if c in SUMMED or c == "index" else "left",
                          overflow="fold", no_wrap=numeric or c in ("output_shape", "name", "type"))
-    compact = "params" in cols and "macs" in cols  # summary: exact counts live in `flops` and JSON/CSV
-    for d, row in items:
-        style = "bold" if isinstance(row, _BlockCells) else None
-        table.add_row(*[Text(_label(row, d) if c == "name" else cell(row, c, True, compact)) for c in cols],
-                      style=style)
+    for cells, bold in rows:
+        table.add_row(*map(Text, cells), style="bold" if bold else None)
     table.add_section()
-    table.add_row(*map(Text, _totals_cells(report, cols, True, compact)), style="bold")
-    console = Console(file=io.StringIO(), width=_width(), force_terminal=False, color_system=None)
+    table.add_row(*map(Text, totals), style="bold")
+    console = Console(file=io.StringIO(), width=width, force_terminal=False, color_system=None)
     console.print(table)
     return console.file.getvalue().rstrip("\n")
+
+
+# ------------------------------------------------------------------ the table without rich
+#
+# rich needs about a millisecond per row (10,000 layers: over 10 s) and ~50 ms to import. When
+# every cell fits on one line (the table is no wider than the console) and every character is
+# one terminal cell wide, rich's output is simple enough to draw directly: the same characters,
+# byte for byte (tests/test_render.py compares the two). Anything else is left to rich.
+
+# characters rich measures as one cell (its own single-cell ranges, plus the symbols netcalc prints)
+_NARROW = frozenset(map(chr, [*range(0x20, 0x7F), *range(0xA0, 0xAD), *range(0xAE, 0x300), *range(0x370, 0x483)])) | \
+    frozenset("→…−⌊⌋≤≥—–")
+_MARKUP = re.compile(r"[\[\]\\]|:\S*?:")  # rich reads markup and :emoji: codes in a title or caption
+
+
+def plain_table(title, caption, headers, right, rows, totals, width) -> str | None:
+    """rich's HEAVY_HEAD table with a section line above the totals, or None when rich must draw it
+    (a cell, title or caption that would wrap, a character rich may measure as 0 or 2 cells, markup)."""
+    if not rows:
+        return None
+    narrow = _NARROW.issuperset
+    widths = []
+    for i, head in enumerate(headers):
+        column = [head, totals[i]] + [cells[i] for cells in rows]
+        if not all(narrow(text) and not text.endswith(" ") for text in column):
+            return None
+        widths.append(max(map(len, column)) + 2)
+    table_width = sum(widths) + len(widths) + 1
+    for note in (title, caption):
+        if note is not None and (not narrow(note) or len(note.strip()) > table_width or _MARKUP.search(note)
+                                 or note != note.strip()):
+            return None
+    if table_width > width:
+        return None
+
+    def line(cells):
+        return [(" " + text.rjust(w - 2) + " ") if r else (" " + text.ljust(w - 2) + " ")
+                for text, w, r in zip(cells, widths, right)]
+
+    def rule(left, fill, cross, end):
+        return left + cross.join(fill * w for w in widths) + end
+
+    def centred(note):  # rich pads both sides to the table's width
+        left = (table_width - len(note)) // 2
+        return " " * left + note + " " * (table_width - left - len(note))
+
+    out = []
+    if title:
+        out.append(centred(title))
+    out.append(rule("┏", "━", "┳", "┓"))
+    out.append("┃" + "┃".join(line(headers)) + "┃")
+    out.append(rule("┡", "━", "╇", "┩"))
+    out += ["│" + "│".join(line(cells)) + "│" for cells in rows]
+    out.append(rule("├", "─", "┼", "┤"))
+    out.append("│" + "│".join(line(totals)) + "│")
+    out.append(rule("└", "─", "┴", "┘"))
+    if caption:
+        out.append(centred(caption))
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------ JSON
+
+def dumps(doc) -> str:
+    """``json.dumps(doc, indent=2)``, the same text, several times faster on large reports.
+
+    In Python < 3.13 ``indent`` switches json to its pure-Python encoder; this writes the same
+    layout with the C string encoder and plain string joins. Any value of a type it does not
+    know is left to json itself."""
+    try:
+        out: list[str] = []
+        _encode(doc, "\n", out.append)
+        return "".join(out)
+    except _Unknown:
+        return json.dumps(doc, indent=2)
+
+
+class _Unknown(Exception):
+    pass
+
+
+_ESCAPE = json.encoder.encode_basestring_ascii  # what json.dumps uses (ensure_ascii=True)
+_FLOAT = {float("inf"): "Infinity", float("-inf"): "-Infinity"}
+
+
+def _scalar(o):
+    t = type(o)
+    if t is str:
+        return _ESCAPE(o)
+    if t is int:
+        return int.__repr__(o)
+    if o is None:
+        return "null"
+    if o is True:
+        return "true"
+    if o is False:
+        return "false"
+    if t is float:
+        return "NaN" if o != o else _FLOAT.get(o) or float.__repr__(o)
+    return None
+
+
+def _encode(o, newline: str, put):
+    """``o`` at the indentation ``newline`` (a newline and the current indent)."""
+    text = _scalar(o)
+    if text is not None:
+        put(text)
+        return
+    t = type(o)
+    inner = newline + "  "
+    if t is dict:
+        if not o:
+            put("{}")
+            return
+        first = True
+        for key, value in o.items():
+            if type(key) is not str:
+                raise _Unknown
+            put(("{" if first else ",") + inner + _ESCAPE(key) + ": ")
+            first = False
+            text = _scalar(value)
+            if text is not None:
+                put(text)
+            else:
+                _encode(value, inner, put)
+        put(newline + "}")
+    elif t is list or t is tuple:
+        if not o:
+            put("[]")
+            return
+        texts = [_scalar(v) for v in o]
+        if None not in texts:  # a shape, an rf list: one join
+            put("[" + inner + ("," + inner).join(texts) + newline + "]")
+            return
+        first = True
+        for value, text in zip(o, texts):
+            put("[" + inner if first else "," + inner)
+            first = False
+            if text is not None:
+                put(text)
+            else:
+                _encode(value, inner, put)
+        put(newline + "]")
+    else:
+        raise _Unknown
 
 
 def _caption(report: Report, cols) -> str:
