@@ -28,11 +28,11 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the zoo comparison needs torch==2.13.0 (pip install torch==2.13.0)")
 
-from torch import nn  # noqa: E402
-from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
 
-import netcalc  # noqa: E402
+import netcalc
 
 ZOO = Path(netcalc.__file__).resolve().parent / "zoo"
 MERGES = {"Add", "Concat", "Multiply"}
