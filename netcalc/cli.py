@@ -306,6 +306,96 @@ def solve(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool 
     guarded(run)
 
 
+@app.command("import")
+def import_model(
+    target: str = typer.Argument(..., metavar="MODULE:FACTORY",
+                                 help="A module or .py file and the function (or class) that builds the model."),
+    input: str = typer.Option(..., "--input", "-i", metavar="1,3,224,224", help="The input shape, batch included."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the spec here (default: standard output)."),
+):
+    """Turn a PyTorch model into a spec (needs torch).
+
+    Calls the factory, traces forward with torch.fx, and writes the layers, blocks and
+    residual/concat structure with names mirroring the module paths. The spec is checked
+    against torch (every shape and parameter count) before it is written.
+
+    Example: netcalc import mymodels.py:make_net --input 1,3,224,224 -o net.yaml
+    """
+
+    def run():
+        try:
+            from . import importer
+            importer.require_torch()
+        except ImportError as e:
+            raise UsageError(str(e)) from None
+        try:
+            shape = importer.parse_input(input)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        try:
+            model = importer.load_model(target)
+        except importer.LoadFailure as e:
+            raise UsageError(str(e)) from None
+        try:
+            result = importer.import_model(model, shape, target)
+        except importer.ImportFailure as e:
+            print(f"error: cannot import {target}: {e}", file=sys.stderr)
+            raise typer.Exit(1)
+        for w in result.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        if output:
+            with open(output, "w", encoding="utf-8") as fh:
+                fh.write(result.text)
+            t = result.report.totals
+            print(f"wrote {output}: {len(result.report.layers)} layers, {t['params']:,} parameters "
+                  "(shapes and parameters agree with torch)", file=sys.stderr)
+        else:
+            sys.stdout.write(result.text)
+
+    guarded(run)
+
+
+@app.command()
+def draw(spec: str = SpecArg,
+         output: Optional[str] = typer.Option(None, "--output", "-o", help="net.svg or net.png (default: SVG on standard output)."),
+         depth: Optional[int] = DepthOpt, rf: bool = typer.Option(False, "--rf", help="Plot receptive-field size and jump by layer instead."),
+         set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt):
+    """Draw the architecture as SVG (or PNG): one box per layer, sized by the tensor, skips as arcs.
+
+    Box height and slant grow with the spatial size and thickness with the channels (log
+    scale); labels give name, type, output shape and parameters. --depth N draws blocks at
+    depth N as single boxes; --rf draws receptive-field size and jump by layer instead.
+
+    Example: netcalc draw resnet18 --depth 1 -o resnet18.svg
+    """
+
+    def run():
+        from . import draw as dr
+        from .spec import parse
+
+        if output and not output.lower().endswith((".svg", ".png")):
+            raise UsageError(f"-o {output}: the picture must be .svg or .png")
+        display = "<stdin>" if spec == "-" else spec
+        try:
+            text, display = _read(spec)
+            report, sources = dr.trace(parse(text, display), parse_sets(set), no_bias)
+        except SpecError as e:
+            _fail_spec(e, display)
+        svg = dr.draw_rf(report) if rf else dr.draw(report, depth, sources)
+        if not output:
+            sys.stdout.write(svg)
+        elif output.lower().endswith(".png"):
+            try:
+                dr.to_png(svg, output)
+            except dr.NoConverter as e:
+                raise UsageError(str(e)) from None
+        else:
+            with open(output, "w", encoding="utf-8") as fh:
+                fh.write(svg)
+
+    guarded(run)
+
+
 def main():
     app()
 

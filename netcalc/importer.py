@@ -1,0 +1,1180 @@
+"""``netcalc import``: a PyTorch ``nn.Module`` in, a netcalc spec out.
+
+The model comes from a factory the user names (``mymodels.py:make_net`` or
+``package.module:build``). The import has four steps:
+
+1. **Data flow.** ``torch.fx`` traces ``forward`` with every ``torch.nn`` layer kept as a leaf,
+   and :class:`~torch.fx.passes.shape_prop.ShapeProp` runs it once on an input of the given shape,
+   so every node knows torch's own output shape. When fx cannot trace (Python control flow on
+   values), the fallback records the leaf modules' calls with forward hooks and accepts them when
+   they form a plain chain.
+2. **Structure.** Series-parallel decomposition of the data-flow graph: walking back from the
+   output, a node with one input continues the chain; a merge (``+``, ``torch.cat``, ``*``) jumps to
+   its immediate dominator (where its branches fork) and becomes a ``residual``/``add``/``concat``/
+   ``multiply`` entry whose branches are decomposed the same way. A node that would have to sit in
+   two branches (DenseNet-style reuse) is not expressible and fails by name.
+3. **Names.** Entries are grouped by module path, so ``layer1.0.conv1`` becomes the leaf ``conv1``
+   of ``sequential 0`` inside ``sequential layer1``: netcalc's names mirror the module paths.
+   Constructor arguments are read back from module attributes; only non-default values are written.
+4. **Check.** The spec is analysed by netcalc and compared with torch, row by row: every output
+   shape, every module's parameter count and the total. A disagreement is an error naming the
+   module; a wrong spec is never written.
+
+torch is imported lazily: netcalc itself never needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import operator
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+TORCH_MISSING = "netcalc import needs PyTorch: pip install 'netcalc[torch]'"
+
+
+class ImportFailure(Exception):
+    """The model cannot be expressed as a spec (or loaded); the message names the module or op."""
+
+
+class LoadFailure(ImportFailure):
+    """The module or factory could not be found or run: a usage problem."""
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def require_torch():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise ImportError(TORCH_MISSING) from None
+
+
+def load_model(target: str):
+    """Call the factory named by ``MODULE:FACTORY`` or ``path/to/file.py:FACTORY``; an nn.Module."""
+    import torch.nn as nn
+
+    where, colon, attr = target.rpartition(":")
+    if not colon or not where or not attr:
+        raise LoadFailure(f"{target}: expected MODULE:FACTORY or path/to/file.py:FACTORY, e.g. mymodels.py:make_net")
+    module = _load_module(where)
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            names = [n for n in dir(module) if not n.startswith("_")]
+            from .errors import did_you_mean
+
+            raise LoadFailure(f"{where} has no {attr!r}{did_you_mean(part, names)}")
+        obj = getattr(obj, part)
+    if not isinstance(obj, nn.Module):
+        if not callable(obj):
+            raise LoadFailure(f"{target} is neither an nn.Module nor a factory that returns one")
+        try:
+            obj = obj()
+        except Exception as e:
+            raise LoadFailure(f"calling {attr}() failed: {type(e).__name__}: {e} "
+                              "(the factory must need no arguments)") from None
+    if not isinstance(obj, nn.Module):
+        raise LoadFailure(f"{attr}() returned a {type(obj).__name__}, not a torch.nn.Module")
+    return obj
+
+
+def _load_module(where: str):
+    is_file = where.endswith(".py") or os.sep in where or "/" in where
+    if is_file:
+        path = os.path.abspath(where)
+        if not os.path.isfile(path):
+            raise LoadFailure(f"{where}: no such file")
+        folder = os.path.dirname(path)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)  # so the file can import its neighbours
+        name = "netcalc_user_" + re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:
+            raise LoadFailure(f"importing {where} failed: {type(e).__name__}: {e}") from None
+        return module
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        return importlib.import_module(where)
+    except ModuleNotFoundError as e:
+        if e.name and where.startswith(e.name):
+            raise LoadFailure(f"no module named {where!r} (give a file path such as models.py:make_net, "
+                              "or run from the folder that holds the package)") from None
+        raise LoadFailure(f"importing {where} failed: {e}") from None
+    except Exception as e:
+        raise LoadFailure(f"importing {where} failed: {type(e).__name__}: {e}") from None
+
+
+# ----------------------------------------------------------------------------- the spec as data
+
+
+@dataclass
+class Leaf:
+    """One netcalc layer: a module call or a tensor op."""
+
+    type: str
+    args: dict
+    name: str  # local name inside its scope
+    scope: tuple  # module path of the container it belongs in
+    shape: tuple  # torch's output shape
+    path: str | None = None  # module path for module calls
+    module: Any = None
+    params: int | None = None  # parameters the row must have (module calls and learned tensors)
+    call: int = 0  # k-th call of that module
+
+
+@dataclass
+class Merge:
+    """A join of branches: add (residual), cat or mul, at an fx node."""
+
+    kind: str  # "add", "cat", "mul"
+    name: str
+    scope: tuple
+    shape: tuple
+    branches: list
+    dim: int | None = None
+
+
+@dataclass
+class Seq:
+    name: str
+    items: list
+
+
+@dataclass
+class Origin:
+    """Where a netcalc row comes from: the module path and call (None for tensor ops and merges)."""
+
+    path: str | None
+    call: int
+    type: str
+    torch_shape: tuple
+    params: int | None
+
+
+@dataclass
+class Imported:
+    text: str  # the YAML spec
+    rows: list[Origin]  # aligned with the analysed report's layers
+    report: Any
+    warnings: list[str] = field(default_factory=list)
+    total_params: int = 0
+
+
+# ----------------------------------------------------------------------------- modules → entries
+
+MISSING = object()
+INPUT_WIDTHS = ("in_channels", "in_features", "input_size", "num_features", "normalized_shape", "d_model",
+                "embed_dim", "num_channels", "in1_features", "in2_features")
+
+
+def _plain(v):
+    """A torch attribute as a YAML-friendly value: tuples become lists (or one int when all agree)."""
+    import torch
+
+    if isinstance(v, torch.Size):
+        v = tuple(v)
+    if isinstance(v, (tuple, list)):
+        items = [_plain(x) for x in v]
+        return items
+    return v
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, list) and a and all(x == a[0] for x in a):
+        a = a[0]
+    if isinstance(b, list) and b and all(x == b[0] for x in b):
+        b = b[0]
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) \
+            and not isinstance(b, bool) and abs(a - b) <= 1e-12 * max(1.0, abs(a), abs(b))
+    return a == b and type(a) is type(b) or (a == b and not isinstance(a, bool) and not isinstance(b, bool))
+
+
+def _activation_name(act, where):
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    if act is F.relu or isinstance(act, nn.ReLU):
+        return "relu"
+    if act is F.gelu or isinstance(act, nn.GELU) and act.approximate == "none":
+        return "gelu"
+    raise ImportFailure(f"{where}: activation {getattr(act, '__name__', type(act).__name__)} is not one netcalc's "
+                        "TransformerEncoderLayer knows (relu, gelu)")
+
+
+def _attr(mod, name, where):
+    """The constructor argument ``name`` as the module remembers it (MISSING when it does not)."""
+    import torch.nn as nn
+
+    if isinstance(mod, nn.TransformerEncoderLayer):
+        sa = mod.self_attn
+        return {"d_model": sa.embed_dim, "nhead": sa.num_heads, "dim_feedforward": mod.linear1.out_features,
+                "dropout": mod.dropout.p, "activation": _activation_name(mod.activation, where),
+                "layer_norm_eps": mod.norm1.eps, "batch_first": sa.batch_first, "norm_first": mod.norm_first,
+                "bias": mod.linear1.bias is not None}.get(name, MISSING)
+    if isinstance(mod, nn.MultiheadAttention):
+        if name == "bias":
+            return mod.in_proj_bias is not None
+        if name == "add_bias_kv":
+            return mod.bias_k is not None
+        if name in ("kdim", "vdim"):
+            v = getattr(mod, name)
+            return MISSING if v == mod.embed_dim else v
+    if name == "inplace":
+        return MISSING  # no arithmetic meaning
+    if name == "init" and isinstance(mod, nn.PReLU):
+        return MISSING
+    v = getattr(mod, name, MISSING)
+    if name == "bias" and not isinstance(v, bool) and v is not MISSING:
+        v = v is not None
+    if name == "bias" and v is False and (getattr(mod, "affine", True) is False
+                                          or getattr(mod, "elementwise_affine", True) is False):
+        return MISSING  # no affine parameters at all: bias says nothing more
+    if callable(v) and not isinstance(v, (bool, int, float, str)):
+        return MISSING
+    return v
+
+
+def module_entries(mod, path: str, in_shape: tuple, out_shape: tuple, call: int) -> list[Leaf]:
+    """The netcalc layer(s) for a torch.nn leaf module called on ``in_shape``."""
+    import torch.nn as nn
+
+    from .layers import lookup
+    from .layers.registry import UnknownType
+
+    scope, _, local = path.rpartition(".")
+    scope_t = tuple(scope.split(".")) if scope else ()
+    cname = type(mod).__name__
+    where = f"{path} (nn.{cname})"
+    if isinstance(mod, nn.TransformerEncoder):  # a stack of identical layers, plus an optional norm
+        out = []
+        for i, layer in enumerate(mod.layers):
+            out += module_entries(layer, f"{path}.layers.{i}", out_shape, out_shape, call)
+        if mod.norm is not None:
+            out += module_entries(mod.norm, f"{path}.norm", out_shape, out_shape, call)
+        return out
+    if not type(mod).__module__.startswith("torch."):
+        raise ImportFailure(f"{where}: a custom leaf module netcalc cannot look into")
+    try:
+        cls = lookup(cname, len(in_shape))
+    except UnknownType:
+        raise ImportFailure(f"{where}: netcalc has no layer type {cname} (netcalc layers lists them); "
+                            "it cannot be imported") from None
+    if cls.TYPE != cname:
+        raise ImportFailure(f"{where}: netcalc has no layer type {cname}")
+    args = {}
+    for a in cls.ARGS:
+        v = _attr(mod, a.name, where)
+        if v is MISSING:
+            continue
+        v = _plain(v)
+        if v is None:
+            continue  # the default, or (BatchNorm momentum=None) no arithmetic meaning where netcalc wants a number
+        if a.name in INPUT_WIDTHS:
+            if isinstance(v, list) and len(v) == 1:
+                v = v[0]
+            args[a.name] = v  # written out: netcalc checks it against the incoming shape
+            continue
+        if a.name == "stride" and cls.TYPE.startswith(("MaxPool", "AvgPool", "LPPool")) and \
+                _same(v, _plain(getattr(mod, "kernel_size", None))):
+            continue
+        default = a.default
+        if default is not None and not isinstance(default, (int, float, str, bool, tuple, list)):
+            default = None  # REQUIRED
+        if default is not None and _same(v, _plain(default)):
+            continue
+        if isinstance(v, list) and v and all(x == v[0] for x in v) and a.kind in ("axes", "padding", "axes_or_auto"):
+            v = v[0]
+        args[a.name] = v
+    params = sum(p.numel() for p in mod.parameters())
+    return [Leaf(cls.TYPE, args, local, scope_t, tuple(out_shape), path=path, module=mod, params=params, call=call)]
+
+
+# ----------------------------------------------------------------------------- fx: functions and methods
+
+def _fn_tables():
+    import torch
+    import torch.nn.functional as F
+
+    acts = {
+        "ReLU": (F.relu, torch.relu, "relu", "relu_"), "ReLU6": (F.relu6,), "GELU": (F.gelu, "gelu"),
+        "Sigmoid": (torch.sigmoid, F.sigmoid, "sigmoid"), "Tanh": (torch.tanh, F.tanh, "tanh"),
+        "SiLU": (F.silu,), "Mish": (F.mish,), "Hardswish": (F.hardswish,), "Hardsigmoid": (F.hardsigmoid,),
+        "ELU": (F.elu,), "LeakyReLU": (F.leaky_relu,), "Softplus": (F.softplus,), "LogSigmoid": (F.logsigmoid,),
+        "Softmax": (F.softmax, torch.softmax, "softmax"), "LogSoftmax": (F.log_softmax, torch.log_softmax, "log_softmax"),
+        "Dropout": (F.dropout,),
+    }
+    table = {}
+    for t, fns in acts.items():
+        for f in fns:
+            table[f] = t
+    pools = {}
+    for r in (1, 2, 3):
+        for kind, fns in (("MaxPool", (getattr(F, f"max_pool{r}d"), getattr(torch, f"max_pool{r}d", None))),
+                          ("AvgPool", (getattr(F, f"avg_pool{r}d"), getattr(torch, f"avg_pool{r}d", None))),
+                          ("AdaptiveAvgPool", (getattr(F, f"adaptive_avg_pool{r}d"),
+                                               getattr(torch, f"adaptive_avg_pool{r}d", None))),
+                          ("AdaptiveMaxPool", (getattr(F, f"adaptive_max_pool{r}d"),))):
+            for f in fns:
+                if f is not None:
+                    pools[f] = f"{kind}{r}d"
+    merges = {operator.add: "add", operator.iadd: "add", torch.add: "add", "add": "add", "add_": "add",
+              operator.mul: "mul", operator.imul: "mul", torch.mul: "mul", "mul": "mul", "mul_": "mul",
+              torch.cat: "cat", torch.concat: "cat", getattr(torch, "concatenate", torch.cat): "cat"}
+    passthrough = {"contiguous", "clone", "detach", "float", "to", "type_as", "requires_grad_", torch.clone,
+                   torch.Tensor.contiguous}
+    return table, pools, merges, passthrough
+
+
+def _bind(node, fn=None):
+    """The call's arguments by name (``normalize_function`` where torch knows the schema)."""
+    from torch.fx.operator_schemas import normalize_function
+
+    target = fn if fn is not None else node.target
+    args = node.args[1:] if node.op == "call_method" else node.args
+    if node.op == "call_method":
+        import torch
+
+        target = getattr(torch, node.target, None)
+        args = node.args
+    try:
+        pair = normalize_function(target, tuple(args), dict(node.kwargs), normalize_to_only_use_kwargs=True)
+    except Exception:
+        pair = None
+    if pair is not None:
+        return dict(pair.kwargs)
+    import inspect
+
+    try:
+        return dict(inspect.signature(target).bind(*args, **node.kwargs).arguments)
+    except (TypeError, ValueError):
+        return dict(node.kwargs)
+
+
+def _int_list(v):
+    if isinstance(v, int):
+        return [v]
+    return [int(x) for x in v]
+
+
+# ----------------------------------------------------------------------------- the data-flow graph
+
+@dataclass(eq=False)
+class Op:
+    """A vertex of the simplified data-flow graph: the input, a run of layers, or a merge."""
+
+    kind: str  # "source", "layer", "merge"
+    name: str
+    order: int
+    inputs: list = field(default_factory=list)
+    entries: list = field(default_factory=list)  # layer: the Leaf entries, in order
+    merge: str | None = None  # "add", "cat", "mul"
+    dim: int | None = None
+    scope: tuple = ()
+    shape: tuple = ()
+    node_name: str = ""
+
+
+def _shape_of(node):
+    tm = node.meta.get("tensor_meta")
+    if tm is None:
+        return None
+    if hasattr(tm, "shape"):
+        return tuple(int(d) for d in tm.shape)
+    if isinstance(tm, (tuple, list)) and tm and hasattr(tm[0], "shape"):
+        return tuple(int(d) for d in tm[0].shape)
+    return None
+
+
+def _is_tuple_valued(node) -> bool:
+    tm = node.meta.get("tensor_meta")
+    return isinstance(tm, (tuple, list)) and not hasattr(tm, "shape")  # TensorMetadata is a NamedTuple
+
+
+def _scope_of_node(node) -> tuple:
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return ()
+    path = list(stack.values())[-1][0]
+    return tuple(path.split(".")) if path else ()
+
+
+def _nodes_in(arg) -> list:
+    from torch.fx import Node
+
+    out = []
+
+    def visit(a):
+        if isinstance(a, Node):
+            out.append(a)
+        elif isinstance(a, (list, tuple)):
+            for x in a:
+                visit(x)
+        elif isinstance(a, dict):
+            for x in a.values():
+                visit(x)
+        elif isinstance(a, slice):
+            for x in (a.start, a.stop, a.step):
+                visit(x)
+
+    visit(arg)
+    return out
+
+
+class Converter:
+    """fx graph → :class:`Op` graph → nested entries."""
+
+    def __init__(self, gm, model):
+        self.gm, self.model = gm, model
+        self.tables = _fn_tables()
+        self.ops: dict = {}  # fx node → Op (pass-through nodes map to their input's Op)
+        self.calls: dict[str, int] = {}
+        self.used_tensors: dict[str, int] = {}  # get_attr parameters folded into layers → numel
+        self.warnings: list[str] = []
+        self.order = 0
+
+    def describe(self, node) -> str:
+        if node.op == "call_module":
+            return f"{node.target} (nn.{type(self.gm.get_submodule(node.target)).__name__})"
+        target = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", str(node.target))
+        kind = "method" if node.op == "call_method" else "function"
+        scope = ".".join(_scope_of_node(node))
+        return f"{kind} {target} ({node.name}{' in ' + scope if scope else ''})"
+
+    def fail(self, node, why: str):
+        raise ImportFailure(f"{self.describe(node)}: {why}")
+
+    # ---------------------------------------------------------------- which inputs carry data
+
+    def data_inputs(self, node) -> list:
+        table, pools, merges, passthrough = self.tables
+        if node.op == "call_module":
+            mod = self.gm.get_submodule(node.target)
+            import torch.nn as nn
+
+            if isinstance(mod, nn.MultiheadAttention):
+                return _nodes_in(node.args[:3]) or _nodes_in(list(node.kwargs.values()))
+            first = node.args[0] if node.args else next(iter(node.kwargs.values()), None)
+            return _nodes_in(first)[:1]
+        if node.op == "output":
+            return _nodes_in(node.args[0])
+        if node.op in ("call_function", "call_method"):
+            t = node.target
+            if merges.get(t) == "cat":
+                tensors = node.args[0] if node.args else node.kwargs.get("tensors", ())
+                return _nodes_in(tensors)
+            if merges.get(t) in ("add", "mul"):
+                return [n for n in _nodes_in(list(node.args[:2]) + list(node.kwargs.values()))
+                        if n.op == "get_attr" or _shape_of(n) is not None or _is_tuple_valued(n)]
+            if t in ("type_as", "view_as", "expand_as", "reshape_as"):
+                return _nodes_in(node.args[0])
+            return [n for n in _nodes_in((node.args, node.kwargs))
+                    if n.op == "get_attr" or _shape_of(n) is not None or _is_tuple_valued(n)]
+        return []
+
+    # ---------------------------------------------------------------- the pass over the graph
+
+    def run(self):
+        graph = self.gm.graph
+        out_node = next(n for n in graph.nodes if n.op == "output")
+        outs = self.data_inputs(out_node)
+        if not outs:
+            raise ImportFailure("the model's forward returns no tensor")
+        result = outs[0]
+        if len(outs) > 1:
+            self.warnings.append(f"forward returns {len(outs)} tensors; the spec follows the first ({result.name})")
+        live, stack = set(), [result]
+        while stack:
+            n = stack.pop()
+            if n in live:
+                continue
+            live.add(n)
+            stack.extend(self.data_inputs(n))
+        for node in graph.nodes:
+            if node in live:
+                self.convert(node)
+        end = self.ops[result]
+        return self.structure(end)
+
+    def new_op(self, kind, node, **kw) -> Op:
+        self.order += 1
+        return Op(kind, self.describe(node), self.order, scope=_scope_of_node(node), shape=_shape_of(node) or (),
+                  node_name=node.name, **kw)
+
+    def source_of(self, node) -> Op:
+        op = self.ops.get(node)
+        if op is None:
+            self.fail(node, "is used before it is computed")
+        if op == "state":
+            self.fail(node, "uses a recurrent layer's state (h_n/c_n); netcalc follows the output sequence only")
+        if isinstance(op, str):
+            self.fail(node, op)
+        return op
+
+    def convert(self, node):
+        import torch.nn as nn
+
+        table, pools, merges, passthrough = self.tables
+        if node.op == "placeholder":
+            if any(isinstance(o, Op) and o.kind == "source" for o in self.ops.values()):
+                self.fail(node, "a second input; netcalc import handles models with one input tensor")
+            self.ops[node] = Op("source", node.name, 0)
+            return
+        if node.op == "get_attr":
+            self.ops[node] = f"uses the tensor self.{node.target} directly in forward; netcalc cannot express that " \
+                             "(wrap it in a module netcalc knows, e.g. nn.Linear)"
+            return
+        inputs = self.data_inputs(node)
+        if node.op == "call_module":
+            mod = self.gm.get_submodule(node.target)
+            srcs = [self.source_of(n) for n in inputs]
+            if isinstance(mod, nn.MultiheadAttention) and len({id(s) for s in srcs}) > 1:
+                self.fail(node, "attention with different query, key and value tensors; netcalc's "
+                                "MultiheadAttention is self-attention on one input")
+            if not srcs:
+                self.fail(node, "has no input tensor")
+            call = self.calls.get(node.target, 0)
+            self.calls[node.target] = call + 1
+            if call and any(True for _ in mod.parameters()):
+                self.fail(node, f"is called {call + 1} times with the same weights; netcalc would count its "
+                                "parameters once per call, so the totals would be wrong")
+            in_shape = srcs[0].shape if srcs[0].kind != "source" else self.input_shape
+            entries = module_entries(mod, node.target, in_shape, _shape_of(node), call)
+            op = self.new_op("layer", node, inputs=[srcs[0]], entries=entries)
+            self.ops[node] = op
+            return
+        if node.op not in ("call_function", "call_method"):
+            self.fail(node, f"unexpected graph node {node.op}")
+        t = node.target
+        shape = _shape_of(node)
+        # getitem: tuple outputs of recurrent layers and attention, or tensor indexing
+        if t is operator.getitem:
+            src_node = node.args[0]
+            if _is_tuple_valued(src_node):
+                idx = node.args[1]
+                if src_node.op == "call_module" and idx == 0:
+                    self.ops[node] = self.source_of(src_node)
+                    return
+                self.ops[node] = "state"
+                return
+            self.ops[node] = self.select(node, self.source_of(src_node), node.args[1])
+            return
+        kind = merges.get(t)
+        if kind is not None:
+            self.merge_op(node, kind, inputs)
+            return
+        srcs = [self.source_of(n) for n in inputs]
+        name = t if isinstance(t, str) else getattr(t, "__name__", "")
+        if name in ("matmul", "bmm", "mm", "einsum", "baddbmm", "linear", "conv1d", "conv2d", "conv3d", "stack"):
+            self.fail(node, "computes with weights or several tensors directly in forward; netcalc counts layers "
+                            "(use nn.Linear / nn.Conv2d / nn.MultiheadAttention modules)")
+        if len({id(s) for s in srcs}) != 1:
+            self.fail(node, "combines several tensors in a way netcalc cannot express" if srcs else
+                      "makes a tensor that does not come from the input")
+        src = srcs[0]
+        if t in passthrough:
+            self.ops[node] = src
+            return
+        in_shape = src.shape if src.kind != "source" else self.input_shape
+        typ, args = self.function_layer(node, in_shape, shape)
+        leaf = Leaf(typ, args, node.name, _scope_of_node(node), shape)
+        self.ops[node] = self.new_op("layer", node, inputs=[src], entries=[leaf])
+
+    def merge_op(self, node, kind, inputs):
+        srcs = [self.ops.get(n) for n in inputs]
+        attrs = [n for n, s in zip(inputs, srcs) if n.op == "get_attr"]
+        tensors = [s for n, s in zip(inputs, srcs) if n.op != "get_attr"]
+        if attrs:  # x + self.pos_embedding: a learned positional embedding
+            if kind == "add" and len(attrs) == 1 and len(tensors) == 1:
+                p = self.gm.get_parameter(attrs[0].target) if self._is_param(attrs[0].target) else None
+                shape = _shape_of(node)
+                if p is not None and len(shape) == 3 and tuple(p.shape) == (1, *shape[1:]):
+                    self.used_tensors[attrs[0].target] = p.numel()
+                    leaf = Leaf("PositionalEmbedding", {}, attrs[0].target.rsplit(".", 1)[-1] if "." not in node.name
+                                else node.name, _scope_of_node(node), shape, params=p.numel())
+                    leaf.name = node.name
+                    self.ops[node] = self.new_op("layer", node, inputs=[self.source_of(inputs[0] if inputs[0].op !=
+                                                                                       "get_attr" else inputs[1])],
+                                                 entries=[leaf])
+                    return
+            self.fail(node, f"uses the tensor self.{attrs[0].target} directly; netcalc can only express a learned "
+                            "positional embedding added to a (N, L, D) sequence")
+        for n in inputs:
+            self.source_of(n)
+        if len(tensors) < 2:
+            self.fail(node, f"{'adds' if kind == 'add' else 'multiplies'} a tensor and a constant; netcalc has no "
+                            "scalar arithmetic op" if kind != "cat" else "concatenates a single tensor")
+        dim = None
+        if kind == "cat":
+            bound = _bind(node)
+            dim = bound.get("dim", 0)
+            if not isinstance(dim, int):
+                self.fail(node, "concatenates along a dimension that is not a constant")
+        self.ops[node] = self.new_op("merge", node, inputs=tensors, merge=kind, dim=dim)
+
+    def _is_param(self, target) -> bool:
+        try:
+            self.gm.get_parameter(target)
+            return True
+        except AttributeError:
+            return False
+
+    def select(self, node, src: Op, index) -> Op:
+        """``x[:, i]`` and friends: Select per integer index; only full slices around them."""
+        shape_in = src.shape if src.kind != "source" else self.input_shape
+        idx = index if isinstance(index, tuple) else (index,)
+        if any(i is Ellipsis for i in idx):
+            k = idx.index(Ellipsis)
+            before, after = idx[:k], idx[k + 1:]
+            if Ellipsis in after:
+                self.fail(node, "indexing with two ellipses")
+            idx = before + (slice(None),) * (len(shape_in) - len(before) - len(after)) + after
+        entries, dim = [], 0
+        for i in idx:
+            if isinstance(i, slice) and i == slice(None):
+                dim += 1
+            elif isinstance(i, int) and not isinstance(i, bool):
+                entries.append(Leaf("Select", {"dim": dim, "index": i}, node.name if not entries else
+                                    f"{node.name}_{len(entries)}", _scope_of_node(node), ()))
+            else:
+                self.fail(node, f"indexing {_show_index(index)} is not expressible; netcalc has Select for "
+                                "x[:, i] (one position of one dimension) and nothing for slices or masks")
+        if not entries:
+            return src
+        # intermediate shapes: drop the selected dims one by one
+        shape = list(shape_in)
+        for e in entries:
+            del shape[e.args["dim"]]
+            e.shape = tuple(shape)
+        return self.new_op("layer", node, inputs=[src], entries=entries)
+
+    def function_layer(self, node, x: tuple, y: tuple):
+        """(netcalc type, args) for a shape-changing function or method call."""
+        table, pools, merges, passthrough = self.tables
+        t = node.target
+        name = t if isinstance(t, str) else getattr(t, "__name__", "")
+        if y is None:
+            self.fail(node, "does not produce a tensor netcalc can follow")
+        if t in table:
+            typ = table[t]
+            b = _bind(node)
+            args = {}
+            if typ in ("Softmax", "LogSoftmax"):
+                dim = b.get("dim")
+                if dim is None:
+                    self.fail(node, "softmax without dim; give dim explicitly")
+                args["dim"] = dim
+            elif typ == "GELU" and b.get("approximate", "none") != "none":
+                args["approximate"] = b["approximate"]
+            elif typ == "LeakyReLU" and b.get("negative_slope", 0.01) != 0.01:
+                args["negative_slope"] = float(b["negative_slope"])
+            elif typ == "ELU" and b.get("alpha", 1.0) != 1.0:
+                args["alpha"] = float(b["alpha"])
+            elif typ == "Dropout" and b.get("p", 0.5) != 0.5:
+                args["p"] = float(b["p"])
+            return typ, args
+        if t in pools:
+            typ = pools[t]
+            b = _bind(node)
+            if typ.startswith("Adaptive"):
+                return typ, {"output_size": _plain(b.get("output_size"))}
+            args = {"kernel_size": _plain(b.get("kernel_size"))}
+            stride = b.get("stride")
+            if stride not in (None, [], ()) and _plain(stride) != args["kernel_size"]:
+                args["stride"] = _plain(stride)
+            for key, default in (("padding", 0), ("dilation", 1), ("ceil_mode", False), ("count_include_pad", True),
+                                 ("divisor_override", None)):
+                v = b.get(key, default)
+                if v is not None and not _same(_plain(v), default) and (key != "dilation" or typ.startswith("Max")):
+                    args[key] = _plain(v)
+            if b.get("return_indices"):
+                self.fail(node, "max pooling with return_indices (a tuple); netcalc follows one tensor")
+            return typ, _collapse(args)
+        if name == "flatten":
+            b = _bind(node)
+            args = {}
+            start, end = b.get("start_dim", 0), b.get("end_dim", -1)
+            if start != 1:  # torch.flatten's default is 0, netcalc's (nn.Flatten's) 1
+                args["start_dim"] = start
+            if end != -1:
+                args["end_dim"] = end
+            return "Flatten", args
+        if name in ("view", "reshape", "squeeze", "unsqueeze", "unflatten", "view_as", "reshape_as"):
+            if len(y) == 2 and len(x) >= 2 and y[0] == x[0] and y[1] == _prod(x[1:]):
+                return "Flatten", {}
+            return "Reshape", {"shape": list(y)}
+        if name == "permute":
+            dims = list(node.args[1:]) if node.op == "call_method" else [node.args[1]] if len(node.args) > 1 else []
+            if not dims:
+                dims = [node.kwargs.get("dims")]
+            if len(dims) == 1 and isinstance(dims[0], (list, tuple)):
+                dims = list(dims[0])
+            if not all(isinstance(d, int) for d in dims):
+                self.fail(node, "permutes with dimensions that are not constants")
+            return "Permute", {"dims": dims}
+        if name in ("transpose", "swapaxes", "swapdims"):
+            b = _bind(node)
+            d0 = b.get("dim0", b.get("axis0"))
+            d1 = b.get("dim1", b.get("axis1"))
+            if d0 is None:
+                d0, d1 = node.args[1], node.args[2]
+            return "Transpose", {"dim0": d0, "dim1": d1}
+        if name == "t" and len(x) == 2:
+            return "Transpose", {"dim0": 0, "dim1": 1}
+        if name == "mean":
+            b = _bind(node)
+            dim = b.get("dim")
+            if dim is None:
+                self.fail(node, "a mean over every dimension (a scalar); netcalc's Mean needs dim")
+            args = {"dim": _int_list(dim)}
+            if b.get("keepdim"):
+                args["keepdim"] = True
+            return "Mean", args
+        if name == "interpolate":
+            b = _bind(node)
+            args = {}
+            if b.get("size") is not None:
+                args["size"] = _plain(b["size"])
+            if b.get("scale_factor") is not None:
+                args["scale_factor"] = _plain(b["scale_factor"])
+            mode = b.get("mode", "nearest")
+            if mode != "nearest":
+                args["mode"] = mode
+            if b.get("align_corners") is not None:
+                args["align_corners"] = b["align_corners"]
+            return "Upsample", args
+        if name == "pad":
+            b = _bind(node)
+            pad = _int_list(b.get("pad"))
+            mode = b.get("mode", "constant")
+            rank = len(pad) // 2
+            value = b.get("value")
+            kind = {"constant": "ConstantPad" if value not in (None, 0, 0.0) else "ZeroPad", "reflect": "ReflectionPad",
+                    "replicate": "ReplicationPad", "circular": "CircularPad"}.get(mode)
+            if kind is None or rank not in (1, 2, 3) or len(pad) % 2:
+                self.fail(node, f"padding {pad} in mode {mode!r} is not one of the torch.nn pad layers")
+            args = {"padding": pad[0] if len(set(pad)) == 1 else pad}
+            if kind == "ConstantPad":
+                args["value"] = float(value)
+            return f"{kind}{rank}d", args
+        self.fail(node, "is not an operation netcalc can express (it knows the torch.nn layers, +, *, torch.cat, "
+                        "reshapes, permute/transpose, mean, x[:, i], interpolate, pad and the common activations)")
+
+    # ---------------------------------------------------------------- series-parallel structure
+
+    def structure(self, end: Op) -> list:
+        ops = sorted({id(o): o for o in self.ops.values() if isinstance(o, Op)}.values(), key=lambda o: o.order)
+        idom = {}
+        for op in ops:
+            if op.kind == "source":
+                idom[op] = op
+                continue
+            d = op.inputs[0]
+            for other in op.inputs[1:]:
+                d = self._meet(d, other, idom)
+            idom[op] = d
+        self.idom = idom
+        self.claimed = set()
+        source = next(o for o in ops if o.kind == "source")
+        return self.chain(source, end)
+
+    @staticmethod
+    def _meet(a: Op, b: Op, idom) -> Op:
+        while a is not b:
+            while a.order > b.order:
+                a = idom[a]
+            while b.order > a.order:
+                b = idom[b]
+        return a
+
+    def chain(self, start: Op, end: Op) -> list:
+        items = []
+        op = end
+        while op is not start:
+            if id(op) in self.claimed:
+                raise ImportFailure(f"{op.name}: its output feeds branches that join at different places "
+                                    "(DenseNet-style reuse); netcalc's residual/concat/add entries cannot express "
+                                    "this data flow")
+            self.claimed.add(id(op))
+            if op.kind == "source":
+                raise ImportFailure(f"internal: the walk from {end.name} passed the network input before {start.name}")
+            if op.kind == "layer":
+                items.extend(reversed(op.entries))
+                op = op.inputs[0]
+                continue
+            fork = self.idom[op]
+            branches = [self.chain(fork, i) for i in op.inputs]
+            items.append(Merge(op.merge, op.node_name, op.scope, op.shape, branches, op.dim))
+            op = fork
+        return items[::-1]
+
+
+def _show_index(index) -> str:
+    def one(i):
+        if isinstance(i, slice):
+            parts = ["" if v is None else str(v) for v in (i.start, i.stop)]
+            s = ":".join(parts)
+            return s + (f":{i.step}" if i.step is not None else "")
+        if i is Ellipsis:
+            return "..."
+        if i is None:
+            return "None"
+        return str(i) if isinstance(i, int) else type(i).__name__
+    idx = index if isinstance(index, tuple) else (index,)
+    return "x[" + ", ".join(one(i) for i in idx) + "]"
+
+
+def _prod(xs) -> int:
+    out = 1
+    for v in xs:
+        out *= v
+    return out
+
+
+def _collapse(args: dict) -> dict:
+    return {k: (v[0] if isinstance(v, list) and v and all(x == v[0] for x in v) and k != "output_size" else v)
+            for k, v in args.items()}
+
+
+# ----------------------------------------------------------------------------- hooks fallback: plain chains
+
+def chain_by_hooks(model, x, input_shape) -> list:
+    """Leaf module calls recorded with forward hooks, accepted when each call consumes the previous output."""
+    import torch
+
+    calls = []
+    handles = []
+    leaves = [(p, m) for p, m in model.named_modules() if p and not any(True for _ in m.children())
+              or type(m).__name__ == "TransformerEncoder"]
+    skip_inside = {p for p, m in leaves if type(m).__name__ == "TransformerEncoder"}
+    leaves = [(p, m) for p, m in leaves if not any(p.startswith(s + ".") for s in skip_inside)]
+    for path, mod in leaves:
+        def hook(m, args, out, path=path):
+            calls.append((path, m, args[0] if args else None, out))
+        handles.append(mod.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            out = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    if isinstance(out, (tuple, list)):
+        out = out[0]
+    items, prev, counts = [], x, {}
+    for path, mod, inp, y in calls:
+        first = y[0] if isinstance(y, (tuple, list)) else y
+        if inp is not prev:
+            raise ImportFailure(f"{path} (nn.{type(mod).__name__}) does not take the previous layer's output "
+                                "(forward does more than chain modules)")
+        k = counts.get(path, 0)
+        counts[path] = k + 1
+        if k and any(True for _ in mod.parameters()):
+            raise ImportFailure(f"{path} (nn.{type(mod).__name__}) is called {k + 1} times with the same weights; "
+                                "netcalc would count its parameters once per call")
+        in_shape = tuple(prev.shape)
+        items += module_entries(mod, path, in_shape, tuple(first.shape), k)
+        prev = first
+    if out is not prev:
+        raise ImportFailure("the model's output is not the last module's output (forward computes after it)")
+    return items
+
+
+# ----------------------------------------------------------------------------- grouping by module path
+
+def _scope(item) -> tuple:
+    if isinstance(item, Leaf):
+        return item.scope
+    if isinstance(item, Seq):
+        return ()
+    scopes = [item.scope] + [_scope(i) for b in item.branches for i in b]
+    common = scopes[0]
+    for s in scopes[1:]:
+        k = 0
+        while k < min(len(common), len(s)) and common[k] == s[k]:
+            k += 1
+        common = common[:k]
+    return common
+
+
+def group(items: list, scope: tuple) -> list:
+    """Consecutive items of a deeper module become a ``sequential`` named by the next path component."""
+    out, i = [], 0
+    while i < len(items):
+        s = _scope(items[i])
+        if len(s) > len(scope) and s[:len(scope)] == scope:
+            head = s[:len(scope) + 1]
+            j = i + 1
+            while j < len(items) and _scope(items[j])[:len(head)] == head:
+                j += 1
+            out.append(Seq(head[-1], group(items[i:j], head)))
+            i = j
+            continue
+        item = items[i]
+        if isinstance(item, Merge):
+            item.branches = [group(b, scope) for b in item.branches]
+        out.append(item)
+        i += 1
+    return out
+
+
+# ----------------------------------------------------------------------------- YAML out
+
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "none", "~"}
+
+
+def scalar(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "null"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            return {True: ".nan"}.get(v != v, ".inf" if v > 0 else "-.inf")
+        text = repr(v)
+        if "e" in text and "." not in text.split("e")[0]:
+            mant, exp = text.split("e")
+            text = f"{mant}.0e{exp}"
+        return text
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(scalar(x) for x in v) + "]"
+    s = str(v)
+    if _PLAIN.fullmatch(s) and s.lower() not in _YAML_WORDS:
+        return s
+    return json.dumps(s)
+
+
+def emit(items: list, indent: int, top_names: set | None) -> list[str]:
+    pad = " " * indent
+    lines = []
+    for item in items:
+        if isinstance(item, Leaf):
+            name = _unique(item.name, top_names)
+            fields = {**item.args, "name": name}
+            lines.append(f"{pad}- {item.type}: {{" + ", ".join(f"{k}: {scalar(v)}" for k, v in fields.items()) + "}")
+        elif isinstance(item, Seq):
+            lines += [f"{pad}- sequential:", f"{pad}    name: {scalar(_unique(item.name, top_names))}",
+                      f"{pad}    layers:"]
+            lines += emit(item.items, indent + 6, None)
+        else:
+            lines += _emit_merge(item, indent, top_names)
+    return lines
+
+
+def _emit_merge(m: Merge, indent: int, top_names) -> list[str]:
+    pad = " " * indent
+    inner = " " * (indent + 4)
+    branches = m.branches
+    if m.kind == "add" and len(branches) == 2 and (branches[0] or branches[1]):
+        main, short = (branches[0], branches[1]) if branches[0] else (branches[1], branches[0])
+        lines = [f"{pad}- residual:"]
+        if top_names is not None:
+            lines.append(f"{inner}name: {scalar(_unique(m.name, top_names))}")
+        lines.append(f"{inner}layers:")
+        lines += emit(main, indent + 6, None)
+        if short:
+            lines.append(f"{inner}shortcut:")
+            lines += emit(short, indent + 6, None)
+        return lines
+    if m.kind == "mul":
+        if len(branches) != 2 or (branches[0] and branches[1]):
+            raise ImportFailure(f"{m.name}: multiplies two computed tensors; netcalc's multiply is x * gate(x)")
+        gate = branches[0] or branches[1]
+        lines = [f"{pad}- multiply:"]
+        if top_names is not None:
+            lines.append(f"{inner}name: {scalar(_unique(m.name, top_names))}")
+        lines.append(f"{inner}layers:")
+        return lines + emit(gate, indent + 6, None)
+    lines = [f"{pad}- {'concat' if m.kind == 'cat' else 'add'}:"]
+    if top_names is not None:
+        lines.append(f"{inner}name: {scalar(_unique(m.name, top_names))}")
+    if m.kind == "cat":
+        lines.append(f"{inner}dim: {m.dim}")
+    lines.append(f"{inner}branches:")
+    for b in branches:
+        if not b:
+            lines.append(f"{inner}  - []")
+            continue
+        sub = emit(b, indent + 8, None)
+        sub[0] = f"{inner}  - " + sub[0].lstrip()
+        lines += sub
+    return lines
+
+
+def merge_layout(m: Merge) -> tuple[str, list]:
+    """The entry kind and the branch order the spec uses (the walker's row order follows it)."""
+    b = m.branches
+    if m.kind == "add" and len(b) == 2 and (b[0] or b[1]):
+        return "residual", ([b[0], b[1]] if b[0] else [b[1], b[0]])
+    if m.kind == "mul":
+        return "multiply", [b[0] or b[1]]
+    return ("concat" if m.kind == "cat" else "add"), b
+
+
+def _unique(name: str, taken: set | None) -> str:
+    if taken is None:
+        return name
+    out, k = name, 1
+    while out in taken:
+        k += 1
+        out = f"{name}_{k}"
+    taken.add(out)
+    return out
+
+
+def rows_of(items: list) -> list:
+    """Leaves and merges in the order netcalc's walker makes rows."""
+    out = []
+    for item in items:
+        if isinstance(item, Leaf):
+            out.append(item)
+        elif isinstance(item, Seq):
+            out += rows_of(item.items)
+        else:
+            for branch in merge_layout(item)[1]:
+                out += rows_of(branch)
+            out.append(item)
+    return out
+
+
+# ----------------------------------------------------------------------------- the whole import
+
+def parse_input(text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
+    except ValueError:
+        dims = ()
+    if not dims or any(d < 1 for d in dims):
+        raise ValueError(f"--input {text}: expected positive integers separated by commas, e.g. 1,3,224,224")
+    return dims
+
+
+def import_model(model, input_shape: tuple, source: str | None = None) -> Imported:
+    """The spec for ``model`` on an input of ``input_shape``, checked against torch."""
+    import torch
+    import torch.fx as fx
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    model.eval()
+    warnings: list[str] = []
+    used_tensors: dict[str, int] = {}
+    try:
+        graph = fx.Tracer().trace(model)
+        gm = fx.GraphModule(model, graph)
+        traced, trace_error = True, None
+    except Exception as e:
+        traced, trace_error = False, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    x = _example_input(model, gm.graph if traced else None, input_shape)
+    if traced:
+        try:
+            with torch.no_grad():
+                ShapeProp(gm).propagate(x)
+        except Exception as e:
+            raise ImportFailure(f"running the model on an input of shape {list(input_shape)} failed: "
+                                f"{_first_line(e)}") from None
+        conv = Converter(gm, model)
+        conv.input_shape = tuple(input_shape)
+        items = conv.run()
+        warnings += conv.warnings
+        used_tensors = conv.used_tensors
+    else:
+        warnings.append(f"torch.fx cannot trace {type(model).__name__} ({trace_error}); its modules form a plain "
+                        "chain, so the spec follows their calls")
+        try:
+            items = chain_by_hooks(model, x, input_shape)
+        except ImportFailure as e:
+            raise ImportFailure(f"torch.fx cannot trace {type(model).__name__} ({trace_error}), and {e}") from None
+        except Exception as e:
+            raise ImportFailure(f"running the model on an input of shape {list(input_shape)} failed: "
+                                f"{_first_line(e)}") from None
+    if not items:
+        raise ImportFailure("the model's output is its input: there are no layers to write")
+    items = group(items, ())
+    header = [f"# Imported from {source} by netcalc import" if source else "# Imported by netcalc import",
+              f"name: {scalar(type(model).__name__)}", f"input: {scalar(list(input_shape))}", "layers:"]
+    text = "\n".join(header + emit(items, 2, set())) + "\n"
+    report, origins = check(text, items, model, used_tensors, warnings)
+    total = sum(p.numel() for p in model.parameters())
+    return Imported(text, origins, report, warnings, total)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"
+
+
+def _example_input(model, graph, shape):
+    """Random floats, or token ids (zeros) when the input goes straight into an Embedding."""
+    import torch
+    import torch.nn as nn
+
+    long_input = False
+    if graph is not None:
+        ph = next((n for n in graph.nodes if n.op == "placeholder"), None)
+        for user in (ph.users if ph is not None else ()):
+            if user.op == "call_module" and isinstance(model.get_submodule(user.target), nn.Embedding):
+                long_input = True
+    else:
+        first = next((m for m in model.modules() if not any(True for _ in m.children())), None)
+        long_input = isinstance(first, nn.Embedding)
+    if long_input:
+        return torch.zeros(shape, dtype=torch.long)
+    return torch.randn(shape)
+
+
+def check(text: str, items: list, model, used_tensors: dict, warnings: list):
+    """Analyse the spec with netcalc and compare every row with torch; raise on any difference."""
+    from .errors import SpecError
+    from .network import analyze
+    from .spec import parse
+
+    try:
+        report = analyze(parse(text, "imported.yaml"))
+    except SpecError as e:
+        raise ImportFailure(f"netcalc rejects the imported spec ({e.render('imported.yaml')}); "
+                            "nothing was written (please report this)") from None
+    rows = rows_of(items)
+    if len(rows) != len(report.layers):
+        raise ImportFailure(f"internal: {len(rows)} entries but netcalc made {len(report.layers)} rows")
+    origins = []
+    for item, row in zip(rows, report.layers):
+        where = getattr(item, "path", None) or item.name
+        want = tuple(item.shape)
+        got = tuple(row.output_shape)
+        if want and got != want:
+            raise ImportFailure(f"{where} ({row.type}): netcalc gives output {list(got)} but torch gives "
+                                f"{list(want)}; nothing was written (please report this)")
+        params = item.params if isinstance(item, Leaf) else 0
+        if isinstance(item, Leaf) and item.params is None:
+            params = 0
+        if params is not None and row.params != params:
+            raise ImportFailure(f"{where} ({row.type}): netcalc counts {row.params} parameters but torch has "
+                                f"{params}; nothing was written (please report this)")
+        origins.append(Origin(item.path if isinstance(item, Leaf) else None,
+                              item.call if isinstance(item, Leaf) else 0, row.type, want, params))
+    called = {o.path for o in origins if o.path}
+    counted = sum(o.params or 0 for o in origins if o.path and o.call == 0) + sum(used_tensors.values())
+    total = sum(p.numel() for p in model.parameters())
+    if counted != total:
+        unused = [p for p, m in model.named_modules() if p and not any(True for _ in m.children())
+                  and p not in called and not any(c.startswith(p + ".") or p.startswith(c + ".") for c in called)
+                  and any(True for _ in m.parameters())]
+        missing = total - counted
+        warnings.append(f"{missing:,} of the model's {total:,} parameters are never used by forward"
+                        + (f" ({', '.join(unused[:5])}{', ...' if len(unused) > 5 else ''})" if unused else "")
+                        + "; the spec counts what forward computes")
+    return report, origins
