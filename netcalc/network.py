@@ -91,6 +91,15 @@ class Walker:
                 for _ in range(copies):
                     x, field = self.node(entry, x, field, ctx, f"{prefix}.{ordinal}", prefix)
                     ordinal += 1
+            elif "{i}" in (entry.name or ""):  # a name template: siblings encoder_layer_0, encoder_layer_1, ...
+                for k in range(copies):
+                    name = entry.name.replace("{i}", str(k))
+                    if prefix:
+                        name = f"{prefix}.{name}"
+                    else:
+                        self.claim_top(name, entry)
+                    x, field = self.node(entry, x, field, ctx, name, prefix)
+                    ordinal += 1
             else:  # a named group whose children are numbered 0..n-1
                 group = self.name_of(entry, prefix, ordinal)
                 first, x0 = len(self.rows), x
@@ -178,6 +187,7 @@ class Walker:
             pos = entry.pos if key in entry.args else block.key_pos.get(key, entry.pos)
             values[key] = raw if isinstance(raw, bool) else read_dim(raw, {**implicit(x), **ctx.values}, pos,
                                                                       f"{block.name}.{key}", ctx.make_symbol)
+        values = {**implicit(x), **values}  # the block's layers see its input's widths too
         self.calls.append(block.name)
         y, field = self.sequence(block.layers, x, field, Context(values, ctx.no_bias, ctx.make_symbol), name)
         self.calls.pop()
@@ -257,6 +267,11 @@ class Walker:
                                 entry.pos)
         y = tuple(out)
         row_name = f"{where}.{op.lower()}"
+        k = 1
+        while row_name in self.saved:  # a second merge in the same block: add, add_1, ...
+            row_name = f"{where}.{op.lower()}_{k}"
+            k += 1
+        self.saved[row_name] = (y, None)
         inputs = len(parts)
         flops = 0 if op == "Concat" else (inputs - 1) * numel(y)
         self.rows.append(LayerRow(index=len(self.rows) + 1, name=row_name, type=op, input_shape=a, output_shape=y,

@@ -127,18 +127,27 @@ class ClassToken(Layer):
 
 @register
 class PositionalEmbedding(Layer):
-    """A learned ``(1, L, D)`` tensor added to a ``(N, L, D)`` sequence; 1 FLOP per element."""
+    """A learned ``(1, P, D)`` table whose first L rows are added to a ``(N, L, D)`` sequence
+    (``P = num_positions``, default L, at least L); 1 FLOP per element."""
 
     TYPE = "PositionalEmbedding"
     ARGS = (Arg("num_positions", None),)
 
-    def output_shape(self, x):
+    def positions(self, x):
         self.check_ndim(x, (3,), "(N, L, D)")
-        self.check_width("num_positions", self.args["num_positions"], x[1], "the sequence length")
+        p = self.args["num_positions"]
+        if p is None:
+            return x[1]
+        if is_int(p) and is_int(x[1]) and p < x[1]:
+            self.error(f"num_positions ({p}) is shorter than the sequence ({x[1]})", "num_positions")
+        return p
+
+    def output_shape(self, x):
+        self.positions(x)
         return x
 
     def parameters(self, x):
-        return {"pos_embedding": (1, x[1], x[2])}
+        return {"pos_embedding": (1, self.positions(x), x[2])}
 
     def flops(self, x, y):
         return numel(y)
