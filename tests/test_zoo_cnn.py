@@ -1,0 +1,177 @@
+"""The CNN zoo against torchvision's architectures, transcribed into plain torch here, layer by layer.
+
+torchvision itself is not imported (installing it replaces torch); each reference below is its
+model code (torchvision 0.29: alexnet.py, vgg.py, resnet.py, mobilenetv2.py, efficientnet.py,
+densenet.py, ops/misc.py) cut down to the default configuration, with the same module names.
+The models are built and run on the meta device, in eval mode under no_grad, on a
+(1, 3, 224, 224) input: forward hooks still see every shape and nothing is computed, so the file
+stays fast.
+
+For every model, the netcalc leaf rows that hold parameters or change the shape (merge rows
+Add/Concat/Multiply left out) must match, in order, the torch leaf modules that do: same name
+(path), output shape and parameter count. Tensor operations in a forward that netcalc states as
+layers (torch.flatten, F.adaptive_avg_pool2d) are recorded with :func:`tap`. Totals: parameters
+and output shape equal to torch's, MACs equal to half the FLOPs torch's FlopCounterMode counts
+(convolutions and matmuls only, as netcalc's MACs), parameters equal to the number torchvision
+publishes and MACs within 1% of its published GFLOPS (which are GMACs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the zoo comparison needs torch==2.13.0 (pip install torch==2.13.0)")
+
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import netcalc
+
+ZOO = Path(netcalc.__file__).resolve().parent / "zoo"
+MERGES = {"Add", "Concat", "Multiply"}
+
+# torchvision's weights meta for each model: num_params and _ops (GFLOPS meaning GMACs) at 224×224.
+PUBLISHED = {
+    "alexnet": (61_100_840, 0.714),
+}
+
+
+# ----------------------------------------------------------------------------- recording
+
+@dataclass
+class Rec:
+    name: str
+    input: tuple
+    output: tuple
+    params: int
+
+
+_RECORDS: list[Rec] | None = None
+
+
+def tap(name: str, x, y):
+    """Record a tensor operation of a forward (not a module) as a leaf; returns ``y``."""
+    if _RECORDS is not None:
+        _RECORDS.append(Rec(name, tuple(x.shape), tuple(y.shape), 0))
+    return y
+
+
+@contextlib.contextmanager
+def recording(model: nn.Module):
+    """Forward hooks on every leaf module (no children), recording in call order."""
+    global _RECORDS
+    records: list[Rec] = []
+
+    def hook(name):
+        def record(module, args, out):
+            records.append(Rec(name, tuple(args[0].shape), tuple(out.shape),
+                               sum(p.numel() for p in module.parameters())))
+        return record
+
+    handles = [m.register_forward_hook(hook(name)) for name, m in model.named_modules()
+               if name and next(m.children(), None) is None]
+    _RECORDS = records
+    try:
+        yield records
+    finally:
+        _RECORDS = None
+        for h in handles:
+            h.remove()
+
+
+# ----------------------------------------------------------------------------- AlexNet
+
+class AlexNet(nn.Module):
+    def __init__(self, num_classes=1000, dropout=0.5):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2), nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(64, 192, kernel_size=5, padding=2), nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2),
+            nn.Conv2d(192, 384, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(256, 256, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2))
+        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=dropout), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(inplace=True),
+            nn.Dropout(p=dropout), nn.Linear(4096, 4096), nn.ReLU(inplace=True),
+            nn.Linear(4096, num_classes))
+
+    def forward(self, x):
+        x = self.avgpool(self.features(x))
+        return self.classifier(tap("flatten", x, torch.flatten(x, 1)))
+
+
+# ----------------------------------------------------------------------------- both sides
+
+REFERENCES = {"alexnet": AlexNet}
+
+
+def compared(rows):
+    """netcalc leaf rows that hold parameters or change the shape; merges are not torch modules."""
+    return [r for r in rows if r["type"] not in MERGES and (r["params"] or r["output_shape"] != r["input_shape"])]
+
+
+_RUNS: dict = {}
+
+
+def run(cli, model: str):
+    """(netcalc document, torch records, torch output shape, torch parameter count, torch FLOPs), once per model."""
+    if model not in _RUNS:
+        r = cli("summary", model, "--format", "json")
+        assert r.exit_code == 0, f"netcalc summary {model} exited {r.exit_code}: {r.stderr}"
+        with torch.device("meta"):
+            ref = REFERENCES[model]().eval()
+            x = torch.zeros(1, 3, 224, 224)
+        with torch.no_grad(), recording(ref) as records, FlopCounterMode(display=False) as counter:
+            out = ref(x)
+        _RUNS[model] = (json.loads(r.stdout), records, tuple(out.shape),
+                        sum(p.numel() for p in ref.parameters()), counter.get_total_flops())
+    return _RUNS[model]
+
+
+# ----------------------------------------------------------------------------- tests
+
+@pytest.mark.parametrize("model", list(REFERENCES))
+def test_leaves_match_torch(cli, model):
+    doc, records, _, _, _ = run(cli, model)
+    ours = compared(doc["layers"])
+    theirs = [t for t in records if t.params or t.output != t.input]
+    assert [r["name"] for r in ours] == [t.name for t in theirs], f"{model}: leaf names differ from torch's"
+    for a, t in zip(ours, theirs):
+        assert (tuple(a["output_shape"]), a["params"]) == (t.output, t.params), \
+            f"{model}: {a['name']}: netcalc {a['output_shape']}, {a['params']} params; torch {list(t.output)}, {t.params}"
+
+
+@pytest.mark.parametrize("model", list(REFERENCES))
+def test_totals_match_torch(cli, model):
+    doc, _, out, params, flops = run(cli, model)
+    assert tuple(doc["output_shape"]) == out == (1, 1000)
+    assert doc["totals"]["params"] == params
+    assert 2 * doc["totals"]["macs"] == flops, f"{model}: netcalc MACs {doc['totals']['macs']}, torch {flops / 2}"
+
+
+@pytest.mark.parametrize("model", list(REFERENCES))
+def test_published_numbers(cli, model):
+    """torchvision's num_params exactly, and its _ops (GMACs at 224×224) within 1%."""
+    doc = run(cli, model)[0]
+    params, gmacs = PUBLISHED[model]
+    assert doc["totals"]["params"] == params
+    assert abs(doc["totals"]["macs"] / 1e9 - gmacs) / gmacs < 0.01, f"{model}: {doc['totals']['macs']} MACs"
+
+
+@pytest.mark.parametrize("model", list(REFERENCES))
+def test_comment_states_the_totals(model):
+    """The first line, ``# torchvision.models.X: N parameters, G GMACs at 224×224.``, tells the truth."""
+    first = (ZOO / f"{model}.yaml").read_text(encoding="utf-8").splitlines()[0]
+    m = re.fullmatch(rf"# torchvision\.models\.{model}: ([\d,]+) parameters, ([\d.]+) GMACs at 224×224\.", first)
+    assert m, f"{model}.yaml: unexpected first line {first!r}"
+    assert (int(m.group(1).replace(",", "")), float(m.group(2))) == PUBLISHED[model]
