@@ -39,6 +39,7 @@ MERGES = {"Add", "Concat", "Multiply"}
 # torchvision's weights meta for each model: num_params and _ops (GFLOPS meaning GMACs) at 224×224.
 PUBLISHED = {
     "alexnet": (61_100_840, 0.714),
+    "vgg16": (138_357_544, 15.47),
 }
 
 
@@ -110,9 +111,36 @@ class AlexNet(nn.Module):
         return self.classifier(tap("flatten", x, torch.flatten(x, 1)))
 
 
+# ----------------------------------------------------------------------------- VGG-16
+
+VGG_D = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
+
+
+class VGG(nn.Module):
+    def __init__(self, cfg=VGG_D, num_classes=1000, dropout=0.5):
+        super().__init__()
+        layers, cin = [], 3
+        for v in cfg:  # make_layers(cfg, batch_norm=False)
+            if v == "M":
+                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            else:
+                layers += [nn.Conv2d(cin, v, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+                cin = v
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+        self.classifier = nn.Sequential(
+            nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(p=dropout),
+            nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(p=dropout),
+            nn.Linear(4096, num_classes))
+
+    def forward(self, x):
+        x = self.avgpool(self.features(x))
+        return self.classifier(tap("flatten", x, torch.flatten(x, 1)))
+
+
 # ----------------------------------------------------------------------------- both sides
 
-REFERENCES = {"alexnet": AlexNet}
+REFERENCES = {"alexnet": AlexNet, "vgg16": VGG}
 
 
 def compared(rows):
