@@ -29,6 +29,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the zoo comparison needs torch==2.13.0 (pip install torch==2.13.0)")
 
 from torch import nn
+from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 import netcalc
@@ -41,6 +42,7 @@ PUBLISHED = {
     "alexnet": (61_100_840, 0.714),
     "vgg16": (138_357_544, 15.47),
     "resnet50": (25_557_032, 4.089),
+    "mobilenet_v2": (3_504_872, 0.301),
 }
 
 
@@ -85,6 +87,16 @@ def recording(model: nn.Module):
         _RECORDS = None
         for h in handles:
             h.remove()
+
+
+def conv_norm_act(cin, cout, kernel=3, stride=1, groups=1, act=nn.ReLU):
+    """torchvision.ops.Conv2dNormActivation: padding (k-1)//2, a bias-free conv (a norm follows),
+    BatchNorm2d, then ``act(inplace=True)`` unless ``act`` is None; children named 0, 1, 2."""
+    layers = [nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+              nn.BatchNorm2d(cout)]
+    if act is not None:
+        layers.append(act(inplace=True))
+    return nn.Sequential(*layers)
 
 
 # ----------------------------------------------------------------------------- AlexNet
@@ -194,9 +206,49 @@ class ResNet(nn.Module):
         return self.fc(tap("flatten", x, torch.flatten(x, 1)))
 
 
+# ----------------------------------------------------------------------------- MobileNetV2
+
+class InvertedResidual(nn.Module):
+    def __init__(self, inp, oup, stride, expand_ratio):
+        super().__init__()
+        hidden_dim = round(inp * expand_ratio)  # int(round(...)) in torchvision
+        self.use_res_connect = stride == 1 and inp == oup
+        layers = [conv_norm_act(inp, hidden_dim, 1, act=nn.ReLU6)] if expand_ratio != 1 else []
+        layers += [conv_norm_act(hidden_dim, hidden_dim, stride=stride, groups=hidden_dim, act=nn.ReLU6),
+                   nn.Conv2d(hidden_dim, oup, 1, 1, 0, bias=False), nn.BatchNorm2d(oup)]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    """width_mult 1.0, where _make_divisible(c, 8) leaves every width as it is."""
+
+    SETTING = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+               (6, 320, 1, 1))  # t, c, n, s
+
+    def __init__(self, num_classes=1000, dropout=0.2, last_channel=1280):
+        super().__init__()
+        cin = 32
+        features = [conv_norm_act(3, cin, stride=2, act=nn.ReLU6)]
+        for t, c, n, s in self.SETTING:
+            for i in range(n):
+                features.append(InvertedResidual(cin, c, s if i == 0 else 1, expand_ratio=t))
+                cin = c
+        features.append(conv_norm_act(cin, last_channel, 1, act=nn.ReLU6))
+        self.features = nn.Sequential(*features)
+        self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(last_channel, num_classes))
+
+    def forward(self, x):
+        x = self.features(x)
+        x = tap("avgpool", x, F.adaptive_avg_pool2d(x, (1, 1)))
+        return self.classifier(tap("flatten", x, torch.flatten(x, 1)))
+
+
 # ----------------------------------------------------------------------------- both sides
 
-REFERENCES = {"alexnet": AlexNet, "vgg16": VGG, "resnet50": ResNet}
+REFERENCES = {"alexnet": AlexNet, "vgg16": VGG, "resnet50": ResNet, "mobilenet_v2": MobileNetV2}
 
 
 def compared(rows):
