@@ -43,6 +43,7 @@ PUBLISHED = {
     "vgg16": (138_357_544, 15.47),
     "resnet50": (25_557_032, 4.089),
     "mobilenet_v2": (3_504_872, 0.301),
+    "efficientnet_b0": (5_288_548, 0.386),
 }
 
 
@@ -246,9 +247,84 @@ class MobileNetV2(nn.Module):
         return self.classifier(tap("flatten", x, torch.flatten(x, 1)))
 
 
+# ----------------------------------------------------------------------------- EfficientNet-B0
+
+class SqueezeExcitation(nn.Module):
+    """torchvision.ops.SqueezeExcitation with activation=SiLU: x * sigmoid(fc2(silu(fc1(avgpool(x)))))."""
+
+    def __init__(self, input_channels, squeeze_channels):
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(input_channels, squeeze_channels, 1)
+        self.fc2 = nn.Conv2d(squeeze_channels, input_channels, 1)
+        self.activation = nn.SiLU(inplace=True)
+        self.scale_activation = nn.Sigmoid()
+
+    def forward(self, x):
+        scale = self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x)))))
+        return scale * x
+
+
+class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth(p, "row"): no parameters, and the identity in eval mode."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        assert not self.training, "only the inference path is transcribed"
+        return x
+
+
+class MBConv(nn.Module):
+    def __init__(self, expand_ratio, kernel, stride, input_channels, out_channels, stochastic_depth_prob):
+        super().__init__()
+        self.use_res_connect = stride == 1 and input_channels == out_channels
+        expanded = input_channels * expand_ratio  # _make_divisible(., 8) leaves B0's widths as they are
+        layers = [conv_norm_act(input_channels, expanded, 1, act=nn.SiLU)] if expanded != input_channels else []
+        layers += [conv_norm_act(expanded, expanded, kernel, stride, groups=expanded, act=nn.SiLU),
+                   SqueezeExcitation(expanded, max(1, input_channels // 4)),
+                   conv_norm_act(expanded, out_channels, 1, act=None)]
+        self.block = nn.Sequential(*layers)
+        self.stochastic_depth = StochasticDepth(stochastic_depth_prob)
+
+    def forward(self, x):
+        result = self.block(x)
+        if self.use_res_connect:
+            result = self.stochastic_depth(result) + x
+        return result
+
+
+class EfficientNetB0(nn.Module):
+    # expand_ratio, kernel, stride, input_channels, out_channels, num_layers (width and depth 1.0)
+    SETTING = ((1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
+               (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1))
+
+    def __init__(self, dropout=0.2, stochastic_depth_prob=0.2, num_classes=1000):
+        super().__init__()
+        layers = [conv_norm_act(3, 32, 3, 2, act=nn.SiLU)]
+        total, block_id = sum(s[-1] for s in self.SETTING), 0
+        for expand, kernel, stride, cin, cout, n in self.SETTING:
+            stage = []
+            for i in range(n):
+                stage.append(MBConv(expand, kernel, stride if i == 0 else 1, cin if i == 0 else cout, cout,
+                                    stochastic_depth_prob * block_id / total))
+                block_id += 1
+            layers.append(nn.Sequential(*stage))
+        layers.append(conv_norm_act(320, 4 * 320, 1, act=nn.SiLU))
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Dropout(p=dropout, inplace=True), nn.Linear(4 * 320, num_classes))
+
+    def forward(self, x):
+        x = self.avgpool(self.features(x))
+        return self.classifier(tap("flatten", x, torch.flatten(x, 1)))
+
+
 # ----------------------------------------------------------------------------- both sides
 
-REFERENCES = {"alexnet": AlexNet, "vgg16": VGG, "resnet50": ResNet, "mobilenet_v2": MobileNetV2}
+REFERENCES = {"alexnet": AlexNet, "vgg16": VGG, "resnet50": ResNet, "mobilenet_v2": MobileNetV2, "efficientnet_b0": EfficientNetB0}
 
 
 def compared(rows):
