@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,7 @@ PUBLISHED = {
     "resnet50": (25_557_032, 4.089),
     "mobilenet_v2": (3_504_872, 0.301),
     "efficientnet_b0": (5_288_548, 0.386),
+    "densenet121": (7_978_856, 2.834),
 }
 
 
@@ -322,9 +324,74 @@ class EfficientNetB0(nn.Module):
         return self.classifier(tap("flatten", x, torch.flatten(x, 1)))
 
 
+# ----------------------------------------------------------------------------- DenseNet-121
+
+class DenseLayer(nn.Module):
+    """_DenseLayer (drop_rate 0): concatenates the earlier feature maps, returns growth_rate new channels."""
+
+    def __init__(self, num_input_features, growth_rate, bn_size):
+        super().__init__()
+        self.norm1 = nn.BatchNorm2d(num_input_features)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(num_input_features, bn_size * growth_rate, kernel_size=1, stride=1, bias=False)
+        self.norm2 = nn.BatchNorm2d(bn_size * growth_rate)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(bn_size * growth_rate, growth_rate, kernel_size=3, stride=1, padding=1, bias=False)
+
+    def forward(self, features):  # a list of (N, C_i, H, W)
+        x = self.conv1(self.relu1(self.norm1(torch.cat(features, 1))))
+        return self.conv2(self.relu2(self.norm2(x)))
+
+
+class DenseBlock(nn.ModuleDict):
+    def __init__(self, num_layers, num_input_features, bn_size, growth_rate):
+        super().__init__()
+        for i in range(num_layers):
+            self.add_module(f"denselayer{i + 1}", DenseLayer(num_input_features + i * growth_rate, growth_rate, bn_size))
+
+    def forward(self, init_features):
+        features = [init_features]
+        for layer in self.values():
+            features.append(layer(features))
+        return torch.cat(features, 1)
+
+
+class Transition(nn.Sequential):
+    def __init__(self, num_input_features, num_output_features):
+        super().__init__(OrderedDict(
+            norm=nn.BatchNorm2d(num_input_features), relu=nn.ReLU(inplace=True),
+            conv=nn.Conv2d(num_input_features, num_output_features, kernel_size=1, stride=1, bias=False),
+            pool=nn.AvgPool2d(kernel_size=2, stride=2)))
+
+
+class DenseNet(nn.Module):
+    def __init__(self, growth_rate=32, block_config=(6, 12, 24, 16), num_init_features=64, bn_size=4,
+                 num_classes=1000):
+        super().__init__()
+        self.features = nn.Sequential(OrderedDict(
+            conv0=nn.Conv2d(3, num_init_features, kernel_size=7, stride=2, padding=3, bias=False),
+            norm0=nn.BatchNorm2d(num_init_features), relu0=nn.ReLU(inplace=True),
+            pool0=nn.MaxPool2d(kernel_size=3, stride=2, padding=1)))
+        n = num_init_features
+        for i, num_layers in enumerate(block_config):
+            self.features.add_module(f"denseblock{i + 1}", DenseBlock(num_layers, n, bn_size, growth_rate))
+            n += num_layers * growth_rate
+            if i != len(block_config) - 1:
+                self.features.add_module(f"transition{i + 1}", Transition(n, n // 2))
+                n //= 2
+        self.features.add_module("norm5", nn.BatchNorm2d(n))
+        self.classifier = nn.Linear(n, num_classes)
+
+    def forward(self, x):
+        out = F.relu(self.features(x), inplace=True)
+        out = tap("avgpool", out, F.adaptive_avg_pool2d(out, (1, 1)))
+        return self.classifier(tap("flatten", out, torch.flatten(out, 1)))
+
+
 # ----------------------------------------------------------------------------- both sides
 
-REFERENCES = {"alexnet": AlexNet, "vgg16": VGG, "resnet50": ResNet, "mobilenet_v2": MobileNetV2, "efficientnet_b0": EfficientNetB0}
+REFERENCES = {"alexnet": AlexNet, "vgg16": VGG, "resnet50": ResNet, "mobilenet_v2": MobileNetV2,
+              "efficientnet_b0": EfficientNetB0, "densenet121": DenseNet}
 
 
 def compared(rows):
