@@ -99,7 +99,8 @@ class ConvNd(Windowed):
             Arg("groups", 1), Arg("bias", True, "bool"), Arg("padding_mode", "zeros", "choice", PADDING_MODES))
 
     def validate(self):
-        self.check_window_args()
+        # a non-zeros padding_mode pads with F.pad first, where a negative padding crops
+        self.check_window_args(nonneg=("padding",) if self.args.get("padding_mode", "zeros") == "zeros" else ())
         if self.args["padding"] == "same" and any(s != 1 for s in self.args["stride"]):
             self.error("padding='same' is not supported for strided convolutions; use the padding "
                        "`netcalc solve-padding` gives, or an explicit nn.ZeroPad layer", "padding")

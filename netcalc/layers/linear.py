@@ -149,6 +149,9 @@ class Bilinear(Layer):
     TYPE = "Bilinear"
     ARGS = (Arg("in1_features", None), Arg("in2_features", None), Arg("out_features"), Arg("bias", True, "bool"))
 
+    def validate(self):
+        self.check_positive(self.args["out_features"], "out_features", "out_features")
+
     def widths(self, x):
         self.check_width("in1_features", self.args["in1_features"], x[-1], "the last incoming dimension")
         self.check_width("in2_features", self.args["in2_features"], x[-1], "the last incoming dimension")

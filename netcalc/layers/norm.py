@@ -53,11 +53,17 @@ class BatchNormNd(Norm):
 
     def affine_shape(self, x):
         self.check_ndim(x, self.allowed_ndims(), "(N, C, ...)")
-        self.check_width("num_features", self.args["num_features"], x[1], "the incoming channels")
+        if self.args["affine"] or self.args["track_running_stats"]:  # else torch has nothing of that width
+            self.check_width("num_features", self.args["num_features"], x[1], "the incoming channels")
         return (x[1],)
 
     def output_shape(self, x):
         self.affine_shape(x)
+        values = x[0] * prod(x[2:])
+        if not self.args["track_running_stats"] and is_int(values) and values == 1:
+            self.error(f"without running statistics it normalises with the batch's own, but input {fmt_shape(x)} "
+                       "has only one value per channel (torch needs more than 1)",
+                       "track_running_stats" if "track_running_stats" in self.entry.args else None)
         return x
 
 
@@ -81,7 +87,8 @@ class InstanceNormNd(Norm):
         if not self.args["track_running_stats"] and is_int(spatial) and spatial == 1:
             self.error(f"normalises each instance over its spatial elements, but input {fmt_shape(x)} has only one "
                        "(torch needs more than 1 without running statistics); feed a larger input or set "
-                       "track_running_stats: true", "track_running_stats" if "track_running_stats" in self.entry.args else None)
+                       "track_running_stats: true",
+                       "track_running_stats" if "track_running_stats" in self.entry.args else None)
         return x
 
 
@@ -132,12 +139,16 @@ class GroupNorm(Norm):
 
     def validate(self):
         self.check_positive(self.args["num_groups"], "num_groups", "num_groups")
+        n, g = self.args["num_channels"], self.args["num_groups"]
+        if is_int(n) and is_int(g) and n % g:
+            self.error(f"num_channels ({n}) must be divisible by num_groups ({g})", "num_channels")
 
     def affine_shape(self, x):
         if len(x) < 2:
             self.error(f"expects an input (N, C, *) of at least 2 dimensions, got {fmt_shape(x)}")
         c, g = x[1], self.args["num_groups"]
-        self.check_width("num_channels", self.args["num_channels"], c, "the incoming channels")
+        if self.args["affine"]:  # without γ and β torch never compares num_channels with the input
+            self.check_width("num_channels", self.args["num_channels"], c, "the incoming channels")
         if isinstance(c, int) and isinstance(g, int) and c % g:
             self.error(f"num_channels ({c}) must be divisible by num_groups ({g})", "num_groups")
         return (c,)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..arith import window_out
 from ..symbolic import is_int, prod
-from .base import Arg, numel
+from .base import Arg, fmt_shape, numel
 from .conv import Windowed
 from .registry import ranked
 
@@ -20,6 +20,8 @@ class PoolNd(Windowed):
     ``out = ⌊(L + 2p - d(k-1) - 1 [+ s - 1 if ceil_mode])/s⌋ + 1``, less one when ceil_mode
     would start the last window past the input and left padding.
     """
+
+    AVERAGES = False  # average and power-average pools: 3-D ones need the kernel to fit the input
 
     def validate(self):
         a = self.args
@@ -41,6 +43,11 @@ class PoolNd(Windowed):
             o = window_out(L, a["kernel_size"][i], a["stride"][i], pads, a["dilation"][i], a.get("ceil_mode", False))
             self.check_out(o, L, a["kernel_size"][i], a["stride"][i], pads, a["dilation"][i], i)
             out.append(o)
+        if self.AVERAGES and self.rank == 3:  # torch's avg_pool3d: the kernel must fit, padding aside
+            for L, k in zip(spatial, a["kernel_size"]):
+                if is_int(L) and is_int(k) and L < k:
+                    self.error(f"input {fmt_shape(spatial)} is smaller than kernel_size {fmt_shape(a['kernel_size'])} "
+                               "(3-D average pooling does not count the padding here)", "kernel_size")
         return (*lead, c, *out)
 
     def explain_shape(self, x, y):
@@ -88,6 +95,7 @@ class AvgPoolNd(PoolNd):
     ARGS = (Arg("kernel_size", kind="axes"), Arg("stride", None, "axes"), Arg("padding", 0, "axes"),
             Arg("ceil_mode", False, "bool"), Arg("count_include_pad", True, "bool"),
             Arg("divisor_override", None))
+    AVERAGES = True
 
     def validate(self):
         super().validate()
@@ -108,6 +116,7 @@ class LPPoolNd(PoolNd):
     TYPE = "LPPool{}d"
     ARGS = (Arg("norm_type", kind="float"), Arg("kernel_size", kind="axes"), Arg("stride", None, "axes"),
             Arg("ceil_mode", False, "bool"))
+    AVERAGES = True  # an average pool of x**p underneath
 
 
 class AdaptivePoolNd(Windowed):
@@ -142,6 +151,17 @@ class AdaptivePoolNd(Windowed):
 class AdaptiveAvgPoolNd(AdaptivePoolNd):
     __doc__ = AdaptivePoolNd.__doc__
     TYPE = "AdaptiveAvgPool{}d"
+
+    def output_shape(self, x):
+        # torch takes a global average (every output size 1, 2-D and 3-D pools) as a mean over the
+        # last `rank` dims of an input of any rank; an output_size list needs more than `rank` dims
+        size = self.args["output_size"]
+        listed = isinstance(self.entry.args.get("output_size"), list)  # torch: a list needs more dims
+        if self.rank > 1 and len(x) >= self.rank + listed:
+            out = tuple(L if o is None else o for o, L in zip(size, x[-self.rank:]))
+            if all(is_int(o) and o == 1 for o in out):
+                return (*x[:-self.rank], *out)
+        return super().output_shape(x)
 
 
 class AdaptiveMaxPoolNd(AdaptivePoolNd):
