@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch", reason="differential suite needs torch==2.1
 
 import torch_oracle as oracle
 from hypothesis import strategies as st
-from torch_oracle import mostly
+from torch_oracle import mostly, one_in
 
 
 def per_axis(draw, rank, values):
@@ -20,10 +20,11 @@ def per_axis(draw, rank, values):
 
 
 def spatial_input(draw, rank, lead, channels, max_size):
-    """(lead..., C, *spatial), unbatched when ``lead`` is empty; now and then a wrong rank."""
+    """(lead..., C, *spatial), unbatched when ``lead`` is empty; now and then a wrong rank
+    (then the layer keeps its explicit rank: an alias would take the wrong one from the input)."""
     sizes = [draw(st.integers(1, max_size)) for _ in range(rank)]
     shape = [*lead, channels, *sizes]
-    if draw(st.integers(0, 15)) == 0:
+    if one_in(draw, 16):
         shape = [2, *shape] if len(lead) else shape[1:]  # one dimension too many or too few
     return shape
 
@@ -33,8 +34,8 @@ def conv_cases(draw):
     rank = draw(st.integers(1, 3))
     batched = draw(st.booleans())
     groups = draw(st.sampled_from([1, 1, 1, 2, 3]))
-    c_in = groups * draw(st.integers(1, 3)) + (draw(st.integers(0, 9)) == 0)
-    c_out = groups * draw(st.integers(1, 3)) + (draw(st.integers(0, 9)) == 0)
+    c_in = groups * draw(st.integers(1, 3)) + (one_in(draw, 10))
+    c_out = groups * draw(st.integers(1, 3)) + (one_in(draw, 10))
     args = {"out_channels": draw(mostly(st.just(c_out), 0)),
             "kernel_size": per_axis(draw, rank, mostly(st.integers(1, 5), 0))}
     if draw(st.booleans()):
@@ -52,13 +53,13 @@ def conv_cases(draw):
         args["groups"] = draw(mostly(st.just(groups), 0, 20))
     if draw(st.booleans()):
         args["bias"] = draw(st.booleans())
-    if draw(st.integers(0, 3)) == 0:
+    if one_in(draw, 4):
         args["padding_mode"] = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]))
-    if draw(st.integers(0, 3)) == 0:
-        args["in_channels"] = c_in + (draw(st.integers(0, 5)) == 0)
+    if one_in(draw, 4):
+        args["in_channels"] = c_in + (one_in(draw, 6))
     lead = [draw(st.integers(1, 2))] if batched else []
     shape = spatial_input(draw, rank, lead, c_in, 12 if rank < 3 else 7)
-    name = "conv" if batched and draw(st.booleans()) else f"Conv{rank}d"
+    name = "conv" if len(shape) == rank + 2 and draw(st.booleans()) else f"Conv{rank}d"
     return shape, [(name, args)]
 
 
@@ -82,11 +83,11 @@ def depthwise_pointwise_cases(draw):
         kind = "pointwise"
     if draw(st.booleans()):
         args["bias"] = draw(st.booleans())
-    if draw(st.integers(0, 4)) == 0:
-        args["in_channels"] = c + (draw(st.integers(0, 3)) == 0)
+    if one_in(draw, 5):
+        args["in_channels"] = c + (one_in(draw, 4))
     lead = [draw(st.integers(1, 2))] if batched else []
     shape = spatial_input(draw, rank, lead, c, 10 if rank < 3 else 6)
-    name = kind if batched and draw(st.booleans()) else f"{kind.capitalize()}Conv{rank}d"
+    name = kind if len(shape) == rank + 2 and draw(st.booleans()) else f"{kind.capitalize()}Conv{rank}d"
     return shape, [(name, args)]
 
 
@@ -95,28 +96,30 @@ def transposed_cases(draw):
     rank = draw(st.integers(1, 3))
     batched = draw(st.booleans())
     groups = draw(st.sampled_from([1, 1, 2, 3]))
-    c_in = groups * draw(st.integers(1, 2)) + (draw(st.integers(0, 11)) == 0)
-    c_out = groups * draw(st.integers(1, 3)) + (draw(st.integers(0, 11)) == 0)
+    c_in = groups * draw(st.integers(1, 2)) + (one_in(draw, 12))
+    c_out = groups * draw(st.integers(1, 3)) + (one_in(draw, 12))
     args = {"out_channels": draw(mostly(st.just(c_out), 0)),
             "kernel_size": per_axis(draw, rank, mostly(st.integers(1, 4), 0))}
-    stride = per_axis(draw, rank, mostly(st.integers(1, 3), 0))
-    dilation = per_axis(draw, rank, mostly(st.integers(1, 3), 0))
+    stride = [draw(mostly(st.integers(1, 3), 0)) for _ in range(rank)]
+    # no dilation 0: whether torch's transposed kernels refuse it depends on the backend path
+    dilation = [draw(st.integers(1, 3)) for _ in range(rank)]
     args.update(stride=stride, dilation=dilation)
     if draw(st.booleans()):
-        args["padding"] = per_axis(draw, rank, mostly(st.integers(0, 3), -1))
-    if draw(st.booleans()):
-        args["output_padding"] = per_axis(draw, rank, mostly(st.integers(0, 3), -1))
+        args["padding"] = per_axis(draw, rank, mostly(st.integers(0, 2), -1))
+    if draw(st.booleans()):  # mostly below max(stride, dilation), as torch requires
+        args["output_padding"] = [draw(mostly(st.integers(0, max(max(s, d) - 1, 0)), draw(st.sampled_from([-1, 3])), 6))
+                                  for s, d in zip(stride, dilation)]
     if groups > 1:
         args["groups"] = groups
     if draw(st.booleans()):
         args["bias"] = draw(st.booleans())
-    if draw(st.integers(0, 9)) == 0:
+    if one_in(draw, 10):
         args["padding_mode"] = draw(st.sampled_from(["zeros", "reflect"]))
-    if draw(st.integers(0, 4)) == 0:
+    if one_in(draw, 5):
         args["in_channels"] = c_in
     lead = [draw(st.integers(1, 2))] if batched else []
     shape = spatial_input(draw, rank, lead, c_in, 6 if rank < 3 else 4)
-    name = "transposed" if batched and draw(st.booleans()) else f"ConvTranspose{rank}d"
+    name = "transposed" if len(shape) == rank + 2 and draw(st.booleans()) else f"ConvTranspose{rank}d"
     return shape, [(name, args)]
 
 

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch", reason="differential suite needs torch==2.1
 
 import torch_oracle as oracle
 from hypothesis import strategies as st
-from torch_oracle import mostly
+from torch_oracle import mostly, one_in
 
 dims = st.lists(st.integers(1, 4), min_size=0, max_size=3)
 
@@ -30,7 +30,7 @@ def linear_cases(draw):
     args = {"out_features": draw(mostly(st.integers(1, 5), 0))}
     if draw(st.booleans()):
         args["bias"] = draw(st.booleans())
-    if draw(st.integers(0, 3)) == 0:
+    if one_in(draw, 4):
         key = "in1_features" if kind == "Bilinear" else "in_features"
         args[key] = d_in + draw(st.sampled_from([0, 0, 1]))
     return shape, [(kind, args)]
@@ -46,7 +46,7 @@ def embedding_cases(draw):
     args = {"num_embeddings": n, "embedding_dim": draw(mostly(st.integers(1, 5), 0))}
     if draw(st.booleans()):
         args["padding_idx"] = draw(st.integers(-n - 1, n))
-    if draw(st.integers(0, 3)) == 0:
+    if one_in(draw, 4):
         args["max_norm"] = 1.0
     shape = [draw(st.integers(1, 4)) for _ in range(draw(st.integers(1, 3)))]
     return shape, [("Embedding", args)]
@@ -70,7 +70,7 @@ def reshape_cases(draw):
         sizes = [f, size // f]
         if draw(st.booleans()):
             sizes[draw(st.integers(0, 1))] = -1
-        if draw(st.integers(0, 5)) == 0:
+        if one_in(draw, 6):
             sizes.append(2)
         args = {"dim": dim, "unflattened_size": sizes}
     else:
@@ -110,7 +110,7 @@ def activation_cases(draw):
     if kind == "PReLU" and draw(st.booleans()):
         args = {"num_parameters": shape[1] if len(shape) > 1 else shape[0]}
         args["num_parameters"] += draw(st.sampled_from([0, 0, 1]))
-    if kind.startswith("Dropout") and draw(st.integers(0, 5)) == 0:
+    if kind.startswith("Dropout") and one_in(draw, 6):
         args["p"] = 1.5
     return shape, [(kind, args)]
 
@@ -147,7 +147,7 @@ def norm_cases(draw):
         for key in ("affine", "track_running_stats", "bias"):
             if draw(st.booleans()):
                 args[key] = draw(st.booleans())
-        if draw(st.integers(0, 2)) == 0:
+        if one_in(draw, 3):
             args["num_features"] = c + draw(st.sampled_from([0, 1]))
         kind = f"{kind}{rank}d"
     elif kind in ("LayerNorm", "RMSNorm"):
@@ -155,7 +155,7 @@ def norm_cases(draw):
         if draw(st.booleans()):
             n = draw(st.integers(1, len(shape)))
             normalized = list(shape[-n:])
-            if draw(st.integers(0, 4)) == 0:
+            if one_in(draw, 5):
                 normalized[0] += 1
             args["normalized_shape"] = normalized[0] if n == 1 and draw(st.booleans()) else normalized
         args["elementwise_affine"] = draw(st.booleans())
@@ -163,13 +163,13 @@ def norm_cases(draw):
             args["bias"] = draw(st.booleans())
     elif kind == "GroupNorm":
         groups = draw(st.integers(1, 3))
-        c = groups * draw(st.integers(1, 3)) + (draw(st.integers(0, 5)) == 0)
+        c = groups * draw(st.integers(1, 3)) + (one_in(draw, 6))
         shape = [draw(st.integers(1, 2)), c] + [draw(st.integers(1, 3)) for _ in range(draw(st.integers(0, 3)))]
         args["num_groups"] = draw(mostly(st.just(groups), 0))
         for key in ("affine", "bias"):
             if draw(st.booleans()):
                 args[key] = draw(st.booleans())
-        if draw(st.integers(0, 3)) == 0:
+        if one_in(draw, 4):
             args["num_channels"] = c + draw(st.sampled_from([0, 1]))
     else:
         shape = [draw(st.integers(1, 4)) for _ in range(draw(st.integers(2, 5)))]

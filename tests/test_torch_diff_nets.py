@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch", reason="differential suite needs torch==2.1
 import torch_oracle as oracle
 import yaml
 from hypothesis import strategies as st
+from torch_oracle import one_in
 
 from netcalc.layers.registry import canonical_names
 
@@ -33,7 +34,7 @@ def nets(draw):
             c_out = draw(st.integers(1, 6))
             args = {"out_channels": c_out, "kernel_size": draw(st.integers(1, 5)), "stride": draw(st.integers(1, 2)),
                     "padding": draw(st.integers(0, 2)), "bias": draw(st.booleans())}
-            if draw(st.integers(0, 3)) == 0:
+            if one_in(draw, 4):
                 args["groups"] = draw(st.integers(1, 2))
             layers.append((f"Conv{rank}d" if draw(st.booleans()) else "conv", args))
         elif kind == "depthwise":

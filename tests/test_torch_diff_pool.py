@@ -7,7 +7,7 @@ torch = pytest.importorskip("torch", reason="differential suite needs torch==2.1
 import torch_oracle as oracle
 from hypothesis import strategies as st
 from test_torch_diff_conv import per_axis, spatial_input
-from torch_oracle import mostly
+from torch_oracle import mostly, one_in
 
 
 @st.composite
@@ -26,19 +26,19 @@ def pool_cases(draw):
     if kind == "MaxPool":
         if draw(st.booleans()):
             args["dilation"] = per_axis(draw, rank, mostly(st.integers(1, 3), 0))
-        if draw(st.integers(0, 3)) == 0:
+        if one_in(draw, 4):
             args["return_indices"] = True
     if draw(st.booleans()):
         args["ceil_mode"] = draw(st.booleans())
     if kind == "AvgPool":
         if draw(st.booleans()):
             args["count_include_pad"] = draw(st.booleans())
-        if rank > 1 and draw(st.integers(0, 3)) == 0:
+        if rank > 1 and one_in(draw, 4):
             args["divisor_override"] = draw(mostly(st.integers(1, 3), 0, 5))
     lead = [draw(st.integers(1, 2))] if batched else []
     shape = spatial_input(draw, rank, lead, draw(st.integers(1, 3)), 10 if rank < 3 else 6)
     alias = {"MaxPool": "maxpool", "AvgPool": "avgpool"}.get(kind)
-    name = alias if alias and batched and draw(st.booleans()) else f"{kind}{rank}d"
+    name = alias if alias and len(shape) == rank + 2 and draw(st.booleans()) else f"{kind}{rank}d"
     return shape, [(name, args)]
 
 

@@ -9,13 +9,13 @@ torch = pytest.importorskip("torch", reason="differential suite needs torch==2.1
 
 import torch_oracle as oracle
 from hypothesis import strategies as st
-from torch_oracle import mostly
+from torch_oracle import mostly, one_in
 
 
 def sequence_input(draw, width, batch_first):
     """(L, N, D), (N, L, D) or unbatched (L, D); now and then a 4-D mistake."""
     seq, batch = draw(st.integers(1, 4)), draw(st.integers(1, 3))
-    how = draw(st.sampled_from(["batched", "batched", "unbatched", "4d"]) if draw(st.integers(0, 9)) == 0
+    how = draw(st.sampled_from(["batched", "batched", "unbatched", "4d"]) if one_in(draw, 10)
                else st.sampled_from(["batched", "batched", "unbatched"]))
     if how == "unbatched":
         return [seq, width]
@@ -28,20 +28,20 @@ def sequence_input(draw, width, batch_first):
 def recurrent_cases(draw):
     kind = draw(st.sampled_from(["RNN", "LSTM", "GRU", "rnn", "lstm", "gru"]))
     d_in = draw(st.integers(1, 5))
-    hidden = draw(mostly(st.integers(1, 6), 0))
+    hidden = draw(mostly(st.integers(1, 6), 0, 10))
     args = {"hidden_size": hidden}
     if draw(st.booleans()):
-        args["num_layers"] = draw(mostly(st.integers(1, 3), 0))
+        args["num_layers"] = draw(mostly(st.integers(1, 3), 0, 10))
     for key in ("bias", "batch_first", "bidirectional"):
         if draw(st.booleans()):
             args[key] = draw(st.booleans())
-    if draw(st.integers(0, 3)) == 0:
+    if one_in(draw, 4):
         args["dropout"] = draw(st.sampled_from([0.0, 0.5, 1.5]))
     if kind.upper() == "LSTM" and draw(st.booleans()):
         args["proj_size"] = draw(st.integers(0, hidden + 1))
     if kind.upper() == "RNN" and draw(st.booleans()):
         args["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
-    if draw(st.integers(0, 3)) == 0:
+    if one_in(draw, 4):
         args["input_size"] = d_in + draw(st.sampled_from([0, 0, 1]))
     return sequence_input(draw, d_in, args.get("batch_first", False)), [(kind, args)]
 
@@ -59,14 +59,14 @@ def test_recurrent_layers_match_torch():
 @st.composite
 def attention_cases(draw):
     heads = draw(st.integers(1, 4))
-    e = heads * draw(st.integers(1, 3)) + (draw(st.integers(0, 7)) == 0)
+    e = heads * draw(st.integers(1, 3)) + (one_in(draw, 8))
     heads = draw(mostly(st.just(heads), 0, 20))
     if draw(st.booleans()):
         args = {"num_heads": heads}
         for key in ("bias", "add_bias_kv", "add_zero_attn", "batch_first"):
             if draw(st.booleans()):
                 args[key] = draw(st.booleans())
-        if draw(st.integers(0, 4)) == 0:
+        if one_in(draw, 5):
             args[draw(st.sampled_from(["kdim", "vdim", "embed_dim"]))] = e + draw(st.sampled_from([0, 1]))
         kind = "MultiheadAttention"
     else:
@@ -78,7 +78,7 @@ def attention_cases(draw):
             args["activation"] = draw(st.sampled_from(["relu", "gelu"]))
         if draw(st.booleans()):
             args["dropout"] = draw(st.sampled_from([0.0, 0.1]))
-        if draw(st.integers(0, 4)) == 0:
+        if one_in(draw, 5):
             args["d_model"] = e + draw(st.sampled_from([0, 1]))
         kind = draw(st.sampled_from(["TransformerEncoderLayer", "encoder"]))
     return sequence_input(draw, e, args.get("batch_first", False)), [(kind, args)]

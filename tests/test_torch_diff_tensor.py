@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch", reason="differential suite needs torch==2.1
 
 import torch_oracle as oracle
 from hypothesis import strategies as st
+from torch_oracle import one_in
 
 
 def check(case):
@@ -33,7 +34,7 @@ def pad_cases(draw):
     args = {"padding": padding}
     if kind == "ConstantPad":
         args["value"] = 0.5
-    ndim = draw(st.sampled_from([rank + 1, rank + 2, rank + 2, rank + 3 if draw(st.integers(0, 5)) == 0 else rank]))
+    ndim = draw(st.sampled_from([rank + 1, rank + 2, rank + 2, rank + 3 if one_in(draw, 6) else rank]))
     shape = [draw(st.integers(1, 4)) for _ in range(max(ndim, 1))]
     return shape, [(f"{kind}{rank}d", args)]
 
@@ -74,7 +75,7 @@ def upsample_cases(draw):
         args["scale_factor"] = draw(scale) if draw(st.booleans()) else [draw(scale) for _ in range(rank)]
     if kind == "Upsample":
         args["mode"] = draw(st.sampled_from(["nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear"]))
-        if draw(st.booleans()) if args["mode"] not in ("nearest", "nearest-exact") else draw(st.integers(0, 5)) == 0:
+        if draw(st.booleans()) if args["mode"] not in ("nearest", "nearest-exact") else one_in(draw, 6):
             args["align_corners"] = draw(st.booleans())  # torch refuses it (even False) for the nearest modes
     return shape, [(kind, args)]
 
@@ -98,12 +99,12 @@ def tensor_op_cases(draw):
         target = [first, total // first]
         if draw(st.booleans()):
             target[draw(st.integers(0, 1))] = -1
-        if draw(st.integers(0, 5)) == 0:
+        if one_in(draw, 6):
             target.append(2)
         args = {"shape": target}
     elif kind == "Permute":
         order = draw(st.permutations(list(range(n))))
-        if draw(st.integers(0, 5)) == 0:
+        if one_in(draw, 6):
             order = order[:-1] if n > 1 else [0, 0]
         args = {"dims": [d - n if draw(st.booleans()) else d for d in order]}
     elif kind == "Transpose":
