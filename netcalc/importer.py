@@ -4,8 +4,8 @@ The model comes from a factory the user names (``mymodels.py:make_net`` or
 ``package.module:build``). The import has four steps:
 
 1. **Data flow.** ``torch.fx`` traces ``forward`` with every ``torch.nn`` layer kept as a leaf,
-   and :class:`~torch.fx.passes.shape_prop.ShapeProp` runs it once on an input of the given shape,
-   so every node knows torch's own output shape. When fx cannot trace (Python control flow on
+   and the traced graph runs once on fake tensors of the given shape (no arithmetic), so every node
+   knows torch's own output shape. When fx cannot trace (Python control flow on
    values), the fallback records the leaf modules' calls with forward hooks and accepts them when
    they form a plain chain.
 2. **Structure.** Series-parallel decomposition of the data-flow graph: walking back from the
@@ -150,6 +150,8 @@ class Merge:
 class Seq:
     name: str
     items: list
+    path: str = ""  # the module path it stands for
+    block: str | None = None  # set when identical instances of one class share a blocks: definition
 
 
 @dataclass
@@ -387,6 +389,16 @@ class Op:
     node_name: str = ""
 
 
+@dataclass(eq=False)
+class Learned:
+    """A tensor the model holds (``self.class_token``), not computed from the input."""
+
+    target: str
+    numel: int
+    shape: tuple
+    is_param: bool
+
+
 def _shape_of(node):
     tm = node.meta.get("tensor_meta")
     if tm is None:
@@ -519,8 +531,9 @@ class Converter:
             self.fail(node, "is used before it is computed")
         if op == "state":
             self.fail(node, "uses a recurrent layer's state (h_n/c_n); netcalc follows the output sequence only")
-        if isinstance(op, str):
-            self.fail(node, op)
+        if isinstance(op, Learned):
+            self.fail(node, f"uses the tensor self.{op.target} directly in forward; netcalc cannot express that "
+                            "(wrap it in a module netcalc knows, e.g. nn.Linear)")
         return op
 
     def convert(self, node):
@@ -533,10 +546,16 @@ class Converter:
             self.ops[node] = Op("source", node.name, 0)
             return
         if node.op == "get_attr":
-            self.ops[node] = f"uses the tensor self.{node.target} directly in forward; netcalc cannot express that " \
-                             "(wrap it in a module netcalc knows, e.g. nn.Linear)"
+            t = self._tensor(node.target)
+            self.ops[node] = Learned(node.target, t.numel(), tuple(t.shape), self._is_param(node.target))
             return
         inputs = self.data_inputs(node)
+        held = [self.ops.get(n) for n in inputs]
+        if held and all(isinstance(h, Learned) for h in held) and node.op in ("call_method", "call_function") and \
+                (node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")) in (
+                    "expand", "repeat", "expand_as", "to", "type_as", "contiguous", "clone"):
+            self.ops[node] = held[0]  # self.class_token.expand(n, -1, -1) is still the class token
+            return
         if node.op == "call_module":
             mod = self.gm.get_submodule(node.target)
             srcs = [self.source_of(n) for n in inputs]
@@ -582,7 +601,8 @@ class Converter:
                             "(use nn.Linear / nn.Conv2d / nn.MultiheadAttention modules)")
         if len({id(s) for s in srcs}) != 1:
             self.fail(node, "combines several tensors in a way netcalc cannot express" if srcs else
-                      "makes a tensor that does not come from the input")
+                      "makes a tensor that does not come from the model's input (netcalc follows one input "
+                      "tensor, so position ids or masks built inside forward cannot be expressed)")
         src = srcs[0]
         if t in passthrough:
             self.ops[node] = src
@@ -594,25 +614,28 @@ class Converter:
 
     def merge_op(self, node, kind, inputs):
         srcs = [self.ops.get(n) for n in inputs]
-        attrs = [n for n, s in zip(inputs, srcs) if n.op == "get_attr"]
-        tensors = [s for n, s in zip(inputs, srcs) if n.op != "get_attr"]
-        if attrs:  # x + self.pos_embedding: a learned positional embedding
-            if kind == "add" and len(attrs) == 1 and len(tensors) == 1:
-                p = self.gm.get_parameter(attrs[0].target) if self._is_param(attrs[0].target) else None
-                shape = _shape_of(node)
-                if p is not None and len(shape) == 3 and tuple(p.shape) == (1, *shape[1:]):
-                    self.used_tensors[attrs[0].target] = p.numel()
-                    leaf = Leaf("PositionalEmbedding", {}, attrs[0].target.rsplit(".", 1)[-1] if "." not in node.name
-                                else node.name, _scope_of_node(node), shape, params=p.numel())
-                    leaf.name = node.name
-                    self.ops[node] = self.new_op("layer", node, inputs=[self.source_of(inputs[0] if inputs[0].op !=
-                                                                                       "get_attr" else inputs[1])],
-                                                 entries=[leaf])
-                    return
-            self.fail(node, f"uses the tensor self.{attrs[0].target} directly; netcalc can only express a learned "
-                            "positional embedding added to a (N, L, D) sequence")
-        for n in inputs:
-            self.source_of(n)
+        learned = [s for s in srcs if isinstance(s, Learned)]
+        tensors = [self.source_of(n) for n, s in zip(inputs, srcs) if not isinstance(s, Learned)]
+        shape = _shape_of(node)
+        if learned:
+            t = learned[0]
+            typ = None
+            if len(learned) == 1 and len(tensors) == 1 and len(shape) == 3:
+                if kind == "add" and t.shape == (1, *shape[1:]):
+                    typ = "PositionalEmbedding"  # x + self.pos_embedding
+                elif kind == "cat" and isinstance(srcs[0], Learned) and t.shape == (1, 1, shape[2]) and \
+                        _bind(node).get("dim", 0) in (1, -2):
+                    typ = "ClassToken"  # torch.cat([self.class_token.expand(n, -1, -1), x], dim=1)
+            if typ is None:
+                self.fail(node, f"uses the tensor self.{t.target} directly; netcalc can express a learned positional "
+                                "embedding added to a (N, L, D) sequence and a class token put in front of it, "
+                                "nothing else")
+            if t.is_param:
+                self.used_tensors[t.target] = t.numel
+            leaf = Leaf(typ, {}, t.target.rsplit(".", 1)[-1], _scope_of_node(node), shape,
+                        params=t.numel if t.is_param else 0)
+            self.ops[node] = self.new_op("layer", node, inputs=[tensors[0]], entries=[leaf])
+            return
         if len(tensors) < 2:
             self.fail(node, f"{'adds' if kind == 'add' else 'multiplies'} a tensor and a constant; netcalc has no "
                             "scalar arithmetic op" if kind != "cat" else "concatenates a single tensor")
@@ -623,6 +646,12 @@ class Converter:
             if not isinstance(dim, int):
                 self.fail(node, "concatenates along a dimension that is not a constant")
         self.ops[node] = self.new_op("merge", node, inputs=tensors, merge=kind, dim=dim)
+
+    def _tensor(self, target):
+        obj = self.gm
+        for part in target.split("."):
+            obj = getattr(obj, part)
+        return obj
 
     def _is_param(self, target) -> bool:
         try:
@@ -865,7 +894,7 @@ def chain_by_hooks(model, x, input_shape) -> list:
             calls.append((path, m, args[0] if args else None, out))
         handles.append(mod.register_forward_hook(hook))
     try:
-        with torch.no_grad():
+        with torch.no_grad():  # real tensors: a model fx cannot trace may branch on values
             out = model(x)
     finally:
         for h in handles:
@@ -918,7 +947,7 @@ def group(items: list, scope: tuple) -> list:
             j = i + 1
             while j < len(items) and _scope(items[j])[:len(head)] == head:
                 j += 1
-            out.append(Seq(head[-1], group(items[i:j], head)))
+            out.append(Seq(head[-1], group(items[i:j], head), ".".join(head)))
             i = j
             continue
         item = items[i]
@@ -927,6 +956,57 @@ def group(items: list, scope: tuple) -> list:
         out.append(item)
         i += 1
     return out
+
+
+def share_blocks(items: list, model) -> dict:
+    """Instances of one user-defined module class with identical layers become calls of one block.
+
+    Returns the block definitions (name → a representative Seq); the Seqs that call them get
+    ``block`` set. Rows and names stay exactly as they were: a block call is named like the
+    sequential it replaces.
+    """
+    from .layers.registry import REGISTRY
+    from .spec import STRUCTURAL
+
+    seqs: list[Seq] = []
+
+    def visit(its):
+        for it in its:
+            if isinstance(it, Seq):
+                visit(it.items)
+                seqs.append(it)  # children first, so nested blocks are defined before their users
+            elif isinstance(it, Merge):
+                for b in it.branches:
+                    visit(b)
+
+    visit(items)
+    groups: dict[tuple, list[Seq]] = {}
+    for seq in seqs:
+        try:
+            mod = model.get_submodule(seq.path)
+        except AttributeError:
+            continue
+        cls = type(mod)
+        if cls.__module__.startswith("torch."):
+            continue
+        body = "\n".join(emit(seq.items, 0, None))
+        groups.setdefault((cls.__name__, body), []).append(seq)
+    out: dict[str, Seq] = {}
+    for (cls, _), members in groups.items():
+        if len(members) < 2:
+            continue
+        name = re.sub(r"\W", "_", cls)
+        if name.lower() in REGISTRY or name.lower() in STRUCTURAL:
+            name += "_block"
+        base, k = name, 1
+        while name in out:
+            k += 1
+            name = f"{base}_{k}"
+        out[name] = members[0]
+        for seq in members:
+            seq.block = name
+    # a definition's body must call only blocks defined before it, and never itself
+    return {name: Seq(seq.name, seq.items, seq.path) for name, seq in out.items()}
 
 
 # ----------------------------------------------------------------------------- YAML out
@@ -966,6 +1046,8 @@ def emit(items: list, indent: int, top_names: set | None) -> list[str]:
             name = _unique(item.name, top_names)
             fields = {**item.args, "name": name}
             lines.append(f"{pad}- {item.type}: {{" + ", ".join(f"{k}: {scalar(v)}" for k, v in fields.items()) + "}")
+        elif isinstance(item, Seq) and item.block:
+            lines.append(f"{pad}- {item.block}: {{name: {scalar(_unique(item.name, top_names))}}}")
         elif isinstance(item, Seq):
             lines += [f"{pad}- sequential:", f"{pad}    name: {scalar(_unique(item.name, top_names))}",
                       f"{pad}    layers:"]
@@ -1065,27 +1147,21 @@ def parse_input(text: str) -> tuple[int, ...]:
 
 def import_model(model, input_shape: tuple, source: str | None = None) -> Imported:
     """The spec for ``model`` on an input of ``input_shape``, checked against torch."""
-    import torch
     import torch.fx as fx
-    from torch.fx.passes.shape_prop import ShapeProp
 
     model.eval()
     warnings: list[str] = []
     used_tensors: dict[str, int] = {}
     try:
-        graph = fx.Tracer().trace(model)
-        gm = fx.GraphModule(model, graph)
+        shadow = meta_copy(model)
+        graph = fx.Tracer().trace(shadow)
+        gm = fx.GraphModule(shadow, graph)
         traced, trace_error = True, None
     except Exception as e:
-        traced, trace_error = False, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        traced, trace_error = False, _first_line(e)
     x = _example_input(model, gm.graph if traced else None, input_shape)
     if traced:
-        try:
-            with torch.no_grad():
-                ShapeProp(gm).propagate(x)
-        except Exception as e:
-            raise ImportFailure(f"running the model on an input of shape {list(input_shape)} failed: "
-                                f"{_first_line(e)}") from None
+        propagate(gm, x, input_shape)
         conv = Converter(gm, model)
         conv.input_shape = tuple(input_shape)
         items = conv.run()
@@ -1104,12 +1180,73 @@ def import_model(model, input_shape: tuple, source: str | None = None) -> Import
     if not items:
         raise ImportFailure("the model's output is its input: there are no layers to write")
     items = group(items, ())
+    blocks = share_blocks(items, model)
     header = [f"# Imported from {source} by netcalc import" if source else "# Imported by netcalc import",
-              f"name: {scalar(type(model).__name__)}", f"input: {scalar(list(input_shape))}", "layers:"]
-    text = "\n".join(header + emit(items, 2, set())) + "\n"
+              f"name: {scalar(type(model).__name__)}", f"input: {scalar(list(input_shape))}"]
+    if blocks:
+        header.append("blocks:")
+        for name, seq in blocks.items():
+            header += [f"  {name}:", "    layers:"] + emit(seq.items, 6, None)
+    text = "\n".join(header + ["layers:"] + emit(items, 2, set())) + "\n"
     report, origins = check(text, items, model, used_tensors, warnings)
     total = sum(p.numel() for p in model.parameters())
     return Imported(text, origins, report, warnings, total)
+
+
+def meta_copy(model):
+    """The model with every parameter and buffer on the meta device: shapes without data or arithmetic."""
+    import copy
+
+    import torch
+
+    memo = {}
+    for t in list(model.parameters()) + list(model.buffers()):
+        if id(t) not in memo:
+            m = torch.empty_like(t, device="meta")
+            memo[id(t)] = torch.nn.Parameter(m, requires_grad=t.requires_grad) if isinstance(
+                t, torch.nn.Parameter) else m
+    return copy.deepcopy(model, memo)
+
+
+def propagate(gm, x, input_shape):
+    """Run the traced graph on fake tensors and store each node's output shape as ``tensor_meta``."""
+    import torch
+    import torch.fx as fx
+    from torch.fx.node import map_aggregate
+    from torch.fx.passes.shape_prop import _extract_tensor_metadata
+
+    failure: list[str] = []
+
+    class Shapes(fx.Interpreter):
+        def run_node(self, n):
+            try:
+                result = super().run_node(n)
+            except Exception as e:
+                if n.op == "call_module":
+                    desc = f"{n.target} (nn.{type(self.module.get_submodule(n.target)).__name__})"
+                else:
+                    desc = n.target if isinstance(n.target, str) else getattr(n.target, "__name__", n.name)
+                failure.append(f"running the model on an input of shape {list(input_shape)} failed at {desc}: "
+                               f"{_first_line(e)}")
+                raise
+            found = []
+
+            def meta(obj):
+                if isinstance(obj, torch.Tensor):
+                    found.append(obj)
+                    return _extract_tensor_metadata(obj)
+                return obj
+
+            tm = map_aggregate(result, meta)
+            if found:
+                n.meta["tensor_meta"] = tm
+            return result
+
+    try:
+        with torch.no_grad():
+            Shapes(gm).run(x.to("meta"))
+    except Exception as e:
+        raise ImportFailure(failure[0] if failure else f"running the model failed: {_first_line(e)}") from None
 
 
 def _first_line(e: BaseException) -> str:

@@ -1,0 +1,461 @@
+"""``netcalc import``: models written in plain torch here, imported, analysed, compared with torch.
+
+For each model the imported spec is analysed by netcalc and compared with what torch's forward
+hooks see on the real model: every module call's output shape and parameter count, in order,
+and the total parameters against ``sum(p.numel())``. Where the zoo has a reference model
+(tests/test_zoo_seq.py), the import must give the zoo spec's numbers row for row.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="netcalc import needs torch (pip install torch==2.13.0)")
+
+from torch import nn  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+
+from netcalc.importer import ImportFailure, import_model  # noqa: E402
+
+MERGES = {"Add", "Concat", "Multiply"}
+
+
+# ----------------------------------------------------------------------------- the comparison
+
+def torch_calls(model, x):
+    """(module path, output shape, parameters) of every leaf module call, in call order."""
+    calls = []
+    whole = (nn.LSTM, nn.GRU, nn.RNN, nn.MultiheadAttention, nn.TransformerEncoderLayer)
+    skip = [p for p, m in model.named_modules() if isinstance(m, whole)]
+    handles = []
+    for path, mod in model.named_modules():
+        if not path or any(path.startswith(s + ".") for s in skip):
+            continue
+        if isinstance(mod, whole) or next(mod.children(), None) is None:
+            def hook(m, args, out, path=path):
+                out = out[0] if isinstance(out, tuple) else out
+                calls.append((path, tuple(out.shape), sum(p.numel() for p in m.parameters())))
+            handles.append(mod.register_forward_hook(hook))
+    model.eval()
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return calls
+
+
+def imported(model, x):
+    """Import ``model`` and check it against torch's hooks; returns the import result."""
+    result = import_model(model, tuple(x.shape))
+    rows = result.report.layers
+    assert len(result.rows) == len(rows)
+    ours = [(o.path, tuple(r.output_shape), r.params) for o, r in zip(result.rows, rows) if o.path]
+    theirs = torch_calls(model, x)
+    assert ours == theirs
+    assert result.report.totals["params"] == sum(p.numel() for p in model.parameters())
+    assert tuple(result.report.output_shape) == tuple(model(x).shape)
+    return result
+
+
+def names(result) -> list[str]:
+    return [r.name for r in result.report.layers]
+
+
+# ----------------------------------------------------------------------------- Sequentials
+
+def test_nested_sequential_cnn_names_mirror_module_paths():
+    model = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Sequential(nn.Conv2d(16, 32, (3, 5), stride=2, bias=False), nn.BatchNorm2d(32), nn.LeakyReLU(0.2)),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.3), nn.Linear(32, 10))
+    result = imported(model, torch.randn(2, 3, 32, 32))
+    assert names(result) == [p for p, _ in model.named_modules() if p and not isinstance(_, nn.Sequential)]
+    text = result.text
+    assert "kernel_size: [3, 5]" in text and "bias: false" in text and "negative_slope: 0.2" in text
+    assert "padding_mode" not in text and "dilation" not in text  # defaults are left out
+    assert "sequential:" in text and 'name: "3"' in text
+
+
+def test_mlp():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.GELU(), nn.LayerNorm(256), nn.Linear(256, 10),
+                          nn.LogSoftmax(dim=1))
+    result = imported(model, torch.randn(4, 1, 28, 28))
+    assert result.report.totals["params"] == 784 * 256 + 256 + 512 + 2570
+
+
+# ----------------------------------------------------------------------------- LeNet-5 and an LSTM
+
+class LeNet5(nn.Module):
+    """The classic PyTorch tutorial net: functional relu/max_pool and x.view(-1, 400)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 6, 5), nn.Conv2d(6, 16, 5)
+        self.fc1, self.fc2, self.fc3 = nn.Linear(400, 120), nn.Linear(120, 84), nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), (2, 2))
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = x.view(-1, 16 * 5 * 5)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+def test_lenet5_functional_ops():
+    result = imported(LeNet5(), torch.randn(1, 1, 32, 32))
+    types = [r.type for r in result.report.layers]
+    assert types == ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d", "Flatten",
+                     "Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    assert result.report.totals["params"] == 61706
+
+
+class LSTMClassifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(1000, 64, padding_idx=0)
+        self.lstm = nn.LSTM(64, 128, num_layers=2, batch_first=True, bidirectional=True, dropout=0.1)
+        self.head = nn.Linear(256, 5)
+
+    def forward(self, tokens):
+        out, (h, c) = self.lstm(self.embed(tokens))
+        return self.head(out[:, -1])
+
+
+def test_lstm_model():
+    result = imported(LSTMClassifier(), torch.zeros(3, 7, dtype=torch.long))
+    assert [r.type for r in result.report.layers] == ["Embedding", "LSTM", "Select", "Linear"]
+    assert "bidirectional: true" in result.text and "padding_idx: 0" in result.text
+    assert result.report.layers[1].state_shapes["h_n"] == (4, 3, 128)
+
+
+# ----------------------------------------------------------------------------- ResNet (torch.fx path)
+
+class BasicBlock(nn.Module):
+    def __init__(self, inplanes, planes, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None
+        if stride != 1 or inplanes != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out += identity
+        return self.relu(out)
+
+
+class ResNet18(nn.Module):
+    """torchvision's resnet18, transcribed (no torchvision)."""
+
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        widths, layers, inplanes = (64, 128, 256, 512), [], 64
+        for i, planes in enumerate(widths):
+            stride = 1 if i == 0 else 2
+            layers.append(nn.Sequential(BasicBlock(inplanes, planes, stride), BasicBlock(planes, planes)))
+            inplanes = planes
+        self.layer1, self.layer2, self.layer3, self.layer4 = layers
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(512, num_classes)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+@pytest.fixture(scope="module")
+def resnet18_import():
+    model = ResNet18()
+    return model, imported(model, torch.randn(1, 3, 224, 224))
+
+
+def test_resnet_residuals_and_names(resnet18_import):
+    _, result = resnet18_import
+    text = result.text
+    assert text.count("residual:") >= 6 and "shortcut:" in text and "name: downsample" in text
+    assert "BasicBlock: {name: \"0\"}" in text  # layer1's two identical blocks share one definition
+    got = names(result)
+    assert "layer2.0.downsample.0" in got and "layer4.1.conv2" in got
+    assert sum(r.type == "Add" for r in result.report.layers) == 8
+
+
+def test_resnet_agrees_with_the_zoo(resnet18_import):
+    from netcalc.cli import zoo_path
+    from netcalc.network import analyze
+    from netcalc.spec import parse
+
+    _, result = resnet18_import
+    zoo = analyze(parse(open(zoo_path("resnet18")).read(), "resnet18.yaml"))
+    assert result.report.totals == zoo.totals
+    assert [(r.type, r.output_shape, r.params, r.rf) for r in result.report.layers] == \
+           [(r.type, r.output_shape, r.params, r.rf) for r in zoo.layers]
+
+
+# ----------------------------------------------------------------------------- other structures
+
+class Inception(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.b1 = nn.Conv2d(8, 4, 1)
+        self.b2 = nn.Sequential(nn.Conv2d(8, 4, 1), nn.Conv2d(4, 6, 3, padding=1))
+        self.b3 = nn.Sequential(nn.MaxPool2d(3, 1, 1), nn.Conv2d(8, 2, 1))
+
+    def forward(self, x):
+        return torch.cat([self.b1(x), self.b2(x), self.b3(x)], 1)
+
+
+class SqueezeExcite(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Conv2d(c, c // 4, 1), nn.Conv2d(c // 4, c, 1)
+
+    def forward(self, x):
+        g = x.mean((2, 3), keepdim=True)
+        return x * torch.sigmoid(self.fc2(F.relu(self.fc1(g))))
+
+
+class Mixed(nn.Module):
+    """Concat branches, a squeeze-excitation multiply, a top-level residual and tensor ops."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.inc = Inception()
+        self.se = SqueezeExcite(12)
+        self.refine = nn.Conv2d(12, 12, 3, padding=1)
+        self.head = nn.Linear(12, 3)
+
+    def forward(self, x):
+        x = self.se(self.inc(F.relu(self.stem(x))))
+        x = x + self.refine(x)
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return self.head(x)
+
+
+def test_concat_multiply_and_top_level_residual():
+    result = imported(Mixed(), torch.randn(2, 3, 16, 16))
+    text = result.text
+    assert "concat:" in text and "multiply:" in text and "residual:" in text
+    assert [r.type for r in result.report.layers if r.type in MERGES] == ["Concat", "Multiply", "Add"]
+
+
+class UNetish(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc1 = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+        self.enc2 = nn.Sequential(nn.Conv2d(8, 16, 3, padding=1), nn.ReLU())
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.ConvTranspose2d(16, 8, 2, 2)
+        self.dec = nn.Conv2d(16, 2, 1)
+
+    def forward(self, x):
+        e1 = self.enc1(x)
+        return self.dec(torch.cat([e1, self.up(self.enc2(self.pool(e1)))], dim=1))
+
+
+def test_unet_skip_is_a_concat_with_an_identity_branch():
+    result = imported(UNetish(), torch.randn(1, 3, 32, 32))
+    assert "- []" in result.text  # cat([e1, ...]): e1 itself is the first branch
+
+
+class TinyViT(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.patch = nn.Conv2d(3, 32, 8, 8)
+        self.cls = nn.Parameter(torch.zeros(1, 1, 32))
+        self.pos = nn.Parameter(torch.zeros(1, 17, 32))
+        layer = nn.TransformerEncoderLayer(32, 4, 64, batch_first=True, activation="gelu", norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 2, norm=nn.LayerNorm(32), enable_nested_tensor=False)
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = self.patch(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1) + self.pos
+        return self.head(self.encoder(x)[:, 0])
+
+
+def test_transformer_class_token_and_positional_embedding():
+    model = TinyViT()
+    result = import_model(model, (2, 3, 32, 32))
+    types = [r.type for r in result.report.layers]
+    assert types == ["Conv2d", "Flatten", "Transpose", "ClassToken", "PositionalEmbedding",
+                     "TransformerEncoderLayer", "TransformerEncoderLayer", "LayerNorm", "Select", "Linear"]
+    assert names(result)[5:8] == ["encoder.layers.0", "encoder.layers.1", "encoder.norm"]
+    assert result.report.totals["params"] == sum(p.numel() for p in model.parameters())
+    assert "norm_first: true" in result.text and "activation: gelu" in result.text
+
+
+class Branchy(nn.Module):
+    """fx cannot trace this (control flow on a value), but the modules form a chain."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        if x.sum() > 0:
+            return self.act(self.conv(x))
+        return self.act(self.conv(x))
+
+
+def test_untraceable_chain_falls_back_to_hooks():
+    result = imported(Branchy(), torch.ones(1, 3, 8, 8))
+    assert any("cannot trace" in w for w in result.warnings)
+
+
+# ----------------------------------------------------------------------------- the zoo's reference models
+
+@pytest.mark.parametrize("name", ["lenet5", "lstm_lm", "unet", "vit_b_16"])
+def test_zoo_reference_models_import_to_the_zoo_numbers(name):
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    import test_zoo_seq as zoo_refs
+
+    from netcalc.cli import zoo_path
+    from netcalc.network import analyze
+    from netcalc.spec import parse
+
+    model, x, sets = zoo_refs.REFERENCES[name]()
+    result = import_model(model, tuple(x.shape))
+    zoo = analyze(parse(open(zoo_path(name)).read(), name), sets)
+    assert result.report.totals == zoo.totals
+    key = [(r.type, r.output_shape, r.params) for r in result.report.layers if r.type not in MERGES]
+    assert key == [(r.type, r.output_shape, r.params) for r in zoo.layers if r.type not in MERGES]
+
+
+# ----------------------------------------------------------------------------- clear failures
+
+class Dense(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x):
+        y = self.a(x)
+        return torch.cat([x, y, self.b(torch.cat([x, y], 1))], 1)
+
+
+class Shared(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.c(self.c(x))
+
+
+class Attention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.q = nn.Linear(8, 8)
+
+    def forward(self, x):
+        return torch.matmul(self.q(x), x.transpose(1, 2))
+
+
+class Sliced(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        return self.c(x)[:, :2]
+
+
+class Scaled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        return self.c(x) * 0.5
+
+
+@pytest.mark.parametrize("model, shape, words", [
+    (Dense(), (1, 4, 8, 8), ["a (nn.Conv2d)", "DenseNet"]),
+    (Shared(), (1, 4, 8, 8), ["c (nn.Conv2d)", "2 times", "same weights"]),
+    (Attention(), (2, 5, 8), ["matmul", "nn.MultiheadAttention"]),
+    (Sliced(), (1, 4, 8, 8), ["x[:, :2]", "Select"]),
+    (Scaled(), (1, 4, 8, 8), ["mul", "constant"]),
+    (nn.Sequential(nn.Conv2d(3, 4, 3), nn.Unfold(2)), (1, 3, 8, 8), ["1 (nn.Unfold)", "no layer type Unfold"]),
+    (nn.Sequential(nn.Linear(4, 4)), (1, 3), ["failed at 0 (nn.Linear)", "RuntimeError"]),
+])
+def test_what_cannot_be_expressed_fails_by_name(model, shape, words):
+    with pytest.raises(ImportFailure) as e:
+        import_model(model, shape)
+    for w in words:
+        assert w in str(e.value)
+
+
+# ----------------------------------------------------------------------------- the command
+
+MODELS_PY = textwrap.dedent("""
+    import torch.nn as nn
+
+    def make_net():
+        return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 7 * 7, 10))
+""")
+
+
+def test_cli_import_then_summary(cli, tmp_path, monkeypatch):
+    (tmp_path / "mymodels.py").write_text(MODELS_PY)
+    monkeypatch.chdir(tmp_path)
+    r = cli("import", "mymodels.py:make_net", "--input", "1,3,16,16", "-o", "net.yaml")
+    assert r.exit_code == 0, r.stderr
+    assert "agree with torch" in r.stderr
+    r = cli("params", "net.yaml", "--format", "json")
+    assert r.exit_code == 0
+    import json
+
+    doc = json.loads(r.stdout)
+    assert doc["totals"]["params"] == 8 * 3 * 9 + 8 + 392 * 10 + 10
+    assert [layer["name"] for layer in doc["layers"]] == ["0", "1", "2", "3"]
+    r = cli("import", "mymodels:make_net", "--input", "1,3,16,16")  # a module name works too
+    assert r.exit_code == 0 and r.stdout.startswith("# Imported from mymodels:make_net")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["mymodels.py:nope", "--input", "1,3,16,16"], "has no 'nope'"),
+    (["missing.py:make_net", "--input", "1,3,16,16"], "no such file"),
+    (["mymodels.py", "--input", "1,3,16,16"], "MODULE:FACTORY"),
+    (["mymodels.py:make_net", "--input", "1,three"], "--input"),
+])
+def test_cli_usage_errors(cli, tmp_path, monkeypatch, args, message):
+    (tmp_path / "mymodels.py").write_text(MODELS_PY)
+    monkeypatch.chdir(tmp_path)
+    r = cli("import", *args)
+    assert r.exit_code == 2 and message in r.stderr
+
+
+def test_cli_model_that_cannot_be_imported_exits_1(cli, tmp_path, monkeypatch):
+    (tmp_path / "bad.py").write_text("import torch, torch.nn as nn\n"
+                                     "class M(nn.Module):\n"
+                                     "    def forward(self, x):\n"
+                                     "        return torch.matmul(x, x)\n")
+    monkeypatch.chdir(tmp_path)
+    r = cli("import", "bad.py:M", "--input", "2,4,4")
+    assert r.exit_code == 1 and "cannot import bad.py:M" in r.stderr and "matmul" in r.stderr
+
+
+def test_cli_without_torch(cli, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
+    r = cli("import", "mymodels.py:make_net", "--input", "1,3,16,16")
+    assert r.exit_code == 2
+    assert "netcalc import needs PyTorch: pip install 'netcalc[torch]'" in r.stderr
