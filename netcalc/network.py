@@ -174,7 +174,9 @@ class Walker:
         if block.name in self.calls:
             chain = " → ".join(self.calls + [block.name])
             raise SpecError(f"block {block.name} uses itself ({chain}): recursive blocks never end", entry.pos)
-        values = dict(ctx.values)
+        # names its arguments and layers see: outer values < the incoming tensor's widths < its arguments
+        scope = {**ctx.values, **implicit(x)}
+        values = dict(scope)
         for key, raw in entry.args.items():
             if key not in block.params:
                 hint = did_you_mean(key, list(block.params))
@@ -185,9 +187,8 @@ class Walker:
             if raw is None:
                 raise SpecError(f"block {block.name} needs {key!r}", entry.pos)
             pos = entry.pos if key in entry.args else block.key_pos.get(key, entry.pos)
-            values[key] = raw if isinstance(raw, bool) else read_dim(raw, {**implicit(x), **ctx.values}, pos,
-                                                                      f"{block.name}.{key}", ctx.make_symbol)
-        values = {**implicit(x), **values}  # the block's layers see its input's widths too
+            values[key] = raw if isinstance(raw, bool) else read_dim(raw, scope, pos, f"{block.name}.{key}",
+                                                                      ctx.make_symbol)
         self.calls.append(block.name)
         y, field = self.sequence(block.layers, x, field, Context(values, ctx.no_bias, ctx.make_symbol), name)
         self.calls.pop()

@@ -31,7 +31,7 @@ def sympy():
 
 
 def is_int(x) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
+    return type(x) is int or (isinstance(x, int) and not isinstance(x, bool))
 
 
 def is_symbolic(x) -> bool:
@@ -46,6 +46,8 @@ def symbol(name: str):
 
 def normalize(x):
     """Return a plain int for any expression that is an integer constant."""
+    if type(x) is int:  # the common case, before the slower checks (Fraction's isinstance goes through abc)
+        return x
     if isinstance(x, (int, Fraction)):
         if isinstance(x, Fraction) and x.denominator == 1:
             return int(x)
@@ -170,16 +172,23 @@ def known_positive(x: Dim):
     return None
 
 
+_TEXT_CACHE: dict = {}
+
+
 def to_text(x) -> str:
     """A value as the contract prints it: ints as digits, expressions in sympy's syntax."""
-    return str(x)
-
-
-_TEXT_CACHE: dict = {}
+    if isinstance(x, (int, str, float, Fraction)) or not hasattr(x, "free_symbols"):
+        return str(x)
+    text = _TEXT_CACHE.get(x)
+    if text is None:  # sympy's printer is slow, and a size is printed for a row and the next row's input
+        text = _TEXT_CACHE[x] = str(x)
+    return text
 
 
 def to_json(x):
     """JSON form of a quantity: an int, or a string holding the expression."""
+    if type(x) is int:
+        return x
     x = normalize(x)
     if is_int(x):
         return x
@@ -209,7 +218,9 @@ def free_names(x) -> set[str]:
 
 # --------------------------------------------------------------------------- parsing
 
-_TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z_0-9]*)|(\*\*|//|[-+*/%()]))")
+_TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z_0-9]*)|(\*\*|//|==|!=|<=|>=|[-+*/%(),<>]))")
+KEYWORDS = ("and", "or", "not")
+FUNCTIONS = {"max": smax, "min": smin}
 MAX_BITS = 1 << 16  # refuse 10**10**10 rather than hang
 
 
@@ -233,9 +244,13 @@ def _tokens(text: str):
 
 
 class _Parser:
-    """expr := term (('+'|'-') term)* ; term := unary (('*'|'/'|'//'|'%') unary)* ;
+    """Conditions (``when:``) and arithmetic in one grammar:
+
+    cond := conj ('or' conj)* ; conj := neg ('and' neg)* ; neg := 'not' neg | cmp ;
+    cmp := expr (('=='|'!='|'<'|'<='|'>'|'>=') expr)? ;
+    expr := term (('+'|'-') term)* ; term := unary (('*'|'/'|'//'|'%') unary)* ;
     unary := '-' unary | '+' unary | power ; power := atom ('**' unary)? ;
-    atom := NUMBER | NAME | '(' expr ')'"""
+    atom := NUMBER | NAME | ('max'|'min') '(' expr (',' expr)* ')' | '(' cond ')'"""
 
     def __init__(self, text, values, make_symbol):
         self.text = text
@@ -252,19 +267,65 @@ class _Parser:
         self.i += 1
         return t
 
-    def parse(self):
+    def parse(self, condition: bool = False):
         if not self.toks:
             raise ExprError("empty expression")
-        v = self.expr()
+        v = self.cond()
         if self.i != len(self.toks):
             raise ExprError(f"unexpected {self.peek()[1]!r} in expression {self.text!r}")
+        if isinstance(v, bool) != condition:
+            raise ExprError(f"{self.text!r} is {'not a condition' if condition else 'a condition, not a number'}")
+        return v
+
+    def cond(self):
+        v = self.conj()
+        while self.peek() == ("name", "or"):
+            self.take()
+            r = self.conj()
+            v = self.truth(v) or self.truth(r)
+        return v
+
+    def conj(self):
+        v = self.neg()
+        while self.peek() == ("name", "and"):
+            self.take()
+            r = self.neg()
+            v = self.truth(v) and self.truth(r)
+        return v
+
+    def neg(self):
+        if self.peek() == ("name", "not"):
+            self.take()
+            return not self.truth(self.neg())
+        return self.cmp()
+
+    def cmp(self):
+        a = self.expr()
+        kind, op = self.peek()
+        if kind != "op" or op not in ("==", "!=", "<", "<=", ">", ">="):
+            return a
+        self.take()
+        b = self.expr()
+        diff = a - b if is_int(a) and is_int(b) else normalize(sympy().sympify(a) - b)
+        if not is_int(diff):
+            raise ExprError(f"{self.text!r} depends on letters without values ({to_text(diff)})")
+        return {"==": diff == 0, "!=": diff != 0, "<": diff < 0, "<=": diff <= 0, ">": diff > 0, ">=": diff >= 0}[op]
+
+    def truth(self, v) -> bool:
+        if not isinstance(v, bool):
+            raise ExprError(f"{self.text!r}: 'and', 'or' and 'not' join comparisons such as stride != 1")
+        return v
+
+    def number(self, v):
+        if isinstance(v, bool):
+            raise ExprError(f"{self.text!r}: a comparison where a number belongs")
         return v
 
     def expr(self):
         v = self.term()
         while self.peek() in (("op", "+"), ("op", "-")):
             op = self.take()[1]
-            r = self.term()
+            v, r = self.number(v), self.number(self.term())
             v = normalize(v + r if op == "+" else v - r)
         return v
 
@@ -272,7 +333,7 @@ class _Parser:
         v = self.unary()
         while self.peek()[0] == "op" and self.peek()[1] in ("*", "/", "//", "%"):
             op = self.take()[1]
-            r = self.unary()
+            v, r = self.number(v), self.number(self.unary())
             if op == "*":
                 v = normalize(v * r)
             elif is_int(r) and r == 0:
@@ -295,7 +356,7 @@ class _Parser:
     def unary(self):
         if self.peek() == ("op", "-"):
             self.take()
-            return -self.unary()
+            return -self.number(self.unary())
         if self.peek() == ("op", "+"):
             self.take()
             return self.unary()
@@ -319,12 +380,21 @@ class _Parser:
         kind, val = self.take()
         if kind == "num":
             return val
-        if kind == "name":
+        if kind == "name" and val in FUNCTIONS and self.peek() == ("op", "("):
+            self.take()
+            args = [self.number(self.expr())]
+            while self.peek() == ("op", ","):
+                self.take()
+                args.append(self.number(self.expr()))
+            if self.take() != ("op", ")"):
+                raise ExprError(f"missing ')' in expression {self.text!r}")
+            return FUNCTIONS[val](*args)
+        if kind == "name" and val not in KEYWORDS:
             if val in self.values:
                 return self.values[val]
             return self.make_symbol(val)
         if (kind, val) == ("op", "("):
-            v = self.expr()
+            v = self.cond()
             if self.take() != ("op", ")"):
                 raise ExprError(f"missing ')' in expression {self.text!r}")
             return v
@@ -347,34 +417,17 @@ def parse_expr(text: str, values: dict[str, int] | None = None, make_symbol=symb
         raise ExprError("expression nested too deeply") from None
 
 
-_CONDITION = re.compile(r"\s*(==|!=|<=|>=|<|>)\s*")
-
-
 def parse_condition(text, values: dict, make_symbol=symbol) -> bool:
-    """A ``when:`` condition: comparisons of expressions joined by ``and``, ``or``, ``not``.
-
-    Every name must have a number by then (block arguments, incoming widths, symbols)."""
+    """A ``when:`` condition: comparisons of expressions joined by ``and``, ``or``, ``not`` and
+    parentheses. Every name must have a number by then (block arguments, widths, symbols)."""
     if isinstance(text, bool):
         return text
     if not isinstance(text, (str, int)):
         raise ExprError("a condition must be text like \"stride != 1\"")
     text = str(text)
-    ors = re.split(r"\s+or\s+", text.strip())
-    if len(ors) > 1:
-        return any(parse_condition(t, values, make_symbol) for t in ors)
-    ands = re.split(r"\s+and\s+", text.strip())
-    if len(ands) > 1:
-        return all(parse_condition(t, values, make_symbol) for t in ands)
-    t = text.strip()
-    if t.startswith("not "):
-        return not parse_condition(t[4:], values, make_symbol)
-    parts = _CONDITION.split(t)
-    if len(parts) != 3:
-        raise ExprError(f"condition {text!r} must compare two expressions with == != < <= > >=")
-    a, op, b = parse_expr(parts[0], values, make_symbol), parts[1], parse_expr(parts[2], values, make_symbol)
-    if not (is_int(a) and is_int(b)):
-        diff = normalize(sympy().sympify(a) - b)
-        if not is_int(diff):
-            raise ExprError(f"condition {text!r} depends on symbols without values ({to_text(diff)})")
-        a, b = diff, 0
-    return {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+    if len(text) > MAX_EXPR:
+        raise ExprError(f"condition longer than {MAX_EXPR} characters")
+    try:
+        return _Parser(text, values, make_symbol).parse(condition=True)
+    except RecursionError:
+        raise ExprError("condition nested too deeply") from None
