@@ -332,7 +332,11 @@ def draw(report: Report, depth: int | None = None, sources: list | None = None) 
             if src.lane == it.lane and it.col - src.col > 1 and any(
                     (c, it.lane) in {(o.col, o.lane) for o in items} for c in range(src.col + 1, it.col)):
                 arcs.append((src, it))
-    arc_h = {(a.key, b.key): 16 + 12 * min(b.col - a.col, 8) for a, b in arcs}
+    arc_h: dict = {}  # nested skips get higher arcs: one step per skip they span
+    for a, b in sorted(arcs, key=lambda ab: ab[1].col - ab[0].col):
+        inner = [arc_h[(c.key, d.key)] for c, d in arcs if (c.key, d.key) in arc_h
+                 and a.col <= c.col and d.col <= b.col and (c, d) != (a, b)]
+        arc_h[(a.key, b.key)] = max(inner, default=8) + 18
     frames = [b for b in report.blocks if depth is None or b.depth < depth]
     frame_depths = sorted({b.depth for b in frames})
     frame_band = 14 * len(frame_depths) + (6 if frames else 0)
@@ -346,7 +350,7 @@ def draw(report: Report, depth: int | None = None, sources: list | None = None) 
         lane_top.append(y)
         lane_h.append(lane_d[-1] + lane_box[-1] + 4 * LINE + 10)
         y += lane_h[-1] + LANE_GAP
-    height = y + 10
+    height = y - LANE_GAP + 12
 
     for it in items:  # the front faces of a lane share one centre line
         it.cx = col_x[it.col] + col_w[it.col] / 2
@@ -425,13 +429,15 @@ def _edge(a: Item, b: Item, cells, col_x, col_w, arc_h) -> str:
         return (f'<line x1="{ax:.1f}" y1="{ay:.1f}" x2="{bx - 1:.1f}" y2="{by:.1f}" stroke="#555" '
                 f'stroke-width="1.2" marker-end="url(#arrow)"/>')
     if a.lane == b.lane:  # a skip over boxes: an arc above them
-        h = arc_h.get((a.key, b.key), 16 + 12 * min(b.col - a.col, 8))
+        h = arc_h.get((a.key, b.key), 26)
         top_a = a.cy - a.h / 2 - a.d if a.kind != "merge" else a.cy - 10
         top_b = b.cy - b.h / 2 - b.d if b.kind != "merge" else b.cy - 10
         peak = min(top_a, top_b) - h
         x1, x2 = a.cx, b.cx
-        return (f'<path class="skip" d="M{x1:.1f},{top_a:.1f} C{x1:.1f},{peak:.1f} {x2:.1f},{peak:.1f} '
-                f'{x2:.1f},{top_b - 1:.1f}" fill="none" stroke="#c0392b" stroke-width="1.4" '
+        r = min(12.0, (x2 - x1) / 2, (min(top_a, top_b) - peak) / 2)
+        d = (f"M{x1:.1f},{top_a:.1f} L{x1:.1f},{peak + r:.1f} Q{x1:.1f},{peak:.1f} {x1 + r:.1f},{peak:.1f} "
+             f"L{x2 - r:.1f},{peak:.1f} Q{x2:.1f},{peak:.1f} {x2:.1f},{peak + r:.1f} L{x2:.1f},{top_b - 1:.1f}")
+        return (f'<path class="skip" d="{d}" fill="none" stroke="#c0392b" stroke-width="1.4" '
                 f'marker-end="url(#arrow-skip)"/>')
     # into or out of a branch lane: turn in the gap next to the lower end's column
     if b.lane > a.lane:

@@ -456,6 +456,8 @@ class Converter:
         self.used_tensors: dict[str, int] = {}  # get_attr parameters folded into layers → numel
         self.warnings: list[str] = []
         self.order = 0
+        self.names: dict = {}  # fx node → its local name
+        self.taken: dict[tuple, set] = {}  # module scope → names in use
 
     def describe(self, node) -> str:
         if node.op == "call_module":
@@ -464,6 +466,27 @@ class Converter:
         kind = "method" if node.op == "call_method" else "function"
         scope = ".".join(_scope_of_node(node))
         return f"{kind} {target} ({node.name}{' in ' + scope if scope else ''})"
+
+    def local_name(self, node, base: str | None = None) -> str:
+        """A tensor op's name, numbered within its module (relu, relu_1, ...), so that instances of one
+        module class name their ops alike; the module's own children keep their names."""
+        scope = _scope_of_node(node)
+        if node in self.names:
+            return self.names[node]
+        if scope not in self.taken:
+            try:
+                self.taken[scope] = {n for n, _ in self.gm.get_submodule(".".join(scope)).named_children()}
+            except AttributeError:
+                self.taken[scope] = set()
+        taken = self.taken[scope]
+        base = base or re.sub(r"_\d+$", "", node.name)
+        name, k = base, 0
+        while name in taken:
+            k += 1
+            name = f"{base}_{k}"
+        taken.add(name)
+        self.names[node] = name
+        return name
 
     def fail(self, node, why: str):
         raise ImportFailure(f"{self.describe(node)}: {why}")
@@ -523,7 +546,7 @@ class Converter:
     def new_op(self, kind, node, **kw) -> Op:
         self.order += 1
         return Op(kind, self.describe(node), self.order, scope=_scope_of_node(node), shape=_shape_of(node) or (),
-                  node_name=node.name, **kw)
+                  node_name=self.local_name(node) if kind == "merge" else node.name, **kw)
 
     def source_of(self, node) -> Op:
         op = self.ops.get(node)
@@ -609,7 +632,7 @@ class Converter:
             return
         in_shape = src.shape if src.kind != "source" else self.input_shape
         typ, args = self.function_layer(node, in_shape, shape)
-        leaf = Leaf(typ, args, node.name, _scope_of_node(node), shape)
+        leaf = Leaf(typ, args, self.local_name(node), _scope_of_node(node), shape)
         self.ops[node] = self.new_op("layer", node, inputs=[src], entries=[leaf])
 
     def merge_op(self, node, kind, inputs):
@@ -675,8 +698,8 @@ class Converter:
             if isinstance(i, slice) and i == slice(None):
                 dim += 1
             elif isinstance(i, int) and not isinstance(i, bool):
-                entries.append(Leaf("Select", {"dim": dim, "index": i}, node.name if not entries else
-                                    f"{node.name}_{len(entries)}", _scope_of_node(node), ()))
+                entries.append(Leaf("Select", {"dim": dim, "index": i}, self.local_name(node, "select"),
+                                    _scope_of_node(node), ()))
             else:
                 self.fail(node, f"indexing {_show_index(index)} is not expressible; netcalc has Select for "
                                 "x[:, i] (one position of one dimension) and nothing for slices or masks")

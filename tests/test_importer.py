@@ -459,3 +459,20 @@ def test_cli_without_torch(cli, monkeypatch):
     r = cli("import", "mymodels.py:make_net", "--input", "1,3,16,16")
     assert r.exit_code == 2
     assert "netcalc import needs PyTorch: pip install 'netcalc[torch]'" in r.stderr
+
+
+def test_readme_example(cli, tmp_path, monkeypatch):
+    """The README's mymodels.py imports to exactly the spec the README shows."""
+    import pathlib
+    import re
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    source = re.search(r"```python\n# mymodels.py\n(.*?)```", readme, re.S).group(1)
+    shown = re.search(r"\$ cat net.yaml\n(.*?)```", readme, re.S).group(1)
+    (tmp_path / "mymodels.py").write_text(source)
+    monkeypatch.chdir(tmp_path)
+    r = cli("import", "mymodels.py:Net", "--input", "1,3,32,32", "-o", "net.yaml")
+    assert r.exit_code == 0
+    assert r.stderr.strip().endswith("wrote net.yaml: 18 layers, 9,962 parameters (shapes and parameters agree "
+                                     "with torch)")
+    assert (tmp_path / "net.yaml").read_text() == shown
