@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from itertools import product
+from math import gcd
 from typing import Any, Iterator
 
 from .arith import (transposed_dilation_range, transposed_kernel_range, transposed_out,
@@ -50,6 +51,8 @@ BLANK = "_"
 OPEN = 100        # values tried past the lower limit of an unknown without an upper one
 LIMIT = 100       # solutions listed when there are infinitely many
 TABLE_ROWS = 20   # solutions shown in the table format
+AXIS_ROWS = 4000  # assignments of one axis's unknowns kept (more: taken as unlimited)
+AXIS_STEPS = 20_000  # steps of one axis's enumeration before it stops
 SCAN = 256        # values tried for a symbol that appears inside an expression
 BUDGET = 400_000  # candidate checks before the search gives up
 
@@ -154,7 +157,8 @@ class Site:
     name: str = ""
     ndim_in: int | None = None
     cls: type | None = None
-    later: tuple | None = None     # target for the output from later layers: ((lo, hi, src) | None, ...)
+    later: tuple | None = None     # target for the output from later layers: ((lo, hi, src[, div]) | None, ...)
+    groups: list = field(default_factory=list)  # (dims, product, src): output dims that multiply to a number
     symbols: list = field(default_factory=list)  # symbols first seen here (args), in order
     expect_symbols: list = field(default_factory=list)  # symbols first seen in this layer's expect
 
@@ -173,6 +177,7 @@ class Solver:
         self.work = 0
         self.gave_up = False
         self.input_symbols: list[str] = []
+        self.span = OPEN
         self.input_target: tuple | None = None
 
     # ------------------------------------------------------------------ setup
@@ -326,12 +331,30 @@ class Solver:
 
     def backward(self):
         """Carry every ``expect`` back through the layers whose arguments are known."""
-        t_next = None
+        t_next, g_next = None, []
         for site in reversed(self.sites):
-            site.later = t_next
+            site.later, site.groups = t_next, g_next
             t_out = meet(self.expect_target(site, self.values), t_next)
             t_next = self.preimage(site, t_out)
+            g_next = self.group_preimage(site, t_out, g_next)
         self.input_target = t_next
+
+    def group_preimage(self, site, t_out, groups) -> list:
+        """Product constraints on the layer's input: Flatten's merged dims multiply to its exact
+        target; shape-preserving layers pass them on."""
+        cls, n = site.cls, site.ndim_in
+        if getattr(cls, "PASS_RF", False):
+            return groups
+        if cls.TYPE != "Flatten" or n is None or t_out is None:
+            return []
+        s, e = self.static_int(site.entry.args.get("start_dim", 1)), self.static_int(site.entry.args.get("end_dim", -1))
+        if s is None or e is None or not (-n <= s < n and -n <= e < n) or s % n > e % n:
+            return []
+        s, e = s % n, e % n
+        t = t_out[s] if s < len(t_out) else None
+        if t is None or t[1] is None or t[0] != t[1]:
+            return []
+        return [(tuple(range(s, e + 1)), t[0], t[2])]
 
     def static_axis(self, site, name, rank):
         """Per-axis integer values of a window argument (None where unknown), or None."""
@@ -393,6 +416,9 @@ class Solver:
                     if s <= e:
                         t_in[:s] = t_out[:s]
                         t_in[e + 1:] = t_out[s + 1:]
+                        t = t_out[s]
+                        if t is not None and t[1] is not None and t[0] == t[1]:  # the merged dims divide it
+                            t_in[s:e + 1] = [(1, t[0], t[2], t[0])] * (e + 1 - s)
         # an input width the layer states is a target for what flows in
         for key in WIDTH_ARGS:
             v = self.static_int(site.entry.args.get(key))
@@ -409,40 +435,52 @@ class Solver:
         return tuple(t_in)
 
     def axis_preimage(self, site, cls, r, a, t):
+        """Input sizes along axis ``a`` that can give an output in ``t``: exact when the layer's
+        arguments are known; otherwise the bounds that hold whatever the unknowns are (the
+        output grows with the size and padding, and shrinks with kernel, dilation and stride;
+        a transposed conv's output grows with everything but padding)."""
         from .layers.conv import ConvTransposeNd
         from .layers.pool import PoolNd
 
+        has = {x.name for x in cls.ARGS}
         vals = {}
         for arg in ("kernel_size", "stride", "padding", "dilation", "output_padding"):
-            v = self.static_axis(site, arg, r)
-            if isinstance(v, str):
-                vals[arg] = v
-            else:
-                vals[arg] = None if v is None else v[a]
-        lo, hi = t[0], t[1]
-        k = vals["kernel_size"]
-        if k is None:
-            return None
-        s = vals["stride"] if vals["stride"] is not None else (k if issubclass(cls, PoolNd) else None)
-        d = vals["dilation"] if "dilation" in {x.name for x in cls.ARGS} else 1
-        p = vals["padding"] if "padding" in {x.name for x in cls.ARGS} else 0
-        if s is None or d is None or p is None:
-            return None
+            v = self.static_axis(site, arg, r) if arg in has else None
+            vals[arg] = v if isinstance(v, str) or v is None else v[a]
+        lo, hi, src = t[0], t[1], t[2]
+        k, s = vals["kernel_size"], vals["stride"]
+        if issubclass(cls, PoolNd) and site.entry.args.get("stride") is None:
+            s = k  # a pool's stride defaults to its kernel
+        d = vals["dilation"] if "dilation" in has else 1
+        p = vals["padding"] if "padding" in has else 0
+        low, high = 1, None
         if issubclass(cls, ConvTransposeNd):
-            op = vals["output_padding"]
-            if op is None or isinstance(p, str):
+            op = vals["output_padding"] if "output_padding" in has else 0
+            if isinstance(p, str) or isinstance(op, str):
                 return None
-            rng = transposed_size_range(lo, hi, k, s, p, d, op)
+            if s is not None and k is not None and (d is not None or k == 1) and op is not None:
+                rng = transposed_size_range(lo, None, k, s, p or 0, d or 1, op)
+                low = rng[0] if rng else None
+            if hi is not None and p is not None:
+                rng = transposed_size_range(1, hi, k or 1, s or 1, p, d or 1, op or 0)
+                high = rng[1] if rng else 0
         else:
             if p == "same":
-                return (lo, hi, t[2]) if s == 1 else None
+                return (lo, hi, src) if s in (1, None) else None
             if p == "valid":
                 p = 0
-            ceil = site.entry.args.get("ceil_mode", False) is True
-            rng = window_size_range(lo - 1 if ceil else lo, hi, k, s, p, d)
-        if rng is None:
-            return (1, 0, t[2])  # nothing fits: an empty range
-        return (rng[0], rng[1], t[2])
+            ceil = site.entry.args.get("ceil_mode", False) not in (False, None, "false")
+            if p is not None:
+                rng = window_size_range(lo - 1 if ceil else lo, None, k or 1, s or 1, p, (d or 1) if k else 1)
+                low = rng[0] if rng else None
+            if hi is not None and k is not None and s is not None and (d is not None or k == 1):
+                rng = window_size_range(1, hi, k, s, p or 0, d or 1)
+                high = rng[1] if rng else 0
+        if low is None:
+            return (1, 0, src)  # no size fits
+        if low <= 1 and high is None:
+            return None
+        return (low, high, src)
 
     # ------------------------------------------------------------------ the search
 
@@ -451,16 +489,24 @@ class Solver:
         self.find_symbols()
         self.probe()
         self.backward()
-        try:
-            for values, x in self.inputs():
-                self.walk(0, x, values, [])
-        except Stop:
-            pass
-        return self.result()
+        for span in (OPEN, 4 * OPEN):  # unlimited, but fewer than LIMIT solutions: look further once
+            self.span = span
+            self.reasons, self.solutions, self.count, self.open_used, self.gave_up = {}, [], 0, set(), False
+            try:
+                for values, x in self.inputs():
+                    self.walk(0, x, values, [])
+            except Stop:
+                pass
+            result = self.result()
+            if result.count is not None or len(result.solutions) >= LIMIT or self.gave_up:
+                break
+        return result
 
-    def note(self, stage: int, message: str):
+    def note(self, stage: int, message):
+        """Why a candidate failed at ``stage``: a sentence, or a function making one (only the
+        reasons of a search without solutions are ever written out)."""
         bucket = self.reasons.setdefault(stage, [])
-        if message not in bucket and len(bucket) < 50:
+        if len(bucket) < 20 and (callable(message) or message not in bucket):
             bucket.append(message)
 
     def tick(self, n: int = 1):
@@ -492,7 +538,7 @@ class Solver:
                 if t is not None:
                     lo, hi = max(lo, t[0]), t[1] if hi is None else (hi if t[1] is None else min(hi, t[1]))
             if hi is None:
-                hi = lo + OPEN - 1
+                hi = lo + self.span - 1
                 opened.add(vid)
             if hi < lo:
                 src = next((target[i][2] for i in positions if target[i] is not None), "a later layer")
@@ -795,10 +841,12 @@ class Solver:
                 q["s"] = "tied"
             if issubclass(cls, PointwiseConvNd):
                 q = {"k": 1, "s": 1, "p": 0, "d": 1}
+            order = sorted((n for n in q if isinstance(q[n], Unknown)), key=lambda n: self.vars[q[n].id].order)
             rows, vars_, open_a, why = solve_axis(L, lo, hi, q, ceil, transposed=transposed,
-                                                  pool=issubclass(cls, PoolNd))
+                                                  pool=issubclass(cls, PoolNd), order=order, span=self.span)
             if not rows:
-                self.note(site.index, self.unmet_text(site, t, f"along {AXIS_NAMES[r][a]}", (lo, hi), why))
+                self.note(site.index, lambda t=t, a=a, lo=lo, hi=hi, why=why: self.unmet_text(
+                    site, t, f"along {AXIS_NAMES[r][a]}", (lo, hi), why()))
                 return None, set()
             opened |= open_a
             if vars_:
@@ -838,7 +886,7 @@ class Solver:
         if issubclass(cls, DepthwiseConvNd):
             slots["groups"] = c_in
         lists = {}
-        any_open = False
+        any_open: set[str] = set()
         for arg, v in slots.items():
             if not isinstance(v, Unknown):
                 lists[arg] = [v if v is not None else c_in] if arg == "in_channels" else [v]
@@ -846,15 +894,17 @@ class Solver:
             if arg == "in_channels":
                 lists[arg] = [c_in]
             elif arg == "out_channels":
-                top = hi if hi is not None else lo + OPEN - 1
-                any_open = any_open or hi is None
+                top = hi if hi is not None else lo + self.span - 1
+                if hi is None:
+                    any_open.add(v.id)
                 lists[arg] = list(range(lo, top + 1))
             elif arg == "groups":
                 lists[arg] = [g for g in range(1, c_in + 1) if c_in % g == 0]
             elif arg == "depth_multiplier":
                 first = -(-lo // c_in)
-                last = hi // c_in if hi is not None else first + OPEN - 1
-                any_open = any_open or hi is None
+                last = hi // c_in if hi is not None else first + self.span - 1
+                if hi is None:
+                    any_open.add(v.id)
                 lists[arg] = list(range(max(1, first), last + 1))
         names = list(lists)
         unknown = [a for a in names if isinstance(slots[a], Unknown)]
@@ -899,7 +949,7 @@ class Solver:
             if slots[a].id not in ids:
                 ids.append(slots[a].id)
         if any_open:
-            opened |= spread_open(ids, rows)
+            opened |= spread_open(ids, rows, any_open, self.span)
         return Component(tuple(ids), rows)
 
     # ------------------------------------------------------------------ other layers
@@ -930,7 +980,7 @@ class Solver:
             else:
                 ints.append((vid, arg, axis))
         if ints:
-            relations = self.prime_probe(site, cls, x, values, env, slots, ints)
+            relations, y_probe = self.prime_probe(site, cls, x, values, env, slots, ints)
             big = max([1, *x, *(t[1] for t in (target or ()) if t is not None and t[1] is not None),
                        *(v for v in (self.read_int(r, env) for r in site.entry.args.values()) if v)])
             for vid, arg, axis in ints:
@@ -945,6 +995,13 @@ class Solver:
                 if rel is not None:
                     idx, coef = rel
                     t = target[idx] if target is not None and idx < len(target) else None
+                    div = self.divisor(site, idx, t, relations, y_probe)
+                    if div is not None:  # the dim must divide a number: its divisors only
+                        lo_t = t[0] if t is not None else 1
+                        hi_t = min(div, t[1]) if t is not None and t[1] is not None else div
+                        comps.append(Component((vid,), [(v,) for v in range(max(vmin, 1), div // coef + 1)
+                                                        if div % (coef * v) == 0 and lo_t <= coef * v <= hi_t]))
+                        continue
                     if t is not None and t[1] is not None:
                         first = max(vmin, -(-t[0] // coef))
                         comps.append(Component((vid,), [(v,) for v in range(first, t[1] // coef + 1)]))
@@ -953,7 +1010,7 @@ class Solver:
                 else:
                     first = vmin
                 opened.add(vid)
-                comps.append(Component((vid,), [(v,) for v in range(first, first + OPEN)]))
+                comps.append(Component((vid,), [(v,) for v in range(first, first + self.span)]))
         return comps, opened
 
     def prime_probe(self, site, cls, x, values, env, slots, ints):
@@ -978,8 +1035,24 @@ class Solver:
                     if is_int(d) and d % p == 0 and 0 < d // p < 1000:
                         out[vid] = (i, d // p)
                         break
-            return out
-        return None
+            return out, y
+        return None, None
+
+    def divisor(self, site, idx, t, relations, y_probe) -> int | None:
+        """A number output dim ``idx`` must divide: from its target (a Flatten further on has an
+        exact width) and from the dims it is flattened with, less those already known."""
+        divs = [t[3]] if t is not None and len(t) > 3 and t[3] else []
+        driven = {r[0] for r in relations.values()}
+        for dims, total, _ in site.groups:
+            if idx in dims and y_probe is not None and all(j < len(y_probe) for j in dims):
+                known = 1
+                for j in dims:
+                    if j not in driven:
+                        known *= y_probe[j] if is_int(y_probe[j]) else 1
+                divs.append(total // known if total % known == 0 else 0)
+        if not divs:
+            return None
+        return gcd(*divs) if all(divs) else 0
 
     # ------------------------------------------------------------------ answers
 
@@ -1036,7 +1109,11 @@ class Solver:
         if not self.reasons:
             return ["no assignment meets every expect"]
         deepest = max(self.reasons)
-        found = self.reasons[deepest]
+        found = []
+        for m in self.reasons[deepest]:
+            text = m() if callable(m) else m
+            if text not in found:
+                found.append(text)
         out = found[:5]
         if len(found) > 5:
             out.append(f"... and {len(found) - 5} more like these")
@@ -1116,7 +1193,9 @@ def meet_dim(a, b):
         return a
     lo = max(a[0], b[0])
     hi = a[1] if b[1] is None else b[1] if a[1] is None else min(a[1], b[1])
-    return (lo, hi, a[2] if a[0] >= b[0] else b[2])
+    div = [x[3] for x in (a, b) if len(x) > 3 and x[3]]
+    src = a[2] if a[0] >= b[0] else b[2]
+    return (lo, hi, src, gcd(*div)) if div else (lo, hi, src)
 
 
 def meet(a: tuple | None, b: tuple | None) -> tuple | None:
@@ -1155,227 +1234,290 @@ def _src(t, site) -> str:
 # ============================================================================ one axis
 
 def solve_axis(L: int, lo: int, hi: int | None, q: dict, ceil, transposed: bool = False,
-               pool: bool = False):
+               pool: bool = False, order: list | None = None, span: int = OPEN):
     """Every assignment of the unknowns of one spatial axis giving an output in ``[lo, hi]``.
 
     ``q`` maps ``k, s, p, d`` (and ``op`` for transposed convs) to an int, an :class:`Unknown`,
     ``"same"``/``"valid"`` (padding) or ``"tied"`` (a pool's stride that defaults to its
-    kernel). ``ceil`` is a bool or an Unknown (ceil_mode). Returns ``(rows, vars, open, why)``:
-    rows of values for ``vars`` (unknown ids in first-seen order), the ids that had no upper
-    limit and took values near the end of the range tried, and a sentence when there are no rows.
+    kernel). ``ceil`` is a bool or an Unknown (ceil_mode). The unknowns are enumerated in
+    ``order`` (short names; the listing order), each within bounds from the output formula,
+    the last one solved exactly as an interval. Returns ``(rows, vars, open, why)``: rows of
+    values for ``vars`` (unknown ids), the ids with no upper limit, and a sentence when there
+    are no rows.
     """
-    names = [n for n in ("k", "s", "p", "d", "op") if isinstance(q.get(n), Unknown)]
+    order = [n for n in (order or ("k", "s", "p", "d", "op")) if isinstance(q.get(n), Unknown)]
     ids: list[str] = []
-    for n in names:
+    for n in order:
         if q[n].id not in ids:
             ids.append(q[n].id)
     ceil_opts = [ceil] if not isinstance(ceil, Unknown) else [False, True]
     if isinstance(ceil, Unknown) and ceil.id not in ids:
         ids.append(ceil.id)
-    rows, seen, open_ids = [], set(), set()
+    rows, open_ids = [], set()
     for c in ceil_opts:
-        found, opened = (_transposed_axis if transposed else _window_axis)(L, lo, hi, q, names, bool(c), pool)
+        axis = _Axis(L, lo, hi, q, bool(c), transposed, pool, span)
+        found, opened, cut = axis.enumerate(order)
         for vals in found:
-            row = {}
-            ok = True
-            for n in names:
-                vid = q[n].id
-                if vid in row and row[vid] != vals[n]:
-                    ok = False
-                row[vid] = vals[n]
+            row = {q[n].id: vals[n] for n in order}
             if isinstance(ceil, Unknown):
                 row[ceil.id] = c
-            if ok:
-                key = tuple(row[i] for i in ids)
-                if key not in seen:
-                    seen.add(key)
-                    rows.append(key)
-        if opened:
-            open_ids |= spread_open(ids, rows)
-    why = None if rows else _axis_why(L, lo, hi, q, ceil, transposed, pool)
-    return rows, ids, open_ids, why
+            rows.append(tuple(row[i] for i in ids))
+        if cut:  # more than we keep: the unknowns that had no upper limit are unlimited
+            open_ids |= {q[n].id for n in opened} or {q[n].id for n in order}
+        elif opened:
+            open_ids |= spread_open(ids, rows, {q[n].id for n in opened}, span)
+    return rows, ids, open_ids, lambda: _axis_why(L, lo, hi, q, ceil, transposed, pool)
 
 
-def spread_open(ids, rows) -> set:
-    """Unknowns that reached far past their smallest value among ``rows``: they grow without
-    limit (rows come from a range cut off :data:`OPEN` values past a lower limit)."""
+def spread_open(ids, rows, opened, span: int = OPEN) -> set:
+    """Unknowns that keep growing along rows tried :data:`OPEN` values past a lower limit: an
+    unknown is unlimited when it (one of ``opened``, whose range had no end) or another reaches a larger value in the rows where some unknown is in
+    the top quarter of its range than anywhere in the bottom half."""
     out = set()
-    for i, vid in enumerate(ids):
-        vals = [r[i] for r in rows if is_int(r[i]) and not isinstance(r[i], bool)]
-        if vals and max(vals) - min(vals) >= OPEN // 2:
-            out.add(vid)
+    ints = [i for i in range(len(ids)) if any(is_int(r[i]) and not isinstance(r[i], bool) for r in rows)]
+    for o in ints:
+        if ids[o] not in opened:
+            continue
+        vals = [r[o] for r in rows]
+        least = min(vals)
+        top = [r for r in rows if r[o] >= least + 3 * span // 4]
+        if not top:
+            continue
+        bottom = [r for r in rows if r[o] < least + span // 2]
+        out.add(ids[o])
+        for i in ints:
+            if max(r[i] for r in top) > max((r[i] for r in bottom), default=-1):
+                out.add(ids[i])
     return out
 
 
-def _window_axis(L, lo, hi, q, names, ceil, pool):
-    """Conv/pool axis: ``⌊(L + 2p - d(k-1) - 1 [+ s - 1])/s⌋ + 1`` (ceil_mode may take one off)."""
-    same = q.get("p") in ("same", "valid") and q["p"]
-    tied = q.get("s") == "tied"
-    base = {n: q[n] for n in ("k", "s", "p", "d") if not isinstance(q.get(n), Unknown)}
-    if same == "valid":
-        base["p"] = 0
-    lo_f = lo - 1 if ceil else lo  # the floor-mode output is out or out - 1
-    found: list[dict] = []
-    opened: dict[str, int] = {}
+class _Full(Exception):
+    pass
 
-    def out(v):
-        s = v["k"] if tied else v["s"]
-        if same == "same":
-            total = v["d"] * (v["k"] - 1)
-            return window_out(L, v["k"], s, (total // 2, total - total // 2), v["d"], ceil)
-        return window_out(L, v["k"], s, v["p"], v["d"], ceil)
 
-    def ok(v):
-        s = v["k"] if tied else v["s"]
-        if pool and same is False and v["p"] > v["k"] // 2:
-            return False
-        if same == "same" and s != 1:
-            return False
-        o = out(v)
-        return o >= 1 and lo <= o and (hi is None or o <= hi)
+class _Axis:
+    """One spatial axis of a window layer: the output formula, and bounds for each unknown
+    given the ones already chosen (``None`` as an upper bound: no limit).
 
-    todo = [n for n in ("p", "k", "d", "s") if n in names]
-    if same:
-        todo = [n for n in todo if n != "p"]
+    Conv/pool: ``out = ⌊span/s⌋ + 1`` with ``span = L + 2p - d(k - 1) - 1``, so
+    ``s*(lo - 1) <= span <= s*hi - 1`` (with ceil_mode, ``out`` is the floor-mode value or one
+    more, so ``lo - 1`` stands for ``lo`` and every candidate is checked exactly); a pool's
+    padding is at most half its kernel. Transposed: ``out = (L - 1)s - 2p + d(k - 1) + op + 1``
+    with ``op < max(s, d)``.
+    """
 
-    def bound(n, v, rest):
-        """(first, last or None) of an enumerated unknown, given the earlier ones."""
-        s_known = v.get("k") if tied else v.get("s")
-        if n == "p":
-            if pool and "k" in v:
-                return 0, v["k"] // 2
-            return 0, None
-        # the span L + 2p - d(k - 1) - 1 must stay at least s*(lo_f - 1)
-        if lo_f >= 1:
-            a_min = (s_known or 1) * (lo_f - 1) if not (tied and "k" in rest) else lo_f - 1
-        elif s_known is not None:
-            a_min = s_known * (lo_f - 1)
+    def __init__(self, L, lo, hi, q, ceil, transposed, pool, span=OPEN):
+        self.L, self.lo, self.hi, self.ceil, self.transposed, self.pool = L, lo, hi, ceil, transposed, pool
+        self.span = span
+        self.lo_f = lo - 1 if ceil else lo
+        self.same = q.get("p") if q.get("p") in ("same", "valid") else None
+        self.tied = q.get("s") == "tied"
+        self.known = {n: v for n, v in q.items() if is_int(v)}
+        if self.same == "valid":
+            self.known["p"] = 0
+        if not transposed and self.same is None and "p" not in self.known and not isinstance(q.get("p"), Unknown):
+            self.known["p"] = 0
+        self.q = q
+
+    # ------------------------------------------------------------------ the formula
+
+    def values(self, v):
+        full = {**self.known, **v}
+        if self.tied and "k" in full:
+            full["s"] = full["k"]
+        return full
+
+    def accept(self, v) -> bool:
+        f = self.values(v)
+        L = self.L
+        if self.transposed:
+            if f["op"] >= max(f["s"], f["d"]):
+                return False
+            o = transposed_out(L, f["k"], f["s"], f["p"], f["d"], f["op"])
         else:
-            return max(1, 2 * v["p"] if pool and n == "k" and same is False else 1), None
-        room = L + (0 if same else 2 * v["p"]) - 1 - a_min
-        if same == "same":
-            return 1, None
-        if n == "k":
-            d = v.get("d", 1)
-            first = 2 * v["p"] if pool else 1
-            return max(1, first), (1 + room // d if room >= 0 else 0)
-        if n == "d":
-            if v["k"] == 1:
-                return 1, None
-            return 1, (room // (v["k"] - 1) if room >= 0 else 0)
-        return 1, None  # stride: only as the last unknown
+            if self.same == "same":
+                if f["s"] != 1:
+                    return False
+                tot = f["d"] * (f["k"] - 1)
+                pad = (tot // 2, tot - tot // 2)
+            else:
+                pad = f["p"]
+                if self.pool and pad > f["k"] // 2:
+                    return False
+            o = window_out(L, f["k"], f["s"], pad, f["d"], self.ceil)
+        return o >= 1 and self.lo <= o and (self.hi is None or o <= self.hi)
 
-    def last_range(n, v):
-        s = v["k"] if tied else v.get("s")
-        p = v.get("p", 0)
-        if same == "same":
-            if n == "s":
-                return (1, 1)
-            return (1, None)  # k or d: the output is L whatever they are
+    # ------------------------------------------------------------------ bounds
+
+    def bound(self, n, v):
+        """(first, last | None) for unknown ``n`` given the values ``v`` chosen so far (the
+        other unknowns free), or None when nothing fits."""
+        f = self.values(v)
+        return self._t_bound(n, f) if self.transposed else self._w_bound(n, f)
+
+    def _a_min(self, f):
+        """The least span the target allows, or None when it has no floor (ceil_mode, free stride)."""
+        if "s" in f:
+            return f["s"] * (self.lo_f - 1)
+        return self.lo_f - 1 if self.lo_f >= 1 else None
+
+    def _w_bound(self, n, f):
+        L, hi = self.L, self.hi
+        if self.same == "same":
+            return (1, 1) if n == "s" else (1, None)  # the output is L whatever the kernel
+        if n == "p":
+            last = f["k"] // 2 if self.pool and "k" in f else None
+            if hi is not None and "s" in f and "k" in f and ("d" in f or f["k"] == 1):
+                cap = (f["s"] * hi - L + f.get("d", 1) * (f["k"] - 1)) // 2
+                last = cap if last is None else min(last, cap)
+            return (0, last) if last is None or last >= 0 else None
         if n == "s":
-            return window_stride_range(L, lo_f, hi, v["k"], p, v["d"])
-        if n == "p":
-            rng = window_padding_range(L, lo_f, hi, v["k"], s, v["d"])
-            if rng is not None and pool:
-                last = v["k"] // 2 if rng[1] is None else min(rng[1], v["k"] // 2)
-                rng = None if last < rng[0] else (rng[0], last)
-            return rng
+            if self.lo_f <= 1 or "p" not in f:
+                return 1, None
+            reach = f.get("d", 1) * (f["k"] - 1) if "k" in f else 0
+            span = L + 2 * f["p"] - reach - 1
+            return (1, span // (self.lo_f - 1)) if span >= self.lo_f - 1 else None
+        if "p" not in f:
+            return (1, None)
+        a_min = self._a_min(f)
+        room = None if a_min is None else L + 2 * f["p"] - 1 - a_min
         if n == "k":
-            rng = window_kernel_range(L, lo_f, hi, s, p, v["d"])
-            if rng is not None and pool:
-                first = max(rng[0], 2 * p)
-                rng = None if rng[1] is not None and rng[1] < first else (first, rng[1])
-            return rng
-        return window_dilation_range(L, lo_f, hi, v["k"], s, p)
-
-    def rec(i, v):
-        if i == len(todo):
-            if ok(v):
-                found.append(dict(v))
-            return
-        n = todo[i]
-        if i == len(todo) - 1 and not (tied and n == "k"):
-            rng = last_range(n, v)
-        else:
-            rng = bound(n, v, todo[i + 1:])
-        if rng is None:
-            return
-        first, last = rng
-        if last is None:
-            opened[n] = min(opened.get(n, first), first)
-            last = first + OPEN - 1
-        for val in range(first, last + 1):
-            v[n] = val
-            rec(i + 1, v)
-        v.pop(n, None)
-
-    rec(0, dict(base))
-    return found, opened
-
-
-def _transposed_axis(L, lo, hi, q, names, ceil, pool):
-    """Transposed conv axis: ``(L - 1)s - 2p + d(k - 1) + op + 1``, with ``op < max(s, d)``."""
-    base = {n: q[n] for n in ("k", "s", "p", "d", "op") if not isinstance(q.get(n), Unknown)}
-    todo = [n for n in ("s", "d", "k", "op", "p") if n in names]
-    found: list[dict] = []
-    opened: dict[str, int] = {}
-
-    def out(v):
-        return transposed_out(L, v["k"], v["s"], v["p"], v["d"], v["op"])
-
-    def bound(n, v, rest):
-        if n == "op":
-            return 0, max(v["s"], v["d"]) - 1
-        if "p" in rest or hi is None:
+            first = max(1, 2 * f["p"]) if self.pool else 1
+            if room is None and self.tied and f.get("d", 1) > 1:
+                room_k = (L + 2 * f["p"] - 1 + f["d"]) // (f["d"] - 1)  # span >= -k when s = k
+                return (first, room_k) if room_k >= first else None
+            if room is None:
+                return first, None
+            last = 1 + room // f.get("d", 1) if room >= 0 else 0
+            return (first, last) if last >= first else None
+        # n == "d"
+        if "k" not in f or f["k"] == 1 or room is None:
             return 1, None
-        # the output with every later unknown at its smallest contribution must not pass hi
-        k_part = (v["d"] * (v["k"] - 1)) if ("k" in v and "d" in v) else ((v["k"] - 1) if "k" in v else 0)
-        room = hi - 1 + 2 * v["p"]
+        return (1, room // (f["k"] - 1)) if room >= f["k"] - 1 else None
+
+    def _t_bound(self, n, f):
+        L, lo, hi = self.L, self.lo, self.hi
+        if n == "op":
+            last = max(f["s"], f["d"]) - 1 if "s" in f and "d" in f else None
+            if hi is not None and "p" in f:
+                cap = hi - 1 + 2 * f["p"] - (L - 1) * f.get("s", 1) - (
+                    f.get("d", 1) * (f["k"] - 1) if "k" in f else 0)
+                last = cap if last is None else min(last, cap)
+            return (0, last) if last is None or last >= 0 else None
+        if n == "p":
+            grows = (("s" not in f and L > 1) or "k" not in f or ("d" not in f and f["k"] > 1)
+                     or ("op" not in f and ("s" not in f or "d" not in f)))
+            if grows:
+                return 0, None
+            op = f.get("op", max(f["s"], f["d"]) - 1)
+            top = (L - 1) * f["s"] + f["d"] * (f["k"] - 1) + op + 1 - lo
+            return (0, top // 2) if top >= 0 else None
+        if hi is None or "p" not in f:
+            return 1, None
+        room = hi - 1 + 2 * f["p"] - f.get("op", 0)
         if n == "s":
             if L == 1:
                 return 1, None
-            return 1, max(0, (room - k_part) // (L - 1))
-        reach = room - (L - 1) * v["s"]
-        if n == "d":
-            if "k" not in v or v["k"] == 1:
-                return 1, None
-            return 1, max(0, reach // (v["k"] - 1))
+            reach = f.get("d", 1) * (f["k"] - 1) if "k" in f else 0
+            last = (room - reach) // (L - 1)
+            return (1, last) if last >= 1 else None
+        room -= (L - 1) * f.get("s", 1)
         if n == "k":
-            return 1, max(0, 1 + reach // v.get("d", 1))
-        return 1, None
+            last = 1 + room // f.get("d", 1) if room >= 0 else 0
+            return (1, last) if last >= 1 else None
+        # n == "d"
+        if "k" not in f or f["k"] == 1:
+            return 1, None
+        return (1, room // (f["k"] - 1)) if room >= f["k"] - 1 else None
 
-    def last_range(n, v):
+    def exact(self, n, f):
+        """The interval of the last unknown ``n`` (every other value known), from netcalc.arith."""
+        L, lo, hi = self.L, self.lo_f, self.hi
+        if self.transposed:
+            solver = {"s": lambda: transposed_stride_range(L, self.lo, hi, f["k"], f["p"], f["d"], f["op"]),
+                      "p": lambda: transposed_padding_range(L, self.lo, hi, f["k"], f["s"], f["d"], f["op"]),
+                      "k": lambda: transposed_kernel_range(L, self.lo, hi, f["s"], f["p"], f["d"], f["op"]),
+                      "d": lambda: transposed_dilation_range(L, self.lo, hi, f["k"], f["s"], f["p"], f["op"]),
+                      "op": lambda: transposed_output_padding_range(L, self.lo, hi, f["k"], f["s"], f["p"], f["d"])}
+            return solver[n]()
+        if self.same == "same" or (self.tied and n == "k"):
+            return self._w_bound(n, f)  # no closed form: bounds, then every value is checked
         if n == "s":
-            return transposed_stride_range(L, lo, hi, v["k"], v["p"], v["d"], v["op"])
-        if n == "d":
-            return transposed_dilation_range(L, lo, hi, v["k"], v["s"], v["p"], v["op"])
+            return window_stride_range(L, lo, hi, f["k"], f["p"], f["d"])
+        if n == "p":
+            rng = window_padding_range(L, lo, hi, f["k"], f["s"], f["d"])
+            if rng is not None and self.pool:
+                last = f["k"] // 2 if rng[1] is None else min(rng[1], f["k"] // 2)
+                rng = None if last < rng[0] else (rng[0], last)
+            return rng
         if n == "k":
-            return transposed_kernel_range(L, lo, hi, v["s"], v["p"], v["d"], v["op"])
-        if n == "op":
-            return transposed_output_padding_range(L, lo, hi, v["k"], v["s"], v["p"], v["d"])
-        return transposed_padding_range(L, lo, hi, v["k"], v["s"], v["d"], v["op"])
+            rng = window_kernel_range(L, lo, hi, f["s"], f["p"], f["d"])
+            if rng is not None and self.pool:
+                first = max(rng[0], 2 * f["p"])
+                rng = None if rng[1] is not None and rng[1] < first else (first, rng[1])
+            return rng
+        return window_dilation_range(L, lo, hi, f["k"], f["s"], f["p"])
 
-    def rec(i, v):
-        if i == len(todo):
-            o = out(v)
-            if v["op"] < max(v["s"], v["d"]) and o >= 1 and lo <= o and (hi is None or o <= hi):
-                found.append(dict(v))
-            return
-        n = todo[i]
-        rng = last_range(n, v) if i == len(todo) - 1 else bound(n, v, todo[i + 1:])
-        if rng is None:
-            return
-        first, last = rng
-        if last is None:
-            opened[n] = min(opened.get(n, first), first)
-            last = first + OPEN - 1
-        for val in range(first, last + 1):
-            v[n] = val
-            rec(i + 1, v)
-        v.pop(n, None)
+    # ------------------------------------------------------------------ the walk
 
-    rec(0, dict(base))
-    return found, opened
+    def enumerate(self, order):
+        """Nested loops over the unknowns in ``order`` (each unknown id once, whichever names it
+        stands for), the last solved by :meth:`exact`. Returns ``(found, opened, cut)``: the
+        assignments by short name, the names that had no upper limit (tried for :data:`OPEN`
+        values), and whether the walk stopped at :data:`AXIS_ROWS` rows or :data:`AXIS_STEPS` steps."""
+        groups: list[list[str]] = []
+        by_id: dict[str, list[str]] = {}
+        for n in order:
+            vid = self.q[n].id
+            if vid not in by_id:
+                by_id[vid] = []
+                groups.append(by_id[vid])
+            by_id[vid].append(n)
+        found: list[dict] = []
+        opened: set[str] = set()
+        steps = 0
+
+        def rng_of(i, names, v):
+            if i == len(groups) - 1 and len(names) == 1:
+                return self.exact(names[0], self.values(v))
+            first, last = None, None
+            for n in names:  # one unknown standing for several quantities: every bound applies
+                b = self.bound(n, v)
+                if b is None:
+                    return None
+                first = b[0] if first is None else max(first, b[0])
+                last = b[1] if last is None else (last if b[1] is None else min(last, b[1]))
+            return (first, last) if last is None or last >= first else None
+
+        def rec(i, v):
+            nonlocal steps
+            steps += 1
+            if steps > AXIS_STEPS or len(found) >= AXIS_ROWS:
+                raise _Full
+            if i == len(groups):
+                if self.accept(v):
+                    found.append({n: v[n] for g in groups for n in g})
+                return
+            names = groups[i]
+            rng = rng_of(i, names, v)
+            if rng is None:
+                return
+            first, last = rng
+            if last is None:
+                opened.update(names)
+                last = first + self.span - 1
+            for val in range(first, last + 1):
+                for n in names:
+                    v[n] = val
+                rec(i + 1, v)
+            for n in names:
+                v.pop(n, None)
+
+        try:
+            rec(0, {})
+        except _Full:
+            return found, opened, True
+        return found, opened, False
 
 
 ARG_WORDS = {"k": "kernel_size", "s": "stride", "p": "padding", "d": "dilation", "op": "output_padding"}
@@ -1553,8 +1695,9 @@ def torch_call(layer, x) -> str:
         default = arg.default
         if arg.default is not REQUIRED and arg.default is not None:
             default = layer._expand(arg, arg.default)
-        if issubclass(cls, PoolNd) and arg.name == "stride" and _py(v) == _py(a.get("kernel_size")):
-            continue
+        if issubclass(cls, PoolNd) and arg.name == "stride" and _py(v) == _py(a.get("kernel_size")) and (
+                layer.entry.args.get("stride") is None):
+            continue  # the default: stride = kernel_size
         if arg.default is REQUIRED or _py(v) != _py(default):
             parts.append(f"{arg.name}={_py(v)}")
     return f"nn.{cls.TYPE}(" + ", ".join(parts) + ")"

@@ -1,0 +1,171 @@
+"""netcalc solve against torch 2.13: for generated conv, pool and transposed-conv layers, blank
+some arguments, put the true output shape (from torch) in ``expect``, and check that (1) every
+solution netcalc lists builds a torch layer with exactly that output and (2) the values the
+layer was made with are among the solutions. Then the fill-in-the-blank homework specs."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import warnings
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the solve differential tests need torch==2.13.0 (pip install torch==2.13.0)")
+
+import yaml  # noqa: E402
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from torch import nn  # noqa: E402
+
+from netcalc.solve import solve_text  # noqa: E402
+
+# SOLVE_EXAMPLES=600 SOLVE_RANDOM=1 run a longer, random search
+SETTINGS = settings(max_examples=int(os.environ.get("SOLVE_EXAMPLES", 45)), deadline=None, database=None,
+                    derandomize=not os.environ.get("SOLVE_RANDOM"),
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHECKED = 12  # solutions built in torch per example (the first and the last ones)
+
+
+def torch_shape(module, shape):
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = module(torch.zeros(shape))
+    return list((out[0] if isinstance(out, tuple) else out).shape)
+
+
+def build(code: str):
+    return eval(code, {"nn": nn})  # noqa: S307 - netcalc's own output, in a test
+
+
+@st.composite
+def layers(draw):
+    """(kind, rank, input shape, spec args, per-axis arg names) of a layer torch accepts."""
+    kind = draw(st.sampled_from(["conv", "conv", "pool", "avgpool", "transposed"]))
+    # AvgPool3d is left out: torch also wants each input size >= the kernel there, which
+    # netcalc's AvgPool3d does not check yet (AvgPool1d/2d and MaxPool3d do not need it)
+    rank = draw(st.sampled_from([1, 2, 2] if kind == "avgpool" else [1, 2, 2, 3]))
+    size = 9 if rank < 3 else 6
+    shape = [1, draw(st.sampled_from([1, 2, 4, 6])), *[draw(st.integers(1, size)) for _ in range(rank)]]
+
+    def axes(lo, hi):
+        return [draw(st.integers(lo, hi)) for _ in range(rank)]
+
+    args = {"kernel_size": axes(1, 4), "stride": axes(1, 3)}
+    if kind == "conv":
+        g = draw(st.sampled_from([1, 1, 2]))
+        assume(shape[1] % g == 0)
+        args.update(out_channels=g * draw(st.integers(1, 3)), padding=axes(0, 2), dilation=axes(1, 2), groups=g)
+    elif kind == "pool":
+        args.update(padding=[draw(st.integers(0, k // 2)) for k in args["kernel_size"]], dilation=axes(1, 2),
+                    ceil_mode=draw(st.booleans()))
+    elif kind == "avgpool":
+        args.update(padding=[draw(st.integers(0, k // 2)) for k in args["kernel_size"]],
+                    ceil_mode=draw(st.booleans()))
+    else:
+        args.update(out_channels=draw(st.integers(1, 3)), padding=axes(0, 2), dilation=axes(1, 2))
+        args["output_padding"] = [draw(st.integers(0, max(s, d) - 1)) for s, d in zip(args["stride"], args["dilation"])]
+    cls = {"conv": "Conv", "pool": "MaxPool", "avgpool": "AvgPool", "transposed": "ConvTranspose"}[kind]
+    type_name = f"{cls}{rank}d"
+    try:
+        kw = dict(args)
+        if kind in ("conv", "transposed"):
+            module = getattr(nn, type_name)(shape[1], **kw)
+        else:
+            module = getattr(nn, type_name)(**kw)
+        out = torch_shape(module, shape)
+    except (RuntimeError, ValueError):
+        assume(False)
+    assume(all(v > 0 for v in out))
+    per_axis = [a for a in ("kernel_size", "stride", "padding", "dilation", "output_padding") if a in args]
+    blanks = draw(st.lists(st.sampled_from(per_axis + [a for a in ("out_channels", "groups", "ceil_mode")
+                                                       if a in args]), min_size=1, max_size=3, unique=True))
+    spec_args = dict(args)
+    truth = {}
+    for a in blanks:
+        if a in per_axis and rank > 1 and draw(st.booleans()):
+            axis = draw(st.integers(0, rank - 1))  # blank one axis only
+            spec_args[a] = ["_" if i == axis else v for i, v in enumerate(args[a])]
+        else:
+            spec_args[a] = "_"
+        truth[a] = args[a]
+    return type_name, rank, shape, spec_args, truth, out
+
+
+def flat(v, rank):
+    return tuple(v) if isinstance(v, list) else (v,) * rank if rank and not isinstance(v, bool) else (v,)
+
+
+@SETTINGS
+@given(layers())
+def test_solutions_are_exactly_what_torch_builds(case):
+    type_name, rank, shape, spec_args, truth, out = case
+    text = yaml.safe_dump({"input": shape, "layers": [{type_name: {**spec_args, "expect": out}}]},
+                          default_flow_style=True)
+    result = solve_text(text)
+    doc = result.to_dict()
+    assert doc["count"] != 0, (text, doc.get("unmet"))
+    sols = doc["solutions"]
+    for sol in sols[:CHECKED // 2] + sols[-CHECKED // 2:]:
+        [code] = sol["code"]
+        assert torch_shape(build(code), shape) == out, (text, code)
+    name = f"{type_name}_1"
+    want = {f"{name}.{a}": v for a, v in truth.items()}
+    keys = list(sols[0]["assignments"])
+    assert set(keys) == set(want), (keys, want)
+    per_axis = {k: rank if k.split(".")[1] not in ("out_channels", "groups", "ceil_mode") else 0 for k in keys}
+    key_of = [lambda s, k=k: flat(s[k], per_axis[k]) for k in keys]
+    truth_key = tuple(f(want) for f in key_of)
+    listed = [tuple(f(s["assignments"]) for f in key_of) for s in sols]
+    assert listed == sorted(listed), text
+    if doc["count"] is not None or truth_key <= listed[-1]:
+        assert truth_key in listed, (text, truth_key, listed[:5])
+
+
+# ---------------------------------------------------------------- the homework's fill-in-the-blank specs
+
+FILL_SPECS = sorted(glob.glob(os.path.join(ROOT, "specs", "homework", "fill_*.yaml")))
+
+
+def answer_in_comment(text: str) -> str | None:
+    """The ``nn.X(...)`` call after ``answer (torch ...):`` in the spec's comment, if any."""
+    comment = " ".join(line.lstrip("# ").strip() for line in text.splitlines() if line.startswith("#"))
+    m = re.search(r"answer[^:]*:\s*(nn\.\w+\()", comment)
+    if not m:
+        return None
+    start, depth = m.start(1), 0
+    for i in range(m.end(1) - 1, len(comment)):
+        depth += {"(": 1, ")": -1}.get(comment[i], 0)
+        if depth == 0:
+            return comment[start:i + 1]
+    return None
+
+
+@pytest.mark.skipif(not FILL_SPECS, reason="no specs/homework/fill_*.yaml yet")
+@pytest.mark.parametrize("path", FILL_SPECS, ids=os.path.basename)
+def test_fill_in_the_blank_specs(path):
+    text = open(path, encoding="utf-8").read()
+    spec = yaml.safe_load(text)
+    result = solve_text(text, path)
+    assert result.count == 1, (result.count, result.unmet)
+    sol = result.solutions[0]
+    meta = torch.device("meta")  # shapes without the arithmetic: the inputs here are large
+    x = torch.zeros(spec["input"], device=meta)
+    for code, (name, x_in, y, states) in zip(sol.code, sol.shapes):
+        module = build(code).to(meta)
+        with torch.no_grad():
+            if states:  # a recurrent layer: feed h_0 (and c_0) of the state shapes netcalc reports
+                h = tuple(torch.zeros(list(states[k]), device=meta) for k in ("h_n", "c_n") if k in states)
+                out, _ = module(x, h if len(h) > 1 else h[0])
+            else:
+                out = module(x)
+        assert list(out.shape) == list(y), (code, out.shape, y)
+        x = out
+    layer = spec["layers"][-1]
+    expect = next(iter(layer.values()))["expect"] if isinstance(layer, dict) else None
+    assert list(x.shape) == [v for v in expect], (path, x.shape, expect)
+    answer = answer_in_comment(text)
+    if answer is not None and len(sol.code) == 1:
+        assert str(build(answer)) == str(build(sol.code[0])), (answer, sol.code[0])
