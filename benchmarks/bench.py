@@ -183,8 +183,8 @@ def child_env() -> dict:
 
 
 class Run:
-    def __init__(self, seconds: float, rss_mib: float, code: int, out_path: str):
-        self.seconds, self.rss_mib, self.code, self.out_path = seconds, rss_mib, code, out_path
+    def __init__(self, seconds: float, cpu: float, rss_mib: float, code: int, out_path: str):
+        self.seconds, self.cpu, self.rss_mib, self.code, self.out_path = seconds, cpu, rss_mib, code, out_path
 
 
 def run_once(argv: list[str], env: dict, stdin_path: str | None = None) -> Run:
@@ -200,7 +200,8 @@ def run_once(argv: list[str], env: dict, stdin_path: str | None = None) -> Run:
         p.stderr.close()
     if p.returncode != 0:
         sys.stderr.write(f"warning: {' '.join(argv)} exited {p.returncode}: {err.decode(errors='replace')[-500:]}\n")
-    return Run(seconds, usage.ru_maxrss / 1024, p.returncode, out_path)  # ru_maxrss is in KiB on Linux
+    cpu = usage.ru_utime + usage.ru_stime  # steadier than wall time on a busy machine
+    return Run(seconds, cpu, usage.ru_maxrss / 1024, p.returncode, out_path)  # ru_maxrss is in KiB on Linux
 
 
 class Case:
@@ -214,6 +215,10 @@ class Case:
     @property
     def median(self):
         return statistics.median(r.seconds for r in self.results)
+
+    @property
+    def cpu(self):
+        return statistics.median(r.cpu for r in self.results)
 
     @property
     def spread(self):
@@ -238,7 +243,7 @@ def measure(case: Case, runs: int, env: dict):
         case.note = case.check(case.results[-1].out_path)
     for r in case.results[:-1]:
         os.unlink(r.out_path)
-    sys.stderr.write(f"  {case.label}: median {case.median:.3f} s, peak {case.rss:.0f} MiB\n")
+    sys.stderr.write(f"  {case.label}: median {case.median:.3f} s (CPU {case.cpu:.3f} s), peak {case.rss:.0f} MiB\n")
 
 
 # ----------------------------------------------------------------------------- checks on the output
@@ -385,8 +390,8 @@ def main() -> int:
 
     by = {c.key: c for c in cases}
     lines = []
-    lines.append("| case | runs | median s | min–max s | peak RSS MiB | target | met | note |")
-    lines.append("|---|---:|---:|---:|---:|---|---|---|")
+    lines.append("| case | runs | median s | min–max s | median CPU s | peak RSS MiB | target | met | note |")
+    lines.append("|---|---:|---:|---:|---:|---:|---|---|---|")
     for c in cases:
         t_s, t_m = c.target or (None, None)
         target = " and ".join(x for x in ((f"≤ {t_s:g} s" if t_s else ""), (f"≤ {t_m} MiB" if t_m else "")) if x)
@@ -397,7 +402,8 @@ def main() -> int:
         if not c.ok:
             note = (note + "; " if note else "") + "**exit code not 0**"
         lo, hi = c.spread
-        lines.append(f"| {c.label} | {len(c.results)} | {fmt_s(c.median)} | {fmt_s(lo)}–{fmt_s(hi)} | {c.rss:.1f} | "
+        lines.append(f"| {c.label} | {len(c.results)} | {fmt_s(c.median)} | {fmt_s(lo)}–{fmt_s(hi)} | {fmt_s(c.cpu)} | "
+                     f"{c.rss:.1f} | "
                      f"{target or '—'} | {verdict(met)} | {note} |")
 
     derived = ["", "| derived figure | value | target | met |", "|---|---:|---|---|"]
@@ -429,9 +435,10 @@ def main() -> int:
         f"- netcalc: {NETCALC} (git {git_head()})",
         f"- torch / torchinfo: {versions or 'not available'}",
         f"- method: every figure is a whole process (`python benchmarks/bench.py{' --quick' if opts.quick else ''}`), "
-        f"{runs} timed runs after one untimed warm-up; median and min–max of wall time, peak RSS of the child "
-        f"(os.wait4 rusage, max over runs); bytecode cached (see README). The machine is shared and timings "
-        f"are noisy: compare medians, not single runs.",
+        f"{runs} timed runs after one untimed warm-up; median and min–max of wall time, median CPU time "
+        f"(user + system) and peak RSS of the child (os.wait4 rusage; RSS max over runs); bytecode cached "
+        f"(see README). Targets are judged on the wall-time median. On a shared machine wall time is noisy "
+        f"(see the load average above): compare medians, and CPU time, not single runs.",
         f"- took {time.time() - started:.0f} s",
     ] + [f"- note: {n}" for n in notes] + [""]
     text = "\n".join(header + lines + derived) + "\n"

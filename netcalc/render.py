@@ -67,11 +67,18 @@ class _BlockCells:
         self.state_shapes = None
         inner = report.layers[block.start:block.end]
         self.rf = inner[-1].rf if inner else None
+        self.inner = inner
         totals = block.totals(report.layers)
         for q, v in totals.items():
             setattr(self, q, v)
-        self.param_bytes = sum_of(r.param_bytes for r in inner)
-        self.activation_bytes = sum_of(r.activation_bytes for r in inner)
+
+    @property
+    def param_bytes(self):  # summed only when a column shows it
+        return sum_of(r.param_bytes for r in self.inner)
+
+    @property
+    def activation_bytes(self):
+        return sum_of(r.activation_bytes for r in self.inner)
 
 
 def sum_of(values):
@@ -158,8 +165,9 @@ def _num(v) -> str:
 
 def _totals_cells(report: Report, cols, readable: bool, compact: bool = False) -> list[str]:
     totals = dict(report.totals)
-    totals["param_bytes"] = sum_of(r.param_bytes for r in report.layers)
-    totals["activation_bytes"] = sum_of(r.activation_bytes for r in report.layers)
+    for key in ("param_bytes", "activation_bytes"):  # a product per layer: only when shown
+        if key in cols:
+            totals[key] = sum_of(getattr(r, key) for r in report.layers)
     out = []
     for c in cols:
         if c == "name":
@@ -341,9 +349,7 @@ def dumps(doc) -> str:
     layout with the C string encoder and plain string joins. Any value of a type it does not
     know is left to json itself."""
     try:
-        out: list[str] = []
-        _encode(doc, "\n", out.append)
-        return "".join(out)
+        return _text(doc, "\n")
     except _Unknown:
         return json.dumps(doc, indent=2)
 
@@ -354,14 +360,37 @@ class _Unknown(Exception):
 
 _ESCAPE = json.encoder.encode_basestring_ascii  # what json.dumps uses (ensure_ascii=True)
 _FLOAT = {float("inf"): "Infinity", float("-inf"): "-Infinity"}
+_KEYS: dict = {}  # key → its escaped text and ": "
+_int = int.__repr__
 
 
-def _scalar(o):
+def _text(o, newline: str) -> str:
+    """``o`` as json.dumps(indent=2) writes it at the indentation ``newline`` (a newline and the indent)."""
     t = type(o)
     if t is str:
         return _ESCAPE(o)
     if t is int:
-        return int.__repr__(o)
+        return _int(o)
+    if t is dict:
+        if not o:
+            return "{}"
+        inner = newline + "  "
+        parts = []
+        for key, value in o.items():
+            head = _KEYS.get(key)
+            if head is None:
+                if type(key) is not str:
+                    raise _Unknown
+                head = _KEYS[key] = _ESCAPE(key) + ": "
+            vt = type(value)
+            parts.append(head + (_int(value) if vt is int else _ESCAPE(value) if vt is str else _text(value, inner)))
+        return "{" + inner + ("," + inner).join(parts) + newline + "}"
+    if t is list or t is tuple:
+        if not o:
+            return "[]"
+        inner = newline + "  "
+        return "[" + inner + ("," + inner).join([_int(v) if type(v) is int else _text(v, inner) for v in o]) + \
+            newline + "]"
     if o is None:
         return "null"
     if o is True:
@@ -370,52 +399,7 @@ def _scalar(o):
         return "false"
     if t is float:
         return "NaN" if o != o else _FLOAT.get(o) or float.__repr__(o)
-    return None
-
-
-def _encode(o, newline: str, put):
-    """``o`` at the indentation ``newline`` (a newline and the current indent)."""
-    text = _scalar(o)
-    if text is not None:
-        put(text)
-        return
-    t = type(o)
-    inner = newline + "  "
-    if t is dict:
-        if not o:
-            put("{}")
-            return
-        first = True
-        for key, value in o.items():
-            if type(key) is not str:
-                raise _Unknown
-            put(("{" if first else ",") + inner + _ESCAPE(key) + ": ")
-            first = False
-            text = _scalar(value)
-            if text is not None:
-                put(text)
-            else:
-                _encode(value, inner, put)
-        put(newline + "}")
-    elif t is list or t is tuple:
-        if not o:
-            put("[]")
-            return
-        texts = [_scalar(v) for v in o]
-        if None not in texts:  # a shape, an rf list: one join
-            put("[" + inner + ("," + inner).join(texts) + newline + "]")
-            return
-        first = True
-        for value, text in zip(o, texts):
-            put("[" + inner if first else "," + inner)
-            first = False
-            if text is not None:
-                put(text)
-            else:
-                _encode(value, inner, put)
-        put(newline + "]")
-    else:
-        raise _Unknown
+    raise _Unknown
 
 
 def _caption(report: Report, cols) -> str:

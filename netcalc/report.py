@@ -52,7 +52,10 @@ class LayerRow:
     def depth(self) -> int:
         return self.name.count(".") if self.path else 0
 
-    def to_dict(self) -> dict:
+    def to_dict(self, activation_bytes=None) -> dict:
+        """The contract's layer object; ``activation_bytes`` when the caller has it already."""
+        if activation_bytes is None:
+            activation_bytes = self.activation_bytes
         extra = {} if self.explain is None else {
             "explain": {k: [s.text() for s in steps] for k, steps in self.explain.items()}}
         return {
@@ -61,7 +64,7 @@ class LayerRow:
             "state_shapes": None if self.state_shapes is None else {k: shape_json(v) for k, v in self.state_shapes.items()},
             **{q: to_json(getattr(self, q)) for q in QUANTITIES},
             "rf": None if self.rf is None else {k: [rf_json(v) for v in vs] for k, vs in self.rf.items()},
-            "param_bytes": to_json(self.param_bytes), "activation_bytes": to_json(self.activation_bytes),
+            "param_bytes": to_json(self.param_bytes), "activation_bytes": to_json(activation_bytes),
             **({"path": self.path} if self.path else {}),
             **extra,
         }
@@ -115,14 +118,15 @@ class Report:
         return self._totals
 
     def to_dict(self) -> dict:
+        activations = [r.activation_bytes for r in self.layers]  # once per row: a product of the shape
         return {
             "name": self.name,
             "input_shape": shape_json(self.input_shape),
             "output_shape": shape_json(self.output_shape),
-            "layers": [row.to_dict() for row in self.layers],
+            "layers": [row.to_dict(a) for row, a in zip(self.layers, activations)],
             "totals": {**{k: to_json(v) for k, v in self.totals.items()},
                        "param_bytes": to_json(total(r.param_bytes for r in self.layers)),
-                       "activation_bytes": to_json(total(r.activation_bytes for r in self.layers))},
+                       "activation_bytes": to_json(total(activations))},
             "dtype": self.dtype,
             **({"warnings": list(self.warnings)} if self.warnings else {}),
             **({"blocks": [b.to_dict(self.layers) for b in self.blocks]} if self.blocks else {}),

@@ -40,7 +40,9 @@ class ExactAxis:
         lo = self.lo[phase]
         if lo is None:
             return None
-        shift = int(q * self.period * self.jump)
+        # int(q * period * jump) in integers: Fraction arithmetic is the slow part of long chains
+        v, d = q * self.period * self.jump.numerator, self.jump.denominator
+        shift = v // d if v >= 0 else -(-v // d)
         return lo + shift, self.hi[phase] + shift
 
     @property
@@ -49,6 +51,13 @@ class ExactAxis:
 
     def window(self, kernel: int, stride: int, padding: int, dilation: int = 1) -> "ExactAxis":
         """Unit ``o`` reads units ``o*stride - padding + dilation*t`` for ``t < kernel``."""
+        if self.period == 1 and self.jump.denominator == 1 and self.lo[0] is not None and kernel >= 1:
+            # one phase (jump a whole number): the union of the kernel's spans runs from the first
+            # tap's lo to the last tap's hi; the same field the general case below builds, directly
+            jump = self.jump.numerator
+            lo = self.lo[0] - padding * jump
+            hi = self.hi[0] + (dilation * (kernel - 1) - padding) * jump
+            return ExactAxis(1, self.jump * stride, (lo,), (hi,), Fraction(lo + hi, 2))
         period = self.period // gcd(self.period, stride)
         spans = [_union(self.span(o * stride - padding + dilation * t) for t in range(kernel))
                  for o in range(period)]
@@ -178,10 +187,14 @@ def union(a: "Field | None", b: "Field | None") -> "Field | None":
 # ------------------------------------------------------------------ whole-layer fields
 
 class Field:
-    """The receptive field of one tensor: a tuple of axes, or unset before any window."""
+    """The receptive field of one tensor: a tuple of axes, or unset before any window.
+
+    Treated as immutable: every step makes a new Field (layers that keep the field pass the same
+    object on, so its per-axis report is computed once and cached)."""
 
     def __init__(self, axes=None):
         self.axes = axes  # None: identity, no spatial axes fixed yet
+        self._parts = None
 
     def window(self, kernels, strides, paddings, dilations) -> "Field | None":
         return self._step("window", kernels, strides, paddings, dilations)
@@ -214,5 +227,9 @@ class Field:
             if ndim < 3:
                 return None
             axes = (ExactAxis.identity(),) * (ndim - 2)
-        parts = [a.report() for a in axes]
+            parts = [a.report() for a in axes]
+        else:
+            if self._parts is None:
+                self._parts = [a.report() for a in axes]
+            parts = self._parts
         return {"size": [p[0] for p in parts], "jump": [p[1] for p in parts], "start": [p[2] for p in parts]}
