@@ -281,10 +281,9 @@ def list_layers():
 
 @app.command()
 def solve(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt, format: Format = FormatOpt):
-    """Fill in the blanks: every value of the spec's `_` and unset symbols that meets its expect: shapes.
+    """Fill in the blanks: the values of `_` and unset symbols that meet every expect: shape.
 
-    `_` marks an unknown argument or input dimension (one per axis for kernel_size, stride,
-    ...; [_, 3] blanks one axis); a layer's expect: [dims] is the output shape it must have.
+    `_` is an unknown argument or input size (one per axis for kernel_size, stride, ...).
     Lists every solution PyTorch accepts, with the completed torch.nn calls.
 
     Example: netcalc solve specs/homework/fill_conv2d_a.yaml
