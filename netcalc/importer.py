@@ -1182,6 +1182,11 @@ def import_model(model, input_shape: tuple, source: str | None = None) -> Import
         traced, trace_error = True, None
     except Exception as e:
         traced, trace_error = False, _first_line(e)
+    if traced:
+        needed = [n.target for n in gm.graph.nodes if n.op == "placeholder" and not n.args]
+        if len(needed) > 1:
+            raise ImportFailure(f"forward takes {len(needed)} inputs ({', '.join(needed)}); netcalc import handles "
+                                "models with one input tensor")
     x = _example_input(model, gm.graph if traced else None, input_shape)
     if traced:
         propagate(gm, x, input_shape)

@@ -321,6 +321,35 @@ def test_untraceable_chain_falls_back_to_hooks():
     assert any("cannot trace" in w for w in result.warnings)
 
 
+class FunctionalOps(nn.Module):
+    """Pads, interpolation, functional pools, a depthwise conv, squeeze/permute, a GRU, softmax."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 8, 3)
+        self.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.gru = nn.GRU(8, 6, batch_first=True)
+        self.bn = nn.BatchNorm1d(6)
+        self.lin = nn.Linear(6, 4)
+
+    def forward(self, x):
+        x = self.c(F.pad(x, (1, 1, 2, 2)))
+        x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        x = F.relu6(self.dw(F.avg_pool2d(x, 3, stride=2, padding=1)))
+        x = F.adaptive_max_pool2d(x, (4, 1)).squeeze(-1).permute(0, 2, 1).contiguous()  # (N, 4, 8)
+        x, _ = self.gru(x)
+        x = F.softmax(self.lin(self.bn(x.mean(dim=1))), dim=-1)
+        return x.unsqueeze(1)
+
+
+def test_functional_ops():
+    result = imported(FunctionalOps(), torch.randn(2, 3, 16, 16))
+    assert [r.type for r in result.report.layers] == [
+        "ZeroPad2d", "Conv2d", "Upsample", "AvgPool2d", "Conv2d", "ReLU6", "AdaptiveMaxPool2d", "Reshape", "Permute",
+        "GRU", "Mean", "BatchNorm1d", "Linear", "Softmax", "Reshape"]
+    assert "groups: 8" in result.text and "mode: bilinear" in result.text
+
+
 # ----------------------------------------------------------------------------- the zoo's reference models
 
 @pytest.mark.parametrize("name", ["lenet5", "lstm_lm", "unet", "vit_b_16"])
@@ -388,12 +417,22 @@ class Scaled(nn.Module):
         return self.c(x) * 0.5
 
 
+class TwoInputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x, y):
+        return self.c(x) + y
+
+
 @pytest.mark.parametrize("model, shape, words", [
     (Dense(), (1, 4, 8, 8), ["a (nn.Conv2d)", "DenseNet"]),
     (Shared(), (1, 4, 8, 8), ["c (nn.Conv2d)", "2 times", "same weights"]),
     (Attention(), (2, 5, 8), ["matmul", "nn.MultiheadAttention"]),
     (Sliced(), (1, 4, 8, 8), ["x[:, :2]", "Select"]),
     (Scaled(), (1, 4, 8, 8), ["mul", "constant"]),
+    (TwoInputs(), (1, 4, 8, 8), ["2 inputs (x, y)"]),
     (nn.Sequential(nn.Conv2d(3, 4, 3), nn.Unfold(2)), (1, 3, 8, 8), ["1 (nn.Unfold)", "no layer type Unfold"]),
     (nn.Sequential(nn.Linear(4, 4)), (1, 3), ["failed at 0 (nn.Linear)", "RuntimeError"]),
 ])
