@@ -31,15 +31,15 @@ solutions are listed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from itertools import product
 from math import gcd
-from typing import Any, Iterator
+from typing import Any
 
-from .arith import (transposed_dilation_range, transposed_kernel_range, transposed_out,
-                    transposed_output_padding_range, transposed_padding_range, transposed_size_range,
-                    transposed_stride_range, window_dilation_range, window_kernel_range, window_out,
-                    window_padding_range, window_size_range, window_stride_range)
+from .arith import (transposed_dilation_range, transposed_kernel_range, transposed_out, transposed_output_padding_range,
+                    transposed_padding_range, transposed_size_range, transposed_stride_range, window_dilation_range,
+                    window_kernel_range, window_out, window_padding_range, window_size_range, window_stride_range)
 from .errors import SpecError, did_you_mean
 from .layers import Context, lookup
 from .layers.base import REQUIRED, fmt_shape
@@ -265,7 +265,7 @@ class Solver:
                     entry = replace(site.entry, args=self.placeholder_args(site), name=site.name, expect=None)
                     layer = cls(entry, Context({**self.values}, self.no_bias, _one))
                     y = tuple(v if is_int(v) else 64 for v in layer.output_shape(x))
-                except Exception:
+                except BUILD_ERRORS:
                     y = None
             x = y
             if y is not None:
@@ -374,7 +374,7 @@ class Solver:
 
     def preimage(self, site, t_out) -> tuple | None:
         """Target for a layer's input, given the target for its output (static: known args only)."""
-        from .layers.conv import ConvNd, ConvTransposeNd, DepthwiseConvNd, PointwiseConvNd, Windowed
+        from .layers.conv import DepthwiseConvNd, PointwiseConvNd, Windowed
         from .layers.pool import AdaptivePoolNd, PoolNd
 
         cls, n = site.cls, site.ndim_in
@@ -752,7 +752,7 @@ class Solver:
     # ------------------------------------------------------------------ window layers
 
     def window_components(self, site, cls, x, values, blanks, bare, target):
-        from .layers.conv import ConvTransposeNd, DepthwiseConvNd, PointwiseConvNd
+        from .layers.conv import ConvTransposeNd, PointwiseConvNd
         from .layers.pool import PoolNd
 
         r = cls.rank
@@ -837,7 +837,7 @@ class Solver:
                     q[short] = 0
                 elif short == "d":
                     q[short] = 1
-            if isinstance(q.get("s"), type(None)) and issubclass(cls, PoolNd):
+            if q.get("s") is None and issubclass(cls, PoolNd):
                 q["s"] = "tied"
             if issubclass(cls, PointwiseConvNd):
                 q = {"k": 1, "s": 1, "p": 0, "d": 1}
@@ -1027,7 +1027,7 @@ class Solver:
                 entry = replace(site.entry, args=self.concrete_args(site, trial), name=site.name, expect=None)
                 layer = cls(entry, Context(self.env(trial), self.no_bias, _no_symbol))
                 y = layer.output_shape(x)
-            except Exception:
+            except BUILD_ERRORS:
                 continue
             out = {}
             for vid, p in primes.items():
@@ -1062,7 +1062,7 @@ class Solver:
             var = self.vars[vid]
             if var.key in assignments:
                 continue
-            if vid.startswith("$") or vid.startswith("input."):
+            if vid.startswith(("$", "input.")):
                 assignments[var.key] = values[vid]
                 continue
             index, arg = int(vid.split(".")[0]), vid.split(".")[1]
@@ -1076,11 +1076,10 @@ class Solver:
             full = [v if is_int(v) or isinstance(v, bool) else self.read_int(v, env) for v in full]
             assignments[var.key] = full[0] if len(set(full)) == 1 and len(full) > 0 and self.slot_count(site, arg) else full
         blanked = {int(v.split(".")[0]) for v in values if v[0].isdigit()}
-        for n in values:
-            if n.startswith("$"):
-                for site in self.sites:
-                    if self.vars[n].key in site.symbols:
-                        blanked.add(site.index)
+        solved = {self.vars[n].key for n in values if n.startswith("$")}
+        for site in self.sites:  # and every layer whose arguments use a symbol solve found
+            if any(solved & set(names_in(raw)) for raw in site.entry.args.values()):
+                blanked.add(site.index)
         code, shapes = [], []
         for site, layer, x, y in path:
             if site.index in blanked:
@@ -1124,6 +1123,10 @@ class Solver:
 
 class _Unknown(Exception):
     pass
+
+
+# what building a layer with trial values may raise (a refusal, not a bug)
+BUILD_ERRORS = (SpecError, _Unknown, ExprError, ArithmeticError, TypeError, ValueError, KeyError, IndexError)
 
 
 class _Skip(Exception):
@@ -1242,8 +1245,8 @@ def solve_axis(L: int, lo: int, hi: int | None, q: dict, ceil, transposed: bool 
     kernel). ``ceil`` is a bool or an Unknown (ceil_mode). The unknowns are enumerated in
     ``order`` (short names; the listing order), each within bounds from the output formula,
     the last one solved exactly as an interval. Returns ``(rows, vars, open, why)``: rows of
-    values for ``vars`` (unknown ids), the ids with no upper limit, and a sentence when there
-    are no rows.
+    values for ``vars`` (unknown ids), the ids with no upper limit, and a function writing the
+    sentence that says why there are no rows.
     """
     order = [n for n in (order or ("k", "s", "p", "d", "op")) if isinstance(q.get(n), Unknown)]
     ids: list[str] = []
@@ -1572,7 +1575,7 @@ def _axis_why(L, lo, hi, q, ceil, transposed, pool) -> str:
                     tot = v["d"] * (v["k"] - 1)
                     p = (tot // 2, tot - tot // 2)
                 o = window_out(L, v["k"], v["s"], p, v["d"], ceil is True)
-        except Exception:
+        except (ArithmeticError, KeyError, TypeError):
             return f"{formula} has no valid value"
         return f"the output is {formula} = {o}"
     near = _nearest(L, lo, hi, q, ceil, transposed, pool) if len(unknown) == 1 else ""
@@ -1607,7 +1610,7 @@ def _nearest(L, lo, hi, q, ceil, transposed, pool) -> str:
                 elif pool and p > qq["k"] // 2:
                     continue
                 o = window_out(L, qq["k"], qq["s"], p, qq["d"], ceil is True)
-        except Exception:
+        except (ArithmeticError, KeyError, TypeError):
             continue
         if o >= 1:
             vals.setdefault(o, v)
@@ -1632,7 +1635,7 @@ def _nearest(L, lo, hi, q, ceil, transposed, pool) -> str:
 # ============================================================================ torch code
 
 def _py(v) -> str:
-    if isinstance(v, tuple) or isinstance(v, list):
+    if isinstance(v, (tuple, list)):
         v = tuple(v)
         if len(v) and len(set(v)) == 1:
             return _py(v[0])
@@ -1773,8 +1776,8 @@ def _summary(result: SolveResult) -> list[str]:
         what = ", ".join(result.unbounded) or "the unknowns"
         if result.gave_up and not result.unbounded:
             return [f"too many solutions to count; the first {len(result.solutions)} are listed"]
-        return [f"infinitely many solutions ({what} can grow without limit); the first {len(result.solutions)} "
-                "are listed"]
+        shown = len(result.solutions)
+        return [f"infinitely many solutions ({what} can grow without limit); the first {shown} are listed"]
     if result.count == 1:
         return ["1 solution"]
     return [f"{result.count} solutions"]

@@ -14,15 +14,15 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the solve differential tests need torch==2.13.0 (pip install torch==2.13.0)")
 
-import yaml  # noqa: E402
-from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from torch import nn  # noqa: E402
+import yaml
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from torch import nn
 
-from netcalc.solve import solve_text  # noqa: E402
+from netcalc.solve import solve_text
 
 # SOLVE_EXAMPLES=600 SOLVE_RANDOM=1 run a longer, random search
-SETTINGS = settings(max_examples=int(os.environ.get("SOLVE_EXAMPLES", 45)), deadline=None, database=None,
+SETTINGS = settings(max_examples=int(os.environ.get("SOLVE_EXAMPLES", "45")), deadline=None, database=None,
                     derandomize=not os.environ.get("SOLVE_RANDOM"),
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,7 +37,7 @@ def torch_shape(module, shape):
 
 
 def build(code: str):
-    return eval(code, {"nn": nn})  # noqa: S307 - netcalc's own output, in a test
+    return eval(code, {"nn": nn})
 
 
 @st.composite
@@ -146,7 +146,8 @@ def answer_in_comment(text: str) -> str | None:
 @pytest.mark.skipif(not FILL_SPECS, reason="no specs/homework/fill_*.yaml yet")
 @pytest.mark.parametrize("path", FILL_SPECS, ids=os.path.basename)
 def test_fill_in_the_blank_specs(path):
-    text = open(path, encoding="utf-8").read()
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
     spec = yaml.safe_load(text)
     result = solve_text(text, path)
     assert result.count == 1, (result.count, result.unmet)
