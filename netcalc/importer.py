@@ -968,8 +968,19 @@ def group(items: list, scope: tuple) -> list:
         if len(s) > len(scope) and s[:len(scope)] == scope:
             head = s[:len(scope) + 1]
             j = i + 1
-            while j < len(items) and _scope(items[j])[:len(head)] == head:
-                j += 1
+            while True:
+                while j < len(items) and _scope(items[j])[:len(head)] == head:
+                    j += 1
+                # tensor ops of the caller between calls of one module's children (a loop over a
+                # ModuleList) join the group, so the children stay under one name
+                k = j
+                while k < len(items) and isinstance(items[k], Leaf) and items[k].path is None \
+                        and items[k].scope == scope:
+                    k += 1
+                if j < k < len(items) and _scope(items[k])[:len(head)] == head:
+                    j = k
+                    continue
+                break
             out.append(Seq(head[-1], group(items[i:j], head), ".".join(head)))
             i = j
             continue

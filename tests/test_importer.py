@@ -342,6 +342,27 @@ class FunctionalOps(nn.Module):
         return x.unsqueeze(1)
 
 
+class Stack(nn.Module):
+    """A ModuleList iterated in forward: its items become a sequential named like the list."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(16 if i == 0 else 32, 32) for i in range(3))
+        self.out = nn.Linear(32, 2)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = torch.tanh(layer(x))
+        return self.out(x)
+
+
+def test_module_list():
+    result = imported(Stack(), torch.randn(5, 16))
+    # the loop's tanh calls between the list's items join its group; the last one follows it
+    assert names(result) == ["layers.0", "layers.tanh", "layers.1", "layers.tanh_1", "layers.2", "tanh_2", "out"]
+    assert "name: layers" in result.text
+
+
 def test_functional_ops():
     result = imported(FunctionalOps(), torch.randn(2, 3, 16, 16))
     assert [r.type for r in result.report.layers] == [
