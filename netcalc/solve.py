@@ -170,7 +170,7 @@ class Solver:
         self.no_bias = no_bias
         self.vars: dict[str, Var] = {}
         self.sites = [Site(i, e) for i, e in enumerate(spec.layers, 1)]
-        self.reasons: dict[int, list[str]] = {}
+        self.reasons: dict[int, list] = {}  # stage → sentences (or functions writing them)
         self.solutions: list[Solution] = []
         self.count = 0
         self.open_used: set[str] = set()
@@ -292,17 +292,7 @@ class Solver:
 
     def static_int(self, raw):
         """An integer from a raw value with only the spec's own symbol values, or None."""
-        if isinstance(raw, bool):
-            return None
-        if is_int(raw):
-            return raw
-        if isinstance(raw, str) and raw != BLANK:
-            try:
-                v = parse_expr(raw, self.values, _none_symbol)
-            except (ExprError, _Unknown):
-                return None
-            return v if is_int(v) else None
-        return None
+        return self.read_int(raw, self.values)
 
     # ------------------------------------------------------------------ targets
 
@@ -317,6 +307,7 @@ class Solver:
         return tuple(out)
 
     def read_int(self, raw, values):
+        """An integer from a raw value (int or expression) with ``values`` for its names, or None."""
         if isinstance(raw, bool):
             return None
         if is_int(raw):
@@ -373,7 +364,8 @@ class Solver:
         return [self.static_int(v) for v in items]
 
     def preimage(self, site, t_out) -> tuple | None:
-        """Target for a layer's input, given the target for its output (static: known args only)."""
+        """Target for a layer's input, given the target for its output (static: the spec's own values;
+        an unknown argument loosens the bound it would set)."""
         from .layers.conv import DepthwiseConvNd, PointwiseConvNd, Windowed
         from .layers.pool import AdaptivePoolNd, PoolNd
 
@@ -543,7 +535,9 @@ class Solver:
             if hi < lo:
                 src = next((target[i][2] for i in positions if target[i] is not None), "a later layer")
                 self.note(0, f"{self.vars[vid].key}: no input size gives the shape {src} expects")
-            comps.append(Component((vid,), [(v,) for v in range(lo, hi + 1)]))
+            divs = [target[i][3] for i in positions if target is not None and target[i] is not None
+                    and len(target[i]) > 3 and target[i][3]]
+            comps.append(Component((vid,), [(v,) for v in range(lo, hi + 1) if all(d % v == 0 for d in divs)]))
         for vid in scanned:
             comps.append(Component((vid,), [(v,) for v in range(1, SCAN + 1)]))
         order = sorted((c.vars[0] for c in comps), key=lambda v: self.vars[v].order)
@@ -564,6 +558,10 @@ class Solver:
             if not ok:
                 continue
             x = tuple(x)
+            if target is not None and len(target) == len(x) and scanned and not all(  # a quick look first
+                    t is None or (t[0] <= v and (t[1] is None or v <= t[1]))
+                    for d, v, t in zip(raw, x, target) if d != BLANK and not is_name(d)):
+                continue
             self.open_stack = [opened & set(values)]
             yield values, x
 
@@ -728,7 +726,14 @@ class Solver:
         if not blanks and not syms:
             yield {}, set()
             return
-        target = meet(self.expect_target(site, self.env(values)), site.later)
+        own = self.expect_target(site, self.env(values))
+        if own is not None and site.later is not None and len(own) == len(site.later):
+            for i, (a, b) in enumerate(zip(own, site.later)):
+                if a is not None and b is not None and (a[0] > _hi(b) or b[0] > _hi(a)):
+                    self.note(site.index, f"{site.name}: its expect says dim {i} is {_want(a)}, but the expect of "
+                                          f"{b[2]} needs {_want(b)} there")
+                    return
+        target = meet(own, site.later)
         windowed = issubclass(cls, (ConvNd, ConvTransposeNd, PoolNd))
         scan_rows = [range(1, SCAN + 1)] * len(scanned)
         for combo in product(*scan_rows):
@@ -1209,10 +1214,6 @@ def meet(a: tuple | None, b: tuple | None) -> tuple | None:
     return tuple(meet_dim(p, q) for p, q in zip(a, b))
 
 
-def fits(x, target) -> bool:
-    return all(t is None or (t[0] <= v and (t[1] is None or v <= t[1])) for v, t in zip(x, target))
-
-
 def _hi(t):
     return t[1] if t[1] is not None else float("inf")
 
@@ -1542,7 +1543,14 @@ def _axis_formula(L, q, ceil, transposed, pool) -> str:
         return f"({t('k')} - 1)" if d == 1 else f"{t('d')}*({t('k')} - 1)"
 
     if transposed:
-        return f"({L} - 1)*{t('s')} - 2*{t('p')} + {spread()} + {t('op')} + 1"
+        text = f"({L} - 1)*{t('s')}"
+        if t("p") != "0":
+            text += f" - 2*{t('p')}"
+        if spread() != "0":
+            text += f" + {spread()}"
+        if t("op") != "0":
+            text += f" + {t('op')}"
+        return text + " + 1"
     pad = q.get("p")
     num = str(L)
     if pad == "same":
@@ -1580,10 +1588,11 @@ def _axis_why(L, lo, hi, q, ceil, transposed, pool) -> str:
         return f"the output is {formula} = {o}"
     near = _nearest(L, lo, hi, q, ceil, transposed, pool) if len(unknown) == 1 else ""
     which = unknown[0] if len(unknown) == 1 else ", ".join(unknown[:-1]) + " and " + unknown[-1]
-    rule = "" if not pool or "padding" not in unknown else " (a pool's padding is at most half its kernel)"
+    rule = "" if not pool or "padding" not in unknown else "; a pool's padding is at most half its kernel"
     if transposed and "output_padding" in unknown:
-        rule = " (output_padding must be smaller than max(stride, dilation))"
-    return f"no {which} makes {formula} = {_want((lo, hi))}{near}{rule}"
+        rule = "; output_padding must be smaller than max(stride, dilation)"
+    want = f"= {lo}" if lo == hi else _want((lo, hi))
+    return f"no {which} makes {formula} {want}{near}{rule}"
 
 
 def _nearest(L, lo, hi, q, ceil, transposed, pool) -> str:
