@@ -395,6 +395,74 @@ def draw(spec: str = SpecArg,
     guarded(run)
 
 
+@app.command("export")
+def export_command(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt,
+                   output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the code here (default: standard output).")):
+    """Write the spec as a runnable PyTorch module (torch is not needed to write it).
+
+    One nn.Module class per spec block, the top module Net with submodules named as netcalc
+    names the layers (named_parameters() mirror netcalc's paths), a real forward with every
+    line commented with netcalc's output shape, and a __main__ that runs it on zeros. Every
+    symbol needs a value (symbols: or --set).
+
+    Example: netcalc export resnet18 -o resnet18.py && python resnet18.py
+    """
+
+    def run():
+        from .export import export
+        from .spec import parse
+
+        display = "<stdin>" if spec == "-" else spec
+        try:
+            text, display = _read(spec)
+            result = export(parse(text, display), parse_sets(set), no_bias, source=display)
+        except SpecError as e:
+            _fail_spec(e, display)
+        if output:
+            with open(output, "w", encoding="utf-8") as fh:
+                fh.write(result.code)
+            print(f"wrote {output}: class {result.class_name}, {result.report.totals['params']:,} parameters",
+                  file=sys.stderr)
+        else:
+            sys.stdout.write(result.code)
+
+    guarded(run)
+
+
+@app.command("check")
+def check_command(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt,
+                  format: Format = FormatOpt):
+    """Build the exported module in PyTorch and compare every layer with netcalc (needs torch).
+
+    Runs it on the meta device (no memory, no data): output shapes and parameter counts of
+    every layer, and conv/linear/attention MACs against torch's FlopCounterMode. Exit 0 when
+    everything agrees, 3 on any difference.
+
+    Example: netcalc check resnet18 --set B=8
+    """
+    fmt = format.value if isinstance(format, Format) else format
+
+    def run():
+        from .check import TorchMissing, check, import_torch, render
+        from .spec import parse
+
+        try:
+            import_torch()
+        except TorchMissing as e:
+            raise UsageError(str(e)) from None
+        display = "<stdin>" if spec == "-" else spec
+        try:
+            text, display = _read(spec)
+            result = check(parse(text, display), parse_sets(set), no_bias, source=display)
+        except SpecError as e:
+            _fail_spec(e, display)
+        print(render(result, fmt))
+        if not result.agree:
+            raise typer.Exit(3)
+
+    guarded(run)
+
+
 def main():
     app()
 

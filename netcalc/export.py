@@ -1,0 +1,1432 @@
+"""``netcalc export``: a spec as a runnable PyTorch module, written as text (torch is never imported here).
+
+The generator walks the spec exactly as :class:`netcalc.network.Walker` does (same names, same
+order, same ``when:`` and ``repeat:`` rules) and writes, per scope, the ``__init__`` lines that
+build the modules and the ``forward`` lines that run them:
+
+* every leaf layer becomes a ``torch.nn`` module registered under netcalc's name for it, so that
+  ``named_parameters()`` mirror netcalc's paths (``layer1.0.conv1.weight``); an intermediate
+  name (``up1`` in ``up1.up``) is a plain ``nn.Module()`` holding its children, and a group whose
+  members only chain (``layer1``, ``double_conv``) is an ``nn.Sequential``;
+* every spec block becomes one ``nn.Module`` class whose ``__init__`` takes the block's arguments
+  (and the incoming ``in_channels``/``in_features`` it needs): the widths inside are netcalc's own
+  shape rules evaluated with the arguments as symbols, and ``when:`` becomes an ``if``. Each call
+  of the block is checked against that class (same modules, same arguments, same names); when a
+  block cannot be written once for all its calls (a width that depends on spatial sizes, say),
+  each distinct call gets its own class with the values filled in;
+* residual adds, concats with branches or saved skips, multiply gates and netcalc's tensor ops
+  become forward expressions or small helper modules defined at the top of the file.
+
+:func:`export` also returns where every netcalc layer row lives in the module (``Export.rows``),
+which ``netcalc check`` uses to compare the two.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+
+from .errors import SpecError
+from .layers import Context, lookup
+from .network import analyze, implicit, read_dim
+from .report import Report
+from .spec import Spec
+from .symbolic import free_names, is_int, normalize, parse_expr, symbol, sympy
+
+TOP_CLASS = "Net"
+INDENT = "    "
+
+# attributes of nn.Module / nn.Sequential instances: a child module cannot take these names
+NN_ATTRS = frozenset("""
+T_destination _apply _backward_hooks _backward_pre_hooks _buffers _call_impl _compiled_call_impl _forward_hooks
+_forward_hooks_always_called _forward_hooks_with_kwargs _forward_pre_hooks _forward_pre_hooks_with_kwargs
+_get_backward_hooks _get_backward_pre_hooks _get_item_by_idx _get_name _is_full_backward_hook
+_load_from_state_dict _load_state_dict_post_hooks _load_state_dict_pre_hooks _maybe_warn_non_full_backward_hook
+_modules _named_members _non_persistent_buffers_set _parameters _register_load_state_dict_pre_hook
+_register_state_dict_hook _replicate_for_data_parallel _save_to_state_dict _slow_forward _state_dict_hooks
+_state_dict_pre_hooks _version _wrapped_call_impl add_module append apply bfloat16 buffers call_super_init children
+compile cpu cuda double dump_patches eval extend extra_repr float forward get_buffer get_extra_state
+get_parameter get_submodule half insert ipu load_state_dict modules mtia named_buffers named_children
+named_modules named_parameters parameters pop register_backward_hook register_buffer register_forward_hook
+register_forward_pre_hook register_full_backward_hook register_full_backward_pre_hook
+register_load_state_dict_post_hook register_load_state_dict_pre_hook register_module register_parameter
+register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule
+share_memory state_dict to to_empty train training type xpu zero_grad
+""".split())
+
+# input widths a layer takes from the incoming shape when the spec omits them
+WIDTH_ARGS = ("in_channels", "in_features", "input_size", "d_model", "embed_dim", "num_features", "num_channels",
+              "normalized_shape", "in1_features", "in2_features")
+PER_AXIS = ("axes", "padding", "axes_or_auto")
+# layers whose forward is not ``module(x)``
+CALLS = {"RNN": "{m}({x})[0]", "LSTM": "{m}({x})[0]", "GRU": "{m}({x})[0]",
+         "MultiheadAttention": "{m}({x}, {x}, {x}, need_weights=False)[0]", "Bilinear": "{m}({x}, {x})"}
+RESERVED_VARS = {"x", "self", "torch", "nn", "OrderedDict", "model", "y"}
+
+# netcalc's own tensor ops, as small modules written into the exported file when used
+HELPERS = {
+    "Reshape": '''class Reshape(nn.Module):
+    """netcalc's Reshape: x.reshape(shape), the batch dimension included."""
+
+    def __init__(self, *shape):
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x):
+        return x.reshape(self.shape)''',
+    "View": '''class View(nn.Module):
+    """netcalc's View: x.view(shape), the batch dimension included."""
+
+    def __init__(self, *shape):
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x):
+        return x.view(self.shape)''',
+    "Permute": '''class Permute(nn.Module):
+    """netcalc's Permute: x.permute(dims)."""
+
+    def __init__(self, *dims):
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x):
+        return x.permute(self.dims)''',
+    "Transpose": '''class Transpose(nn.Module):
+    """netcalc's Transpose: x.transpose(dim0, dim1)."""
+
+    def __init__(self, dim0, dim1):
+        super().__init__()
+        self.dim0, self.dim1 = dim0, dim1
+
+    def forward(self, x):
+        return x.transpose(self.dim0, self.dim1)''',
+    "Mean": '''class Mean(nn.Module):
+    """netcalc's Mean: x.mean(dim, keepdim)."""
+
+    def __init__(self, dim, keepdim=False):
+        super().__init__()
+        self.dim, self.keepdim = dim, keepdim
+
+    def forward(self, x):
+        return x.mean(dim=self.dim, keepdim=self.keepdim)''',
+    "Select": '''class Select(nn.Module):
+    """netcalc's Select: x.select(dim, index) (x[:, 0] is dim 1, index 0)."""
+
+    def __init__(self, dim, index=0):
+        super().__init__()
+        self.dim, self.index = dim, index
+
+    def forward(self, x):
+        return x.select(self.dim, self.index)''',
+    "ClassToken": '''class ClassToken(nn.Module):
+    """netcalc's ClassToken: a learned (1, 1, D) token put in front of a (N, L, D) sequence."""
+
+    def __init__(self, width):
+        super().__init__()
+        self.class_token = nn.Parameter(torch.zeros(1, 1, width))
+
+    def forward(self, x):
+        return torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)''',
+    "PositionalEmbedding": '''class PositionalEmbedding(nn.Module):
+    """netcalc's PositionalEmbedding: a learned (1, P, D) table whose first L rows are added to a
+    (N, L, D) sequence."""
+
+    def __init__(self, num_positions, width):
+        super().__init__()
+        self.pos_embedding = nn.Parameter(torch.zeros(1, num_positions, width))
+
+    def forward(self, x):
+        return x + self.pos_embedding[:, :x.shape[1]]''',
+    "Parameter": '''class Parameter(nn.Module):
+    """netcalc's Parameter: a learned tensor the model holds; the data passes unchanged."""
+
+    def __init__(self, *shape):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(shape))
+
+    def forward(self, x):
+        return x''',
+}
+
+
+class NotGeneric(Exception):
+    """A block cannot be written as one class for all its calls (each call gets its own)."""
+
+
+@dataclass
+class Mapped:
+    """Where one netcalc layer row lives in the exported module."""
+
+    name: str  # netcalc's row name
+    kind: str  # "module" (a registered module) or "merge" (an expression in a forward)
+    path: str | None = None  # module: its path from the model root, as in named_modules()
+    call: str = "plain"  # module: "plain", "rnn" (returns (output, states)) or "tuple" (output first)
+    op: str | None = None  # merge: "add", "cat" or "mul"
+    count: int = 1  # merge: torch calls that make it (adding n tensors is n - 1 adds)
+
+
+@dataclass
+class Export:
+    code: str
+    class_name: str
+    input_shape: tuple
+    input_dtype: str  # "float32", or "long" when the network starts with an Embedding
+    rows: list[Mapped]  # one per report row, in the same order
+    report: Report
+    on_meta: bool  # the __main__ block builds the model on the meta device (too big to run)
+
+
+def export(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = False,
+           report: Report | None = None, source: str | None = None) -> Export:
+    """The spec as PyTorch source code; every symbol must have a value."""
+    report = report if report is not None else analyze(spec, values, no_bias)
+    require_numbers(spec, report)
+    gen = Generator(spec, report, {**spec.symbols, **(values or {})}, no_bias)
+    return gen.run(source)
+
+
+def export_text(text: str, filename: str = "spec.yaml", values: dict | None = None, no_bias: bool = False) -> Export:
+    from .spec import parse
+
+    return export(parse(text, filename), values, no_bias, source=filename)
+
+
+def require_numbers(spec: Spec, report: Report) -> None:
+    """A located error for the first symbol (or ``_`` blank) that has no value."""
+    def complaint(names):
+        name = sorted(names)[0]
+        if name == "_":
+            return "export needs numbers, but the spec has a blank _ (fill it in, e.g. with netcalc solve)"
+        return (f"export needs a value for every symbol, and {name} has none; add it to symbols: "
+                f"or pass --set {name}=VALUE")
+
+    for i, d in enumerate(report.input_shape):
+        if not is_int(normalize(d)):
+            pos = spec.input_pos[i] if i < len(spec.input_pos) else spec.key_pos.get("input")
+            raise SpecError(complaint(free_names(d)), pos)
+    for row in report.layers:
+        names = set()
+        for v in (*row.input_shape, *row.output_shape, row.params, row.macs):
+            names |= free_names(normalize(v))
+        if names:
+            pos = row.layer.entry.pos if row.layer is not None else None
+            raise SpecError(complaint(names), pos)
+
+
+# ----------------------------------------------------------------------------- values as Python
+
+def py(v, names: dict | None = None) -> str:
+    """A constructor argument or dimension as Python source. ``names`` maps symbol names to the
+    Python names a block class uses; a symbol outside it cannot be written (NotGeneric)."""
+    v = normalize(v) if not isinstance(v, (bool, str, float, tuple, list, type(None))) else v
+    if v is None or isinstance(v, (bool, int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (tuple, list)):
+        return "(" + ", ".join(py(i, names) for i in v) + ("," if len(v) == 1 else "") + ")"
+    if isinstance(v, Fraction):
+        raise NotGeneric(f"{v} is not an integer")
+    return expr_code(v, names or {})
+
+
+def _paren(text: str) -> str:
+    return text if re.fullmatch(r"[\w.]+", text) else f"({text})"
+
+
+def expr_code(e, names: dict) -> str:
+    """A sympy expression as integer Python (floor division for exact and floored quotients)."""
+    sp = sympy()
+    e = normalize(e)
+    if is_int(e):
+        return str(e)
+    if isinstance(e, Fraction):
+        raise NotGeneric(f"{e} is not an integer")
+    if e.is_Symbol:
+        if e.name not in names:
+            raise NotGeneric(f"{e.name} is not an argument of the block")
+        return names[e.name]
+    if isinstance(e, (sp.floor, sp.ceiling)):
+        num, den = sp.fraction(sp.together(e.args[0]))
+        q = f"{_paren(expr_code(num, names))} // {_paren(expr_code(den, names))}"
+        if isinstance(e, sp.floor):
+            return q
+        return f"-(-{_paren(expr_code(num, names))} // {_paren(expr_code(den, names))})"
+    if isinstance(e, sp.Mod):
+        return f"{_paren(expr_code(e.args[0], names))} % {_paren(expr_code(e.args[1], names))}"
+    if isinstance(e, (sp.Max, sp.Min)):
+        return ("max(" if isinstance(e, sp.Max) else "min(") + ", ".join(expr_code(a, names) for a in e.args) + ")"
+    if e.is_Add:
+        floors = [t for t in e.args if isinstance(t, sp.floor)]
+        const = [t for t in e.args if t.is_Integer]
+        if len(floors) == 1 and len(floors) + len(const) == len(e.args):  # floor(a/b) - 1 is (a - b) // b
+            num, den = sp.fraction(sp.together(floors[0].args[0] + sum(const)))
+            return f"{_paren(expr_code(num, names))} // {_paren(expr_code(den, names))}"
+        out = ""
+        for t in e.as_ordered_terms():
+            if t.could_extract_minus_sign():
+                out += (" - " if out else "-") + _paren_sum(expr_code(-t, names))
+            else:
+                out += (" + " if out else "") + expr_code(t, names)
+        return out
+    if e.is_Mul or e.is_Pow:
+        num, den = sp.fraction(e)
+        if den != 1:
+            return f"{_paren_sum(expr_code(num, names))} // {_paren(expr_code(den, names))}"
+        if e.is_Pow:
+            if e.exp.is_Integer and e.exp > 0:
+                return f"{_paren(expr_code(e.base, names))} ** {e.exp}"
+            raise NotGeneric(f"cannot write {e}")
+        coeff, rest = e.as_coeff_Mul()
+        factors = ([] if coeff == 1 else [str(normalize(coeff))]) + [
+            _paren_sum(expr_code(f, names)) for f in sp.Mul.make_args(rest)]
+        return " * ".join(factors)
+    raise NotGeneric(f"cannot write {e} as Python")
+
+
+def _paren_sum(text: str) -> str:
+    return f"({text})" if (" + " in text or " - " in text or " // " in text or " % " in text) else text
+
+
+_COMPARE = re.compile(r"\s*(==|!=|<=|>=|<|>)\s*")
+
+
+def condition(text, values: dict, make_symbol, names: dict | None = None):
+    """A ``when:`` condition (the grammar of :func:`netcalc.symbolic.parse_condition`) as a sympy
+    boolean, ``true``/``false`` when no symbol is left, and with ``names`` also as Python text
+    (the parts already decided left out, the rest in the spec's order)."""
+    sp = sympy()
+    if isinstance(text, bool):
+        return (sp.true if text else sp.false), None
+    text = str(text).strip()
+    for word, join in ((" or ", sp.Or), (" and ", sp.And)):
+        parts = re.split(rf"\s+{word.strip()}\s+", text)
+        if len(parts) > 1:
+            subs = [condition(t, values, make_symbol, names) for t in parts]
+            expr = join(*(e for e, _ in subs))
+            keep = [t for e, t in subs if e not in (sp.true, sp.false)]
+            return expr, (None if names is None or expr in (sp.true, sp.false) else
+                          word.join(f"({t})" if " or " in t or " and " in t else t for t in keep))
+    if text.startswith("not "):
+        e, t = condition(text[4:], values, make_symbol, names)
+        return sp.Not(e), (None if t is None else f"not ({t})")
+    a, op, b = _COMPARE.split(text)
+    rel = {"==": sp.Eq, "!=": sp.Ne, "<": sp.Lt, "<=": sp.Le, ">": sp.Gt, ">=": sp.Ge}[op]
+    lhs, rhs = parse_expr(a, values, make_symbol), parse_expr(b, values, make_symbol)
+    expr = rel(lhs, rhs)
+    if names is None or expr in (sp.true, sp.false):
+        return expr, None
+    return expr, f"{expr_code(lhs, names)} {op} {expr_code(rhs, names)}"
+
+
+def shape_comment(shape) -> str:
+    return "(" + ", ".join(str(normalize(d)) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+# ----------------------------------------------------------------------------- constructors
+
+@dataclass
+class Ctor:
+    """A module constructor call: ``head(pos..., key=value...)``."""
+
+    head: str
+    pos: list = field(default_factory=list)
+    kw: list = field(default_factory=list)  # (name, value, torch's default)
+
+    def code(self, names: dict | None = None) -> str:
+        args = [py(v, names) for v in self.pos] + [f"{k}={py(v, names)}" for k, v, _ in self.kw]
+        return f"{self.head}(" + ", ".join(args) + ")"
+
+    def at(self, subs: dict):
+        """What this call builds at one call's values (keywords equal to the default left out),
+        comparable with another Ctor's."""
+        kw = ((k, canon(number(v, subs)), d) for k, v, d in self.kw)
+        return (self.head, tuple(canon(number(v, subs)) for v in self.pos),
+                tuple((k, v) for k, v, d in kw if d is REQUIRED_ARG or not _same(v, d)))
+
+
+REQUIRED_ARG = object()  # a keyword argument without a default
+
+
+def canon(v):
+    """Per-axis pairs whose entries agree as one value (how the constructor is written)."""
+    if isinstance(v, tuple):
+        return v[0] if len(v) > 1 and len(set(v)) == 1 else v
+    return v
+
+
+def number(v, subs: dict):
+    """``v`` with the symbols of ``subs`` put in (NotGeneric when one is left)."""
+    if isinstance(v, tuple):
+        return tuple(number(i, subs) for i in v)
+    if v is None or isinstance(v, (bool, str, float, int)):
+        return v
+    v = normalize(v)
+    if is_int(v):
+        return v
+    out = normalize(v.subs(subs)) if subs else v
+    if not is_int(out):
+        raise NotGeneric(f"{v} is not a number at a call")
+    return out
+
+
+def axes_value(v):
+    """A per-axis argument: one value when every axis agrees, else a tuple."""
+    if isinstance(v, tuple) and v and len(set(v)) == 1:
+        return v[0]
+    return v
+
+
+def width_of(layer, arg: str, x):
+    rank = getattr(layer, "rank", 0)
+    if arg == "in_channels" or (arg == "num_features" and layer.TYPE.startswith("InstanceNorm")):
+        return x[-rank - 1]
+    if arg in ("num_features", "num_channels"):
+        return x[1] if len(x) > 1 else x[0]
+    return x[-1]
+
+
+def _same(v, default) -> bool:
+    if isinstance(v, bool) or isinstance(default, bool):
+        return type(v) is type(default) and v == default
+    if isinstance(v, (int, float)) and isinstance(default, (int, float)):
+        return v == default
+    return canon(v) == canon(default) if type(v) is type(default) else False
+
+
+def layer_ctor(layer, x) -> Ctor:
+    """The ``torch.nn`` constructor call that builds ``layer`` for the incoming shape ``x``:
+    input widths and required arguments positional (torch's order), then keywords for the
+    values that differ from torch's defaults. Depthwise/Pointwise are ``nn.ConvNd`` with groups."""
+    from .layers.base import REQUIRED
+    from .layers.conv import DepthwiseConvNd, PointwiseConvNd
+    from .layers.pool import PoolNd
+
+    a, t, rank = layer.args, layer.TYPE, getattr(layer, "rank", 0)
+    if isinstance(layer, DepthwiseConvNd):
+        c = x[-rank - 1]
+        kw = [(k, axes_value(a[k]), d) for k, d in (("stride", 1), ("padding", 0), ("dilation", 1))
+              if not _same(axes_value(a[k]), d)]
+        kw.append(("groups", c, 1))
+        if not a["bias"]:
+            kw.append(("bias", False, True))
+        if a["padding_mode"] != "zeros":
+            kw.append(("padding_mode", a["padding_mode"], "zeros"))
+        return Ctor(f"nn.Conv{rank}d", [c, c * a["depth_multiplier"], axes_value(a["kernel_size"])], kw)
+    if isinstance(layer, PointwiseConvNd):
+        return Ctor(f"nn.Conv{rank}d", [x[-rank - 1], a["out_channels"], 1], [] if a["bias"] else [("bias", False, True)])
+    if t in ("Reshape", "View", "Parameter"):
+        return Ctor(t, list(a["shape"]))
+    if t == "Permute":
+        return Ctor(t, list(a["dims"]))
+    if t == "Transpose":
+        return Ctor(t, [a["dim0"], a["dim1"]])
+    if t == "Mean":
+        return Ctor(t, [tuple(a["dim"])], [("keepdim", True, False)] if a["keepdim"] else [])
+    if t == "Select":
+        return Ctor(t, [a["dim"], a["index"]])
+    if t == "ClassToken":
+        return Ctor(t, [x[-1]])
+    if t == "PositionalEmbedding":
+        return Ctor(t, [a["num_positions"] if a.get("num_positions") is not None else x[1], x[2]])
+    ctor = Ctor(f"nn.{t}")
+    positional = True
+    for arg in type(layer).ARGS:
+        name = arg.name
+        v = a.get(name)
+        if name in WIDTH_ARGS and v is None:
+            v = width_of(layer, name, x)
+        if arg.kind in PER_AXIS or (name == "output_size" and isinstance(v, tuple) and None not in v):
+            v = axes_value(v)
+        elif isinstance(v, tuple) and len(v) == 1 and name in ("normalized_shape", "size", "padding"):
+            v = v[0]
+        elif isinstance(v, list):
+            v = tuple(v)
+        if positional and (name in WIDTH_ARGS or arg.default is REQUIRED):
+            ctor.pos.append(v)
+            continue
+        positional = False
+        if isinstance(layer, PoolNd) and name == "stride" and layer.entry.args.get("stride") is None:
+            continue  # torch's default: the kernel size
+        default = arg.default
+        if default is REQUIRED:
+            ctor.kw.append((name, v, REQUIRED_ARG))
+            continue
+        if default is not None and arg.kind in PER_AXIS:
+            default = axes_value(layer._expand(arg, default))
+        if (v is None and default is None) or _same(v, default):
+            continue
+        ctor.kw.append((name, v, default))
+    return ctor
+
+
+def call_kind(layer) -> str:
+    if layer.TYPE in ("RNN", "LSTM", "GRU"):
+        return "rnn"
+    if layer.TYPE == "MultiheadAttention" or layer.args.get("return_indices"):
+        return "tuple"
+    return "plain"
+
+
+def forward_call(layer, module: str, src: str) -> str:
+    template = CALLS.get(layer.TYPE)
+    if template is None and layer.args.get("return_indices"):
+        template = "{m}({x})[0]"
+    return (template or "{m}({x})").format(m=module, x=src)
+
+
+def chains(entry) -> bool:
+    """Whether an entry can be one member of an nn.Sequential (its forward is ``module(x)``)."""
+    if entry.kind == "layer":
+        key = str(entry.type).lower()
+        return key not in ("rnn", "lstm", "gru", "multiheadattention", "bilinear") and \
+            not entry.args.get("return_indices")
+    if entry.kind == "block":
+        return True
+    if entry.kind == "sequential":
+        return entry.name is not None and all(member_ok(e) for e in entry.children)
+    return False
+
+
+def member_ok(entry) -> bool:
+    """Whether an entry of a group can be a member of the group's nn.Sequential."""
+    if entry.name is not None and "." in str(entry.name):
+        return False
+    if entry.when is not None and (entry.repeat is not None or entry.kind == "sequential"):
+        return False
+    return chains(entry)
+
+
+# ----------------------------------------------------------------------------- generated classes
+
+@dataclass
+class Cond:
+    """A ``when:`` condition left open in a block's class: its Python text and sympy form."""
+
+    text: str
+    expr: object
+
+
+class Seq:
+    """An nn.Sequential being written: (torch key, value, comment, condition) per member, where a
+    value is constructor text or a nested Seq."""
+
+    def __init__(self, path: str):
+        self.path = path  # torch path from the class root
+        self.items: list[list] = []
+
+    def ordinal(self) -> bool:
+        return [k for k, *_ in self.items] == [str(i) for i in range(len(self.items))]
+
+    def lines(self, indent: int) -> list[str]:
+        """The expression over one or more lines (the first not indented), comments after members."""
+        if any(item[3] is not None for item in self.items):
+            raise NotGeneric("a condition inside a nested group")
+        if not self.items:
+            return ["nn.Sequential()"]
+        pad = INDENT * (indent + 1)
+        named = not self.ordinal()
+        out = ["nn.Sequential(OrderedDict([" if named else "nn.Sequential("]
+        for key, value, comment, *_ in self.items:
+            sub = value.lines(indent + 1) if isinstance(value, Seq) else [value]
+            body = [f'("{key}", {sub[0]}' if named else sub[0]] + sub[1:]
+            body[-1] += ")," if named else ","
+            if comment:
+                body[-1] += f"  # {comment}"
+            out += [pad + body[0]] + body[1:]
+        out.append(INDENT * indent + ("]))" if named else ")"))
+        return out
+
+
+class ClassCode:
+    """One generated class: the model, a block's class, or one call of a block as walked."""
+
+    def __init__(self, root: str, torch_root: str = "", generic: bool = False, names: dict | None = None,
+                 shape_only: bool = False):
+        self.root = root  # netcalc name of the class's instance ("" for the model, "§" for a block's class)
+        self.torch_root = torch_root  # the instance's module path in the model
+        self.generic = generic
+        self.shape_only = shape_only  # only the output shape is wanted (a call inside a block's class)
+        self.names = names or {}  # symbol → Python name (a block's class)
+        self.init: list[tuple[int, str]] = []
+        self.fwd: list[tuple[int, str]] = []
+        self.tree: dict = {}  # torch name → subtree (a namespace) or None (a module)
+        self.records: list = []  # what was built, to compare a block's class with each call
+        self.shapes: dict = {}  # relative netcalc name → output shapes, one per use (a call: for comments)
+        self.uses: dict = {}  # a block's class: relative name → conditions of its uses so far
+        self.states: dict = {}  # relative netcalc name → RNN state shapes, as text
+        self.live: set = set()
+        self.saved: dict = {}  # netcalc name → the variable holding that output
+        self.calls: list = []  # a block's class: its calls (for shape comments)
+        self.implicit: list = []  # a block's class: in_channels / in_features if used
+        self.merges: set = set()  # merge names used (a block's class)
+        self.ioff = self.foff = 0  # indentation of the region being written (a condition left open)
+        self.conds: list = []  # the open regions' conditions (sympy)
+        self.flags: set = set()
+        self.sequential = False  # the class is an nn.Sequential of its members (no forward of its own)
+
+    def add_init(self, depth: int, text: str):
+        self.init.append((self.ioff + depth, text))
+
+    def add_fwd(self, depth: int, text: str):
+        self.fwd.append((self.foff + depth, text))
+
+    def cond_with(self, cond):
+        """The condition under which something is built: the open regions' and its own."""
+        parts = list(self.conds) + ([cond.expr] if cond is not None else [])
+        return sympy().And(*parts) if parts else None
+
+    def flag(self, base: str) -> str:
+        name, k = base, 1
+        while name in self.flags or name in self.tree or name in NN_ATTRS:
+            k += 1
+            name = f"{base}{k}"
+        self.flags.add(name)
+        return name
+
+    def rel(self, name: str) -> str:
+        return name[len(self.root) + 1:] if self.root else name
+
+    def temp(self, base: str) -> str:
+        k = 1
+        while (var := base if k == 1 else f"{base}{k}") in self.live:
+            k += 1
+        self.live.add(var)
+        return var
+
+
+def attr_name(comp: str) -> str:
+    """A torch module name for one part of a netcalc path (never an nn.Module attribute)."""
+    comp = comp or "_"
+    while comp in NN_ATTRS or comp.startswith("__"):
+        comp += "_"
+    return comp
+
+
+def attr(base: str, comp: str) -> str:
+    if comp.isidentifier() and not keyword.iskeyword(comp):
+        return f"{base}.{comp}"
+    return f'getattr({base}, "{comp}")'
+
+
+def assign(base: str, comp: str, value: str) -> str:
+    if comp.isidentifier() and not keyword.iskeyword(comp):
+        return f"{base}.{comp} = {value}"
+    return f'{base}.add_module("{comp}", {value})'
+
+
+def var_name(name: str) -> str:
+    v = re.sub(r"\W", "_", str(name))
+    if not v or v[0].isdigit():
+        v = "_" + v
+    while keyword.iskeyword(v) or v in RESERVED_VARS or re.fullmatch(r"(out|identity|gate|b\d+)\d*", v):
+        v += "_"
+    return v
+
+
+def param_name(p: str, params) -> str:
+    """The Python name of a block argument in its class's ``__init__``."""
+    v = re.sub(r"\W", "_", str(p))
+    if not v or v[0].isdigit():
+        v = "_" + v
+    while keyword.iskeyword(v) or v in ("self", "nn", "torch") or (v != p and v in params):
+        v += "_"
+    return v
+
+
+def strip_comments(text: str) -> str:
+    return re.sub(r"  # .*$", "", text, flags=re.M)
+
+
+@dataclass
+class Instance:
+    """One call of a spec block, as netcalc walked it."""
+
+    block: object  # BlockDef
+    path: str  # netcalc name, e.g. layer1.0
+    x: tuple
+    args: dict  # parameter → value
+    given: set  # parameters the call spells out
+    ident: int
+    torch_path: str = ""
+    code: ClassCode | None = None
+
+
+class Generator:
+    def __init__(self, spec: Spec, report: Report, values: dict, no_bias: bool):
+        self.spec, self.report, self.values, self.no_bias = spec, report, values, no_bias
+        self.rows = report.layers
+        self.ptr = 0
+        self.mapped: list[Mapped] = []
+        self.instances: list[Instance] = []
+        self.helpers: set[str] = set()
+        self.refs: set = set()
+        for entries in [spec.layers] + [b.layers for b in spec.blocks.values()]:
+            self._collect_refs(entries)
+        self.classes = self._class_names()
+        self.decided: dict[str, tuple] = {}  # block → ("generic", ClassCode) or ("calls", {ident: class name})
+
+    def _collect_refs(self, entries):
+        for e in entries or ():
+            self.refs |= set(e.refs or ())
+            for sub in [e.children, e.shortcut, *(e.branches or [])]:
+                self._collect_refs(sub)
+
+    def _class_names(self) -> dict:
+        taken = {"nn", "torch", "OrderedDict", TOP_CLASS, *HELPERS}
+        out = {}
+        for name in self.spec.blocks:
+            cls = name + "_" if keyword.iskeyword(name) else name
+            while cls in taken:
+                cls += "_"
+            taken.add(cls)
+            out[name] = cls
+        return out
+
+    # ------------------------------------------------------------------ the file
+
+    def run(self, source: str | None) -> Export:
+        top = ClassCode("")
+        x = tuple(normalize(d) for d in self.report.input_shape)
+        _, var = self.sequence(self.spec.layers, x, Context(self.values, self.no_bias), "", top, "x", "x")
+        if self.ptr != len(self.rows) or len(self.mapped) != len(self.rows):
+            raise AssertionError(f"export walked {self.ptr} of {len(self.rows)} layers")
+        top.add_fwd(0, f"return {var}")
+        order = self._block_order()
+        for name in order:
+            self._decide(name)
+        first = self.rows[0] if self.rows else None
+        dtype = "long" if first is not None and first.type == "Embedding" and tuple(
+            normalize(d) for d in first.input_shape) == x else "float32"
+        size = sum(normalize(r.activation_bytes) + normalize(r.param_bytes) for r in self.rows)
+        on_meta = size > 2**30
+        body = [HELPERS[h] for h in HELPERS if h in self.helpers]
+        for name in order:
+            body += self._render_block(name)
+        doc = f'"""{self.report.name or "The spec"}: input {shape_comment(x)}."""'
+        body.append(self._render(top, TOP_CLASS, doc, x))
+        code = "\n\n\n".join(["\n".join(self._header(source)), *body, "\n".join(self._main(x, dtype, on_meta))])
+        code = self._resolve(code) + "\n"
+        if "OrderedDict(" in code:
+            code = code.replace("\nimport torch\n", "\nfrom collections import OrderedDict\n\nimport torch\n", 1)
+        return Export(code=code, class_name=TOP_CLASS, input_shape=x, input_dtype=dtype, rows=self.mapped,
+                      report=self.report, on_meta=on_meta)
+
+    def _header(self, source) -> list[str]:
+        lines = [f"# Generated by netcalc export{f' from {source}' if source else ''}."]
+        if self.values:
+            lines.append("# Symbols: " + ", ".join(f"{k}={v}" for k, v in self.values.items()) + ".")
+        if self.no_bias:
+            lines.append("# --no-bias: every layer that takes a bias is built with bias=False.")
+        total = normalize(self.report.totals["params"])
+        lines.append(f"# Comments give the output shapes netcalc computes; netcalc counts {total:,} parameters.")
+        return lines + ["import torch", "from torch import nn"]
+
+    def _main(self, x, dtype, on_meta) -> list[str]:
+        zeros = f"torch.zeros({', '.join(str(d) for d in x)}{', dtype=torch.long' if dtype == 'long' else ''})"
+        total = normalize(self.report.totals["params"])
+        lines = ['if __name__ == "__main__":']
+        if on_meta:
+            lines += [f"{INDENT}# Too big to run on zeros here: built and run on the meta device (shapes only).",
+                      f'{INDENT}with torch.device("meta"):',
+                      f"{INDENT * 2}model = {TOP_CLASS}().eval()", f"{INDENT * 2}x = {zeros}"]
+        else:
+            lines += [f"{INDENT}model = {TOP_CLASS}().eval()", f"{INDENT}x = {zeros}"]
+        return lines + [f"{INDENT}with torch.no_grad():", f"{INDENT * 2}y = model(x)",
+                        f"{INDENT}print(tuple(y.shape))  # netcalc: {shape_comment(self.report.output_shape)}",
+                        f"{INDENT}print(sum(p.numel() for p in model.parameters()))  # netcalc: {total}"]
+
+    def _render(self, cc: ClassCode, cls: str, doc: str, x, signature: str = "") -> str:
+        lines = [f"class {cls}(nn.{'Sequential' if cc.sequential else 'Module'}):"]
+        if doc:
+            lines += [f"{INDENT}{doc}", ""]
+        lines += [f"{INDENT}def __init__(self{signature}):", f"{INDENT * 2}super().__init__()"]
+        lines += [INDENT * (2 + d) + text for d, text in cc.init]
+        if not cc.sequential:
+            lines += ["", f"{INDENT}def forward(self, x):  # {shape_comment(x)}"]
+            lines += [INDENT * (2 + d) + text for d, text in cc.fwd]
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ blocks: one class, or one per call
+
+    def _block_order(self) -> list[str]:
+        """The blocks that are called, callees first."""
+        used = {i.block.name for i in self.instances}
+        order: list[str] = []
+
+        def visit(name):
+            if name not in order:
+                for callee in self._callees(self.spec.blocks[name].layers):
+                    visit(callee)
+                order.append(name)
+
+        for name in self.spec.blocks:
+            if name in used:
+                visit(name)
+        return [n for n in order if n in used]
+
+    def _callees(self, entries) -> list[str]:
+        out = []
+        for e in entries or ():
+            if e.kind == "block":
+                out.append(e.type)
+            for sub in [e.children, e.shortcut, *(e.branches or [])]:
+                out += self._callees(sub)
+        return out
+
+    def _decide(self, name: str):
+        calls = [i for i in self.instances if i.block.name == name]
+        try:
+            self.decided[name] = ("generic", self._generic(calls[0].block, calls))
+        except AssertionError:
+            raise
+        except Exception:  # NotGeneric, or a rule that needs numbers: one class per distinct call
+            seen: dict[str, str] = {}
+            names = {}
+            for inst in calls:
+                text = strip_comments(self._resolve(self._render(inst.code, "C", "", inst.x)))
+                if text not in seen:
+                    seen[text] = self.classes[name] if not seen else f"{self.classes[name]}_{len(seen) + 1}"
+                names[inst.ident] = seen[text]
+            self.decided[name] = ("calls", names)
+
+    def _implicit_names(self, params):
+        ic = "in_channels" if "in_channels" not in params else "in_channels_"
+        inf = "in_features" if "in_features" not in params else "in_features_"
+        return ic, inf
+
+    def _input_symbols(self, n, params):
+        ic, inf = self._implicit_names(params)
+        dims = [symbol(f"__x{i}") for i in range(n)]
+        if n >= 3:
+            dims[1], dims[-1] = symbol(ic), symbol(inf)
+        elif n:
+            dims[-1] = symbol(inf)
+        return tuple(dims)
+
+    def _subs(self, block, args, x) -> dict:
+        params = list(block.params)
+        ic, inf = self._implicit_names(params)
+        subs = {symbol(p): args[p] for p in params}
+        if len(x) >= 3:
+            subs[symbol(ic)] = x[1]
+        if x:
+            subs[symbol(inf)] = x[-1]
+        return subs
+
+    def _generic(self, block, calls) -> ClassCode:
+        """One class for every call of ``block``: its arguments and input widths as symbols."""
+        params = list(block.params)
+        if any(isinstance(i.args.get(p), bool) for i in calls for p in params):
+            raise NotGeneric("a block argument is a boolean")
+        if len({len(i.x) for i in calls}) > 1:
+            raise NotGeneric("calls with inputs of different ranks")
+        ic, inf = self._implicit_names(params)
+        names = {p: param_name(p, params) for p in params}
+        names[ic], names[inf] = ic, inf
+        x = self._input_symbols(len(calls[0].x), params)
+        values = {**self.values, **implicit(x), **{p: symbol(p) for p in params}}
+        cc = ClassCode("§", generic=True, names=names)
+        cc.calls = calls
+        self.body(block, x, Context(values, self.no_bias), "§", cc)
+        for inst in calls:  # each call must build exactly what the class builds with its arguments
+            subs = self._subs(block, inst.args, inst.x)
+            want = [r for r in (self._record_at(rec, subs) for rec in cc.records) if r is not None]
+            got = [self._record_at(rec, {}) for rec in inst.code.records]
+            if want != got:
+                raise NotGeneric(f"the call at {inst.path} builds something else")
+        text = "\n".join(t for _, t in cc.init)
+        cc.implicit = [k for k in (ic, inf) if re.search(rf"\b{k}\b", text)]
+        return cc
+
+    def _record_at(self, record, subs):
+        """A record at one call's values (None where its condition is false)."""
+        kind, rel, path, what, cond, x, dyn = record
+        if cond is not None and not holds(cond, subs):
+            return None
+        if dyn is not None:  # numbered as appended: after the members built at this call
+            k = str(sum(1 for c in dyn if c is None or holds(c, subs)))
+            rel, path = rel.rsplit(".", 1)[0] + "." + k, path.rsplit(".", 1)[0] + "." + k
+        if kind == "leaf":
+            return kind, rel, path, what.at(subs)
+        block, args = what
+        callee = self.decided[block][1]
+        if self.decided[block][0] != "generic":
+            raise NotGeneric(f"block {block} has one class per call")
+        implicit = tuple(number(v, subs) for v in self._implicit_values(callee, x))
+        return kind, rel, path, block, implicit, tuple(number(v, subs) for v in args)
+
+    def _render_block(self, name: str) -> list[str]:
+        block = self.spec.blocks[name]
+        calls = [i for i in self.instances if i.block.name == name]
+        how, data = self.decided[name]
+
+        def where(insts):
+            return ", ".join(i.path for i in insts[:4]) + (", ..." if len(insts) > 4 else "")
+
+        if how == "generic":
+            cc = data
+            sig = "".join(f", {k}" for k in cc.implicit)
+            kws = [f"{cc.names[p]}={d!r}" if is_int(d) or isinstance(d, bool) else cc.names[p]
+                   for p, d in block.params.items()]
+            if kws:
+                sig += ", *, " + ", ".join(kws)
+            n = len(calls)
+            doc = (f'"""Block {name}, called {n} time{"s" * (n > 1)} ({where(calls)}); '
+                   f'shape comments at {calls[0].path}."""')
+            return [self._render(cc, self.classes[name], doc, calls[0].x, sig)]
+        out, done = [], set()
+        for inst in calls:
+            cls = data[inst.ident]
+            if cls not in done:
+                done.add(cls)
+                same = [i for i in calls if data[i.ident] == cls]
+                args = ", ".join(f"{k}={v}" for k, v in inst.args.items())
+                doc = f'"""Block {name}({args}) as called at {where(same)}."""'
+                out.append(self._render(inst.code, cls, doc, inst.x))
+        return out
+
+    def _resolve(self, code: str) -> str:
+        """Write every block call (known once every block is decided)."""
+        def call(m):
+            inst = self.instances[int(m.group(1))]
+            how, data = self.decided[inst.block.name]
+            if how == "calls":
+                return f"{data[inst.ident]}()"
+            args = [py(v) for v in self._implicit_values(data, inst.x)]
+            args += [f"{data.names[p]}={py(inst.args[p])}" for p in inst.block.params
+                     if p in inst.given or not (is_int(inst.block.params[p]) or isinstance(inst.block.params[p], bool))]
+            return f"{self.classes[inst.block.name]}(" + ", ".join(args) + ")"
+
+        return re.sub(r"§CALL(\d+)§", call, code)
+
+    def _implicit_values(self, cc, x) -> list:
+        return [x[1] if k.startswith("in_channels") else x[-1] for k in cc.implicit]
+
+    # ------------------------------------------------------------------ the walk, as network.Walker's
+
+    def next_row(self, name: str):
+        row = self.rows[self.ptr] if self.ptr < len(self.rows) else None
+        if row is None or row.name != name:
+            raise AssertionError(f"export expected layer {name!r}, netcalc has {row.name if row else None!r}")
+        self.ptr += 1
+        return row
+
+    def when(self, entry, x, ctx, cc):
+        """None (always built), False (skipped) or a Cond left open in a block's class."""
+        if entry.when is None:
+            return None
+        names = None if cc.shape_only or not cc.generic else cc.names
+        c, text = condition(entry.when, {**implicit(x), **ctx.values}, ctx.make_symbol, names)
+        if c == sympy().true:
+            return None
+        if c == sympy().false:
+            return False
+        if not cc.generic:
+            raise AssertionError(f"condition {entry.when!r} is undecided outside a block's class")
+        return Cond(text or "", c)
+
+    def sequence(self, entries, x, ctx, prefix, cc, src, dst):
+        ordinal, cur = 0, src
+        region = None  # (condition, input shape) of the last entry built under a condition
+        for entry in entries:
+            cond = self.when(entry, x, ctx, cc)
+            if cond is False:
+                continue
+            copies = self.repeat_count(entry, ctx)
+            if cond is None or (copies is None and entry.kind in ("layer", "block")):
+                x, cur, ordinal = self.entry(entry, copies, x, ctx, prefix, cc, cur, dst, cond, ordinal)
+                region = None
+                continue
+            # a block's class: a structure built only under a condition, in an `if` region of both methods
+            if region is not None and self.exclusive(cc, region[0], cond.expr):
+                x = region[1]  # an alternative to the entry before: it sees the same input
+            x0 = x
+            flag = cc.flag("use_" + (var_name(entry.name) if entry.name is not None else entry.kind))
+            cc.add_init(0, f"self.{flag} = {cond.text}")
+            cc.add_init(0, f"if self.{flag}:")
+            if cur != dst:
+                cc.add_fwd(0, f"{dst} = {cur}")
+                cur = dst
+            cc.add_fwd(0, f"if self.{flag}:")
+            marks = len(cc.init), len(cc.fwd)
+            cc.ioff, cc.foff = cc.ioff + 1, cc.foff + 1
+            cc.conds.append(cond.expr)
+            try:
+                x, cur, ordinal = self.entry(entry, copies, x, ctx, prefix, cc, cur, dst, None, ordinal)
+                if cur != dst:
+                    cc.add_fwd(0, f"{dst} = {cur}")
+                    cur = dst
+            finally:
+                cc.ioff, cc.foff = cc.ioff - 1, cc.foff - 1
+                cc.conds.pop()
+            if len(cc.init) == marks[0]:
+                cc.add_init(1, "pass")
+            if len(cc.fwd) == marks[1]:
+                cc.add_fwd(1, "pass")
+            region = (cond.expr, x0)
+        return x, cur
+
+    def body(self, block, x, ctx, name, cc):
+        """A block's layers into its class: an nn.Sequential subclass when they only chain."""
+        if self.chain_body(block.layers):
+            seq = Seq("")
+            y = self.fill(seq, cc, name, x, ctx, entries=block.layers)
+            cc.init = self.statements(seq, "self")
+            cc.sequential = True
+            return y
+        y, var = self.sequence(block.layers, x, ctx, name, cc, "x", "x")
+        cc.add_fwd(0, f"return {var}")
+        return y
+
+    def exclusive(self, cc, a, b) -> bool:
+        """Whether two conditions never hold together at any call of the block."""
+        for inst in cc.calls:
+            subs = self._subs(inst.block, inst.args, inst.x)
+            if holds(a, subs) and holds(b, subs):
+                return False
+        return True
+
+    def entry(self, entry, copies, x, ctx, prefix, cc, cur, dst, cond, ordinal):
+        """One entry of a sequence, as network.Walker.sequence walks it; (shape, variable, ordinal)."""
+        if copies is None:
+            name = self.name_of(entry, prefix, ordinal, x)
+            x, cur = self.node(entry, x, ctx, name, prefix, cc, cur, dst, cond)
+            return x, cur, ordinal + 1
+        if entry.name is None and prefix:  # unnamed repeat: siblings, numbered on
+            for _ in range(copies):
+                x, cur = self.node(entry, x, ctx, f"{prefix}.{ordinal}", prefix, cc, cur, dst, None)
+                ordinal += 1
+            return x, cur, ordinal
+        if "{i}" in str(entry.name or ""):  # a name template: siblings encoder_layer_0, encoder_layer_1, ...
+            for k in range(copies):
+                name = str(entry.name).replace("{i}", str(k))
+                x, cur = self.node(entry, x, ctx, f"{prefix}.{name}" if prefix else name, prefix, cc, cur, dst, None)
+                ordinal += 1
+            return x, cur, ordinal
+        x, cur = self.group(cc, self.name_of(entry, prefix, ordinal, x), x, ctx, cur, dst, copies=(entry, copies))
+        return x, cur, ordinal + 1
+
+    def repeat_count(self, entry, ctx):
+        if entry.repeat is None:
+            return None
+        n = normalize(read_dim(entry.repeat, ctx.values, entry.pos, "repeat"))
+        if not is_int(n):
+            raise NotGeneric("repeat depends on a block argument")
+        return n
+
+    def name_of(self, entry, prefix, ordinal, x) -> str:
+        if prefix:
+            return f"{prefix}.{entry.name if entry.name is not None else ordinal}"
+        if entry.name is not None:
+            return str(entry.name)
+        if entry.kind == "layer":
+            return f"{lookup(entry.type, len(x)).TYPE}_{entry.index}"
+        return f"{entry.type if entry.kind == 'block' else entry.kind.capitalize()}_{entry.index}"
+
+    def node(self, entry, x, ctx, name, prefix, cc, src, dst, cond):
+        kind = entry.kind
+        if kind == "layer":
+            y, var = self.leaf(entry, x, ctx, name, cc, src, dst, cond)
+        elif kind == "block":
+            y, var = self.call(entry, x, ctx, name, cc, src, dst, cond)
+        else:
+            transparent = entry.name is None and bool(prefix)
+            inner = prefix if transparent else name
+            if kind == "sequential":
+                if transparent:
+                    y, var = self.sequence(entry.children, x, ctx, inner, cc, src, dst)
+                else:
+                    y, var = self.group(cc, inner, x, ctx, src, dst, entries=entry.children)
+            elif kind == "residual":
+                y, var = self.residual(entry, x, ctx, inner, cc, src, dst)
+            elif kind == "multiply":
+                gate = cc.temp("gate")
+                g, gv = self.sequence(entry.children, x, ctx, inner, cc, src, gate)
+                y = self.merge(entry, "Multiply", inner, [x, g], cc, dst, f"{src} * {gv}", "mul", 1)
+                cc.live.discard(gate)
+                var = dst
+            else:
+                y, var = self.combine(entry, x, ctx, inner, cc, src, dst)
+        if name in self.refs:
+            v = var_name(name)
+            while v in cc.live:
+                v += "_"
+            cc.add_fwd(0, f"{v} = {var}")
+            cc.saved[name] = v
+            cc.live.add(v)
+        return y, var
+
+    def comment(self, cc, name, y, dyn=None, cond=None) -> str:
+        """The shape comment of a forward line (a block's class: at its first call that has it)."""
+        if cc.shape_only:
+            return ""
+        rel = cc.rel(name)
+        if not cc.generic:  # a name used twice (one module called twice) keeps a shape per use
+            cc.shapes.setdefault(rel, []).append(y)
+            return shape_comment(y) + (f"; {cc.states[rel]}" if rel in cc.states else "")
+        when = cc.cond_with(cond)
+        before = cc.uses.setdefault(rel, [])
+        before.append(when)
+        for i, inst in enumerate(cc.calls):
+            try:
+                subs = self._subs(inst.block, inst.args, inst.x)
+                if when is not None and not holds(when, subs):
+                    continue
+                at = rel
+                if dyn is not None:
+                    at = rel.rsplit(".", 1)[0] + "." + str(sum(1 for c in dyn if c is None or holds(c, subs)))
+                use = sum(1 for c in before[:-1] if c is None or holds(c, subs))
+            except NotGeneric:
+                continue
+            if use < len(inst.code.shapes.get(at, ())):
+                text = shape_comment(inst.code.shapes[at][use])
+                text += f"; {inst.code.states[at]}" if at in inst.code.states else ""
+                return text if i == 0 else f"{text} at {inst.path}"
+        return ""
+
+    def forward(self, cc, call, dst, comment, cond, acc, src):
+        note = f"  # {comment}" if comment else ""
+        if cond is None:
+            cc.add_fwd(0, f"{dst} = {call}{note}")
+            return
+        if src != dst:
+            cc.add_fwd(0, f"{dst} = {src}")
+        cc.add_fwd(0, f"if {acc} is not None:")
+        cc.add_fwd(1, f"{dst} = {call}{note}")
+
+    def register(self, cc, rel: str, value: str, cond: Cond | None = None, shared: bool = False):
+        """Register a module under the netcalc path ``rel`` (a plain ``nn.Module()`` for each part
+        before the last dot); returns its torch path and the expression that reaches it. A name
+        used again for the same parameter-free layer (``shared``) is the same module, called again."""
+        comps = [attr_name(c) for c in rel.split(".")]
+        node, base, path = cc.tree, "self", []
+        for comp in comps[:-1]:
+            name, k = comp, 1
+            while name in node and not isinstance(node[name], dict):  # a module: it cannot hold children
+                k += 1
+                name = f"{comp}_{k}"
+            if name not in node:
+                node[name] = {}
+                cc.add_init(0, assign(base, name, "nn.Module()"))
+            node, base = node[name], attr(base, name)
+            path.append(name)
+        where = tuple(str(c) for c in cc.conds) + ((str(cond.expr),) if cond else ())
+        name, k = comps[-1], 1
+        while name in node:
+            old = node[name]
+            if shared and not isinstance(old, dict) and old[1] == where and old[0] == value:
+                return ".".join(path + [name]), attr(base, name)  # the same module again (called twice)
+            if not isinstance(old, dict) and old[1] and where and old[1] != where and cc.generic:
+                break  # the same name under another condition: alternatives, as netcalc names them
+            k += 1
+            name = f"{comps[-1]}_{k}"
+        node[name] = (value, where)
+        path.append(name)
+        cc.add_init(0, assign(base, name, f"{value} if {cond.text} else None" if cond else value))
+        return ".".join(path), attr(base, name)
+
+    def leaf(self, entry, x, ctx, name, cc, src, dst, cond, seq: Seq | None = None, key: str | None = None,
+             dyn=None, numbered=False):
+        cls = lookup(entry.type, len(x))
+        if cc.generic:
+            layer = cls(replace(entry, name=name), ctx)
+            if layer.args.get("output_padding") == "auto":
+                raise NotGeneric("output_padding: auto")
+            y = layer.output_shape(x)
+            if cc.shape_only:
+                return y, dst
+        else:
+            row = self.next_row(name)
+            layer, y = row.layer, tuple(normalize(d) for d in row.output_shape)
+            x = tuple(normalize(d) for d in row.input_shape)
+            if layer.TYPE in ("RNN", "LSTM", "GRU"):
+                cc.states[cc.rel(name)] = "; ".join(f"{k} {shape_comment(v)}" for k, v in row.state_shapes.items())
+        if layer.TYPE in HELPERS:
+            self.helpers.add(layer.TYPE)
+        ctor = layer_ctor(layer, x)
+        text = ctor.code(cc.names if cc.generic else None)
+        comment = self.comment(cc, name, y, dyn, cond)
+        if seq is not None:
+            path = _join(seq.path, key)
+            seq.items.append([key, text, comment, cond, numbered])
+        else:
+            path, acc = self.register(cc, cc.rel(name), text, cond, shared=not layer.parameters(x))
+            self.forward(cc, forward_call(layer, acc, dst if cond else src), dst, comment, cond, acc, src)
+        cc.records.append(("leaf", cc.rel(name), path, ctor, cc.cond_with(cond), x, dyn))
+        if not cc.generic:
+            self.mapped.append(Mapped(name, "module", _join(cc.torch_root, path), call_kind(layer)))
+        return y, dst
+
+    # ------------------------------------------------------------------ groups: nn.Sequential or inline
+
+    def chain_body(self, entries) -> bool:
+        """Whether a list of entries can be the members of one nn.Sequential."""
+        entries, _ = self.flat(entries)
+        return bool(entries) and all(member_ok(e) and not self._referenced(e) for e in entries)
+
+    @staticmethod
+    def flat(entries):
+        """A group holding just one unnamed ``sequential`` holds its layers (netcalc numbers them the
+        same); its ``when:`` then applies to each of them. (entries, the sequential or None)."""
+        if len(entries) == 1 and entries[0].kind == "sequential" and entries[0].name is None \
+                and entries[0].repeat is None and entries[0].children:
+            return entries[0].children, entries[0]
+        return entries, None
+
+    def group(self, cc, name, x, ctx, src, dst, entries=None, copies=None):
+        """A named group (a named ``sequential``, or the copies of a named repeat): one
+        nn.Sequential when its members only chain, else its members inline."""
+        ok = self.chain_body(entries) if entries is not None else chains(copies[0])
+        if not ok:
+            if entries is not None:
+                return self.sequence(entries, x, ctx, name, cc, src, dst)
+            entry, n = copies
+            cur = src
+            for k in range(n):
+                x, cur = self.node(entry, x, ctx, f"{name}.{k}", name, cc, cur, dst, None)
+            return x, cur
+        if cc.shape_only:
+            y = self.fill(Seq(""), cc, name, x, ctx, entries, copies)
+            return y, dst
+        path, acc = self.register(cc, cc.rel(name), "§SEQ§")
+        seq = Seq(path)
+        y = self.fill(seq, cc, name, x, ctx, entries, copies)
+        at = max(i for i, (_, t) in enumerate(cc.init) if t.endswith("§SEQ§"))
+        off, line = cc.init[at]
+        if any(item[3] is not None for item in seq.items):  # a block's class: members built under if
+            cc.init[at:at + 1] = [(off, line.replace("§SEQ§", "nn.Sequential()"))] + [
+                (off + d, t) for d, t in self.statements(seq, acc)]
+        else:
+            text = seq.lines(0)
+            cc.init[at:at + 1] = [(off, line.replace("§SEQ§", text[0]))] + [(off, t) for t in text[1:]]
+        comment = self.comment(cc, name, y)
+        cc.add_fwd(0, f"{dst} = {acc}({src})" + (f"  # {comment}" if comment else ""))
+        return y, dst
+
+    @staticmethod
+    def statements(seq: Seq, acc: str) -> list[tuple[int, str]]:
+        """The members of ``seq`` added one by one to the nn.Sequential ``acc`` (under ``if`` where
+        a block's class builds them under a condition)."""
+        lines, prev = [], None
+        for key, value, comment, c, numbered in seq.items:
+            d = 1 if c is not None else 0
+            if c is not None and (prev is None or c.text != prev.text):
+                lines.append((0, f"if {c.text}:"))
+            sub = value.lines(0) if isinstance(value, Seq) else [value]
+            how = f"{acc}.append(" if numbered else f'{acc}.add_module("{key}", '
+            stmt = [how + sub[0]] + sub[1:]
+            stmt[-1] += ")" + (f"  # {comment}" if comment else "")
+            lines += [(d, t) for t in stmt]
+            prev = c
+        return lines
+
+    def _referenced(self, entry) -> bool:
+        """Whether a later ``with:`` may name this entry (it must then be a variable in forward)."""
+        return entry.name is not None and any(r == entry.name or r.endswith("." + str(entry.name)) for r in self.refs)
+
+    def fill(self, seq: Seq, cc, prefix, x, ctx, entries=None, copies=None):
+        """Walk the members of a chain group into ``seq``. In a block's class a member may be
+        built under a condition; the members after it are then numbered as they are appended
+        (``prior``: the conditions of the members before, for comparing with each call)."""
+        if copies is not None:
+            entry, n = copies
+            for k in range(n):
+                x = self.member(seq, cc, entry, f"{prefix}.{k}", str(k), x, ctx, None, None, True)
+            return x
+        entries, holder = self.flat(entries)
+        outer = self.when(holder, x, ctx, cc) if holder is not None else None
+        if outer is False:
+            return x
+        ordinal, prior = 0, []
+        for entry in entries:
+            cond = self.when(entry, x, ctx, cc)
+            if cond is False:
+                continue
+            if outer is not None:
+                cond = outer if cond is None else Cond(f"({outer.text}) and ({cond.text})",
+                                                       sympy().And(outer.expr, cond.expr))
+            n = self.repeat_count(entry, ctx)
+            dyn = tuple(prior) if any(c is not None for c in prior) else None
+            if n is None:
+                raw = str(entry.name) if entry.name is not None else str(ordinal)
+                x = self.member(seq, cc, entry, f"{prefix}.{raw}", attr_name(raw), x, ctx, cond,
+                                dyn if entry.name is None else None, entry.name is None)
+                prior.append(cond.expr if cond is not None else None)
+            elif entry.name is None or "{i}" in str(entry.name):  # siblings, numbered on or by a template
+                for k in range(n):
+                    raw = str(ordinal) if entry.name is None else str(entry.name).replace("{i}", str(k))
+                    x = self.member(seq, cc, entry, f"{prefix}.{raw}", attr_name(raw), x, ctx, None,
+                                    dyn if entry.name is None else None, entry.name is None)
+                    prior.append(None)
+                    ordinal += 1
+                    dyn = tuple(prior) if dyn is not None else None
+                continue
+            else:
+                key = attr_name(str(entry.name))
+                sub = Seq(_join(seq.path, key))
+                x = self.fill(sub, cc, f"{prefix}.{entry.name}", x, ctx, copies=(entry, n))
+                seq.items.append([key, sub, self.comment(cc, f"{prefix}.{entry.name}", x), None, False])
+                prior.append(None)
+            ordinal += 1
+        return x
+
+    def member(self, seq, cc, entry, name, key, x, ctx, cond, dyn, numbered):
+        if entry.kind == "layer":
+            return self.leaf(entry, x, ctx, name, cc, None, None, cond, seq=seq, key=key, dyn=dyn,
+                             numbered=numbered)[0]
+        if entry.kind == "block":
+            return self.call(entry, x, ctx, name, cc, None, None, cond, seq=seq, key=key, dyn=dyn,
+                             numbered=numbered)[0]
+        if dyn is not None:
+            raise NotGeneric("a group numbered after a condition")
+        sub = Seq(_join(seq.path, key))  # a named sequential
+        y = self.fill(sub, cc, name, x, ctx, entries=entry.children)
+        seq.items.append([key, sub, self.comment(cc, name, y), None, numbered])
+        return y
+
+    # ------------------------------------------------------------------ block calls
+
+    def call(self, entry, x, ctx, name, cc, src, dst, cond, seq: Seq | None = None, key: str | None = None,
+             dyn=None, numbered=False):
+        block = self.spec.blocks[entry.type]
+        scope = {**ctx.values, **implicit(x)}  # as network.Walker.call: outer values < input widths < arguments
+        values, args = dict(scope), {}
+        for p, default in block.params.items():
+            raw = entry.args.get(p, default)
+            val = raw if isinstance(raw, bool) else read_dim(raw, scope, entry.pos, f"{block.name}.{p}",
+                                                              ctx.make_symbol)
+            values[p] = args[p] = val
+        inner = Context(values, ctx.no_bias, ctx.make_symbol)
+        if cc.generic:
+            how, callee = self.decided.get(block.name, ("calls", None))
+            if how != "generic":
+                raise NotGeneric(f"block {block.name} has one class per call")
+            sub = ClassCode("§", generic=True, names=callee.names, shape_only=True)
+            y, _ = self.sequence(block.layers, x, inner, "§", sub, "x", "x")
+            if cc.shape_only:
+                return y, dst
+            text = f"{self.classes[block.name]}(" + ", ".join(
+                [py(v, cc.names) for v in self._implicit_values(callee, x)]
+                + [f"{callee.names[p]}={py(args[p], cc.names)}" for p in block.params
+                   if p in entry.args or not (is_int(block.params[p]) or isinstance(block.params[p], bool))]) + ")"
+        else:
+            inst = Instance(block, name, x, args, set(entry.args), len(self.instances))
+            self.instances.append(inst)
+            text = f"§CALL{inst.ident}§"
+        if seq is not None:
+            path = _join(seq.path, key)
+            item = [key, text, "", cond, numbered]
+            seq.items.append(item)
+        else:
+            path, acc = self.register(cc, cc.rel(name), text, cond)
+        if not cc.generic:
+            inst.torch_path = _join(cc.torch_root, path)
+            inst.code = ClassCode(name, inst.torch_path)
+            y = self.body(block, x, inner, name, inst.code)
+        comment = self.comment(cc, name, y, dyn, cond)
+        cc.records.append(("call", cc.rel(name), path, (block.name, tuple(args[p] for p in block.params)),
+                           cc.cond_with(cond), x, dyn))
+        if seq is not None:
+            item[2] = comment
+        else:
+            self.forward(cc, f"{acc}({dst if cond else src})", dst, comment, cond, acc, src)
+        return y, dst
+
+    # ------------------------------------------------------------------ merges
+
+    def residual(self, entry, x, ctx, prefix, cc, src, dst):
+        out = cc.temp("out")
+        y, main = self.sequence(entry.children, x, ctx, prefix, cc, src, out)
+        s = src
+        if entry.shortcut:
+            ident = cc.temp("identity")
+            if entry.shortcut_name:
+                sc_prefix = f"{prefix}.{entry.shortcut_name}" if prefix else entry.shortcut_name
+                if self._builds(entry.shortcut, x, ctx, cc):
+                    _, s = self.group(cc, sc_prefix, x, ctx, src, ident, entries=entry.shortcut)
+            else:
+                _, s = self.sequence(entry.shortcut, x, ctx, prefix, cc, src, ident)
+            cc.live.discard(ident)
+        y = self.merge(entry, "Add", prefix, [y], cc, dst, f"{main} + {s}", "add", 1)
+        cc.live.discard(out)
+        return y, dst
+
+    def _builds(self, entries, x, ctx, cc) -> bool:
+        """Whether a named shortcut builds anything (if not, it is the identity)."""
+        return any(self.when(e, x, ctx, cc) is not False for e in entries)
+
+    def combine(self, entry, x, ctx, prefix, cc, src, dst):
+        parts, shapes, temps = [], [], []
+        for i, branch in enumerate(entry.branches or ()):
+            if branch:
+                var = cc.temp(f"b{i}")
+                temps.append(var)
+                y, v = self.group(cc, f"{prefix}.{i}" if prefix else f"branch{i}", x, ctx, src, var, entries=branch)
+            else:
+                y, v = x, src
+            parts.append(v)
+            shapes.append(y)
+        for ref in reversed(entry.refs or ()):
+            if ref not in cc.saved:
+                raise SpecError(f"export: with: {ref} names an output outside the block this concat is in, which "
+                                "the block's class cannot see", entry.pos)
+            parts.insert(0, cc.saved[ref])
+            shapes.insert(0, None)
+        if entry.branches is None:
+            parts.append(src)
+            shapes.append(x)
+        if entry.kind == "concat":
+            raw = entry.args.get("dim", 1)
+            dim = raw if isinstance(raw, int) else read_dim(raw, ctx.values, entry.pos, "dim", ctx.make_symbol)
+            expr = f"torch.cat([{', '.join(parts)}], dim={py(dim, cc.names)})"
+            y = self.merge(entry, "Concat", prefix, shapes, cc, dst, expr, "cat", 1, dim)
+        else:
+            y = self.merge(entry, "Add", prefix, shapes, cc, dst, " + ".join(parts), "add", len(parts) - 1)
+        for t in temps:
+            cc.live.discard(t)
+        return y, dst
+
+    def merge(self, entry, op, prefix, shapes, cc, dst, expr, torch_op, count, dim=None):
+        base = f"{prefix or entry.type}.{op.lower()}"
+        if cc.generic:  # a second merge in the same scope is add_1, add_2, ... (as network.Walker.merge)
+            name, k = base, 1
+            while name in cc.merges:
+                name, k = f"{base}_{k}", k + 1
+            cc.merges.add(name)
+        else:
+            name = self.rows[self.ptr].name if self.ptr < len(self.rows) else base
+            if not re.fullmatch(re.escape(base) + r"(_\d+)?", name):
+                raise AssertionError(f"export expected merge {base!r}, netcalc has {name!r}")
+        if cc.generic:
+            if op != "Concat":
+                y = shapes[0]
+            elif any(s is None for s in shapes) or not is_int(normalize(dim)):
+                raise NotGeneric("a concat with a saved output or a symbolic dim")
+            else:
+                d, out = normalize(dim), list(shapes[0])
+                for s in shapes[1:]:
+                    out[d] = out[d] + s[d]
+                y = tuple(out)
+            if cc.shape_only:
+                return y
+        else:
+            y = tuple(normalize(d) for d in self.next_row(name).output_shape)
+            self.mapped.append(Mapped(name, "merge", op=torch_op, count=count))
+        comment = self.comment(cc, name, y)
+        cc.add_fwd(0, f"{dst} = {expr}" + (f"  # {comment}" if comment else ""))
+        return y
+
+
+def holds(cond, subs) -> bool:
+    c = cond.subs(subs)
+    if c not in (sympy().true, sympy().false):
+        raise NotGeneric(f"condition {cond} undecided at a call")
+    return c == sympy().true
+
+
+def _join(root: str, path: str) -> str:
+    return f"{root}.{path}" if root else path
