@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
 from .report import Report
-from .symbolic import is_int, to_text
+from .symbolic import is_int
 
 FONT = 10  # px, monospace: a character is about 0.6 em wide
 CHAR = 0.6 * FONT
@@ -287,11 +287,16 @@ def _text(x, y, s, cls="", anchor="middle", weight=None, size=FONT, fill="#222")
             f"{escape(str(s))}</text>")
 
 
+def _svg_open(width, height) -> str:
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+            f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace">')
+
+
 def _cuboid(x, y, w, h, d, colors) -> str:
     """Front face with its top-left corner at (x, y); the top and side faces slant up-right by d."""
     front, top, side = colors
-    parts = [f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" fill="{front}" stroke="#555" '
-             f'stroke-width="0.8"/>']
+    parts = [(f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" fill="{front}" stroke="#555" '
+              f'stroke-width="0.8"/>')]
     if d > 0:
         parts.append(f'<polygon points="{x:.1f},{y:.1f} {x + d:.1f},{y - d:.1f} {x + w + d:.1f},{y - d:.1f} '
                      f'{x + w:.1f},{y:.1f}" fill="{top}" stroke="#555" stroke-width="0.8"/>')
@@ -308,7 +313,7 @@ def draw(report: Report, depth: int | None = None, sources: list | None = None) 
     for it in items:
         it.w, it.h, it.d = _dims(it)
         it.label_w = max(len(s) for s in it.lines) * CHAR
-    consumers = _layout(items)
+    _layout(items)
     by_key = {it.key: it for it in items}
     ncols = max(it.col for it in items) + 1
     nlanes = max(it.lane for it in items) + 1
@@ -355,12 +360,11 @@ def draw(report: Report, depth: int | None = None, sources: list | None = None) 
     for it in items:  # the front faces of a lane share one centre line
         it.cx = col_x[it.col] + col_w[it.col] / 2
         it.cy = lane_top[it.lane] + lane_d[it.lane] + lane_box[it.lane] / 2
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-           f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace">',
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-           'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker>'
-           '<marker id="arrow-skip" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-           'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#c0392b"/></marker></defs>',
+    out = [_svg_open(width, height),
+           ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+            'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker>'
+            '<marker id="arrow-skip" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+            'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#c0392b"/></marker></defs>'),
            f'<rect x="0" y="0" width="{width:.0f}" height="{height:.0f}" fill="white"/>']
     t = report.totals
     title = report.name or "network"
@@ -491,8 +495,7 @@ def draw_rf(report: Report) -> str:
     label_every = max(1, math.ceil(12 / step_x))
     bottom = 40 + min(longest, 28) * CHAR * 0.75
     width, height = left + plot_w + right, top + plot_h + bottom + 24
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-           f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace">',
+    out = [_svg_open(width, height),
            f'<rect x="0" y="0" width="{width:.0f}" height="{height:.0f}" fill="white"/>',
            _text(left, 20, f"Receptive field by layer · {report.name or 'network'}", "title", "start", "bold", 13)]
     if not pts:
@@ -601,7 +604,7 @@ def to_png(svg: str, path: str) -> str:
     for tool, cmd in (("rsvg-convert", ["rsvg-convert", "-f", "png", "-o", path]),
                       ("magick", ["magick", "svg:-", path]), ("convert", ["convert", "svg:-", path])):
         if shutil.which(tool):
-            done = subprocess.run(cmd, input=svg.encode("utf-8"), capture_output=True)
+            done = subprocess.run(cmd, input=svg.encode("utf-8"), capture_output=True, check=False)
             if done.returncode == 0 and os.path.exists(path):
                 return tool
             raise RuntimeError(f"{tool} failed: {done.stderr.decode(errors='replace').strip()[:300]}")

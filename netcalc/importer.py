@@ -28,6 +28,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import math
 import operator
 import os
 import re
@@ -58,7 +59,7 @@ def require_torch():
 
 def load_model(target: str):
     """Call the factory named by ``MODULE:FACTORY`` or ``path/to/file.py:FACTORY``; an nn.Module."""
-    import torch.nn as nn
+    from torch import nn
 
     where, colon, attr = target.rpartition(":")
     if not colon or not where or not attr:
@@ -77,7 +78,7 @@ def load_model(target: str):
             raise LoadFailure(f"{target} is neither an nn.Module nor a factory that returns one")
         try:
             obj = obj()
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 (the user's code may raise anything)
             raise LoadFailure(f"calling {attr}() failed: {type(e).__name__}: {e} "
                               "(the factory must need no arguments)") from None
     if not isinstance(obj, nn.Module):
@@ -100,7 +101,7 @@ def _load_module(where: str):
         sys.modules[name] = module
         try:
             spec.loader.exec_module(module)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 (the user's code may raise anything)
             raise LoadFailure(f"importing {where} failed: {type(e).__name__}: {e}") from None
         return module
     if os.getcwd() not in sys.path:
@@ -112,7 +113,7 @@ def _load_module(where: str):
             raise LoadFailure(f"no module named {where!r} (give a file path such as models.py:make_net, "
                               "or run from the folder that holds the package)") from None
         raise LoadFailure(f"importing {where} failed: {e}") from None
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 (the user's code may raise anything)
         raise LoadFailure(f"importing {where} failed: {type(e).__name__}: {e}") from None
 
 
@@ -205,8 +206,8 @@ def _same(a, b) -> bool:
 
 
 def _activation_name(act, where):
-    import torch.nn as nn
     import torch.nn.functional as F
+    from torch import nn
 
     if act is F.relu or isinstance(act, nn.ReLU):
         return "relu"
@@ -218,7 +219,7 @@ def _activation_name(act, where):
 
 def _attr(mod, name, where):
     """The constructor argument ``name`` as the module remembers it (MISSING when it does not)."""
-    import torch.nn as nn
+    from torch import nn
 
     if isinstance(mod, nn.TransformerEncoderLayer):
         sa = mod.self_attn
@@ -251,7 +252,7 @@ def _attr(mod, name, where):
 
 def module_entries(mod, path: str, in_shape: tuple, out_shape: tuple, call: int) -> list[Leaf]:
     """The netcalc layer(s) for a torch.nn leaf module called on ``in_shape``."""
-    import torch.nn as nn
+    from torch import nn
 
     from .layers import lookup
     from .layers.registry import UnknownType
@@ -315,7 +316,8 @@ def _fn_tables():
         "Sigmoid": (torch.sigmoid, F.sigmoid, "sigmoid"), "Tanh": (torch.tanh, F.tanh, "tanh"),
         "SiLU": (F.silu,), "Mish": (F.mish,), "Hardswish": (F.hardswish,), "Hardsigmoid": (F.hardsigmoid,),
         "ELU": (F.elu,), "LeakyReLU": (F.leaky_relu,), "Softplus": (F.softplus,), "LogSigmoid": (F.logsigmoid,),
-        "Softmax": (F.softmax, torch.softmax, "softmax"), "LogSoftmax": (F.log_softmax, torch.log_softmax, "log_softmax"),
+        "Softmax": (F.softmax, torch.softmax, "softmax"),
+        "LogSoftmax": (F.log_softmax, torch.log_softmax, "log_softmax"),
         "Dropout": (F.dropout,),
     }
     table = {}
@@ -353,7 +355,7 @@ def _bind(node, fn=None):
         args = node.args
     try:
         pair = normalize_function(target, tuple(args), dict(node.kwargs), normalize_to_only_use_kwargs=True)
-    except Exception:
+    except Exception:  # noqa: BLE001 (torch's schema lookup can fail in many ways)
         pair = None
     if pair is not None:
         return dict(pair.kwargs)
@@ -494,10 +496,10 @@ class Converter:
     # ---------------------------------------------------------------- which inputs carry data
 
     def data_inputs(self, node) -> list:
-        table, pools, merges, passthrough = self.tables
+        merges = self.tables[2]
         if node.op == "call_module":
             mod = self.gm.get_submodule(node.target)
-            import torch.nn as nn
+            from torch import nn
 
             if isinstance(mod, nn.MultiheadAttention):
                 return _nodes_in(node.args[:3]) or _nodes_in(list(node.kwargs.values()))
@@ -560,9 +562,9 @@ class Converter:
         return op
 
     def convert(self, node):
-        import torch.nn as nn
+        from torch import nn
 
-        table, pools, merges, passthrough = self.tables
+        merges, passthrough = self.tables[2], self.tables[3]
         if node.op == "placeholder":
             if any(isinstance(o, Op) and o.kind == "source" for o in self.ops.values()):
                 self.fail(node, "a second input; netcalc import handles models with one input tensor")
@@ -714,7 +716,7 @@ class Converter:
 
     def function_layer(self, node, x: tuple, y: tuple):
         """(netcalc type, args) for a shape-changing function or method call."""
-        table, pools, merges, passthrough = self.tables
+        table, pools = self.tables[0], self.tables[1]
         t = node.target
         name = t if isinstance(t, str) else getattr(t, "__name__", "")
         if y is None:
@@ -1057,8 +1059,10 @@ def scalar(v) -> str:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, float):
-        if v != v or v in (float("inf"), float("-inf")):
-            return {True: ".nan"}.get(v != v, ".inf" if v > 0 else "-.inf")
+        if math.isnan(v):
+            return ".nan"
+        if math.isinf(v):
+            return ".inf" if v > 0 else "-.inf"
         text = repr(v)
         if "e" in text and "." not in text.split("e")[0]:
             mant, exp = text.split("e")
@@ -1181,7 +1185,7 @@ def parse_input(text: str) -> tuple[int, ...]:
 
 def import_model(model, input_shape: tuple, source: str | None = None) -> Imported:
     """The spec for ``model`` on an input of ``input_shape``, checked against torch."""
-    import torch.fx as fx
+    from torch import fx
 
     model.eval()
     warnings: list[str] = []
@@ -1191,7 +1195,7 @@ def import_model(model, input_shape: tuple, source: str | None = None) -> Import
         graph = fx.Tracer().trace(shadow)
         gm = fx.GraphModule(shadow, graph)
         traced, trace_error = True, None
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 (the user's code may raise anything)
         traced, trace_error = False, _first_line(e)
     if traced:
         needed = [n.target for n in gm.graph.nodes if n.op == "placeholder" and not n.args]
@@ -1213,7 +1217,7 @@ def import_model(model, input_shape: tuple, source: str | None = None) -> Import
             items = chain_by_hooks(model, x, input_shape)
         except ImportFailure as e:
             raise ImportFailure(f"torch.fx cannot trace {type(model).__name__} ({trace_error}), and {e}") from None
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 (the user's code may raise anything)
             raise ImportFailure(f"running the model on an input of shape {list(input_shape)} failed: "
                                 f"{_first_line(e)}") from None
     if not items:
@@ -1250,7 +1254,7 @@ def meta_copy(model):
 def propagate(gm, x, input_shape):
     """Run the traced graph on fake tensors and store each node's output shape as ``tensor_meta``."""
     import torch
-    import torch.fx as fx
+    from torch import fx
     from torch.fx.node import map_aggregate
     from torch.fx.passes.shape_prop import _extract_tensor_metadata
 
@@ -1284,7 +1288,7 @@ def propagate(gm, x, input_shape):
     try:
         with torch.no_grad():
             Shapes(gm).run(x.to("meta"))
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 (the user's code may raise anything)
         raise ImportFailure(failure[0] if failure else f"running the model failed: {_first_line(e)}") from None
 
 
@@ -1296,7 +1300,7 @@ def _first_line(e: BaseException) -> str:
 def _example_input(model, graph, shape):
     """Random floats, or token ids (zeros) when the input goes straight into an Embedding."""
     import torch
-    import torch.nn as nn
+    from torch import nn
 
     long_input = False
     if graph is not None:

@@ -4,6 +4,7 @@ canvas without overlapping labels, and the --rf chart plots the report's recepti
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import shutil
 import xml.etree.ElementTree as ET
@@ -11,6 +12,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from netcalc.draw import CHAR, draw, draw_rf, rf_points, trace
+from netcalc.errors import SpecError
 from netcalc.render import quantity, shape_text
 from netcalc.spec import parse
 
@@ -62,7 +64,7 @@ def test_box_size_follows_the_tensor():
 
 
 def test_resnet_at_depth_1_draws_blocks():
-    report, _, root = svg_of(RESNET, depth=1)
+    _, _, root = svg_of(RESNET, depth=1)
     names = [g.get("data-name") for g in boxes(root)]
     assert names == ["conv1", "bn1", "relu", "maxpool", "layer1.0", "layer1.1", "layer2.0", "layer2.1",
                      "layer3.0", "layer3.1", "layer4.0", "layer4.1", "avgpool", "flatten", "fc"]
@@ -116,7 +118,7 @@ def test_layout_stays_on_canvas_without_overlaps(path, depth):
         rows.setdefault(y, []).append((x0, x1))
     for y, row in rows.items():
         row.sort()
-        for (a0, a1), (b0, b1) in zip(row, row[1:]):
+        for (_, a1), (b0, _) in itertools.pairwise(row):
             assert a1 <= b0, f"labels overlap at y={y}"
     fronts = []
     for g in boxes(root):
@@ -174,7 +176,7 @@ def test_symbolic_and_rf_free_specs_still_draw(spec_file):
 def test_every_spec_draws(path):
     try:
         report, sources = load(path)
-    except Exception as e:  # specs with blanks (solve) or auto padding are not drawable as they are
+    except SpecError as e:  # specs with blanks (for solve) are not drawable as they are
         pytest.skip(f"{os.path.basename(path)}: {e}")
     root = ET.fromstring(draw(report, None, sources))
     assert len(boxes(root)) == len(report.layers)

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch", reason="netcalc import needs torch (pip install torch==2.13.0)")
 
-from torch import nn  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
+from torch import nn
+from torch.nn import functional as F
 
-from netcalc.importer import ImportFailure, import_model  # noqa: E402
+from netcalc.importer import ImportFailure, import_model
 
 MERGES = {"Add", "Concat", "Multiply"}
 
@@ -121,7 +122,7 @@ class LSTMClassifier(nn.Module):
         self.head = nn.Linear(256, 5)
 
     def forward(self, tokens):
-        out, (h, c) = self.lstm(self.embed(tokens))
+        out, (_h, _c) = self.lstm(self.embed(tokens))
         return self.head(out[:, -1])
 
 
@@ -202,7 +203,7 @@ def test_resnet_agrees_with_the_zoo(resnet18_import):
     from netcalc.spec import parse
 
     _, result = resnet18_import
-    zoo = analyze(parse(open(zoo_path("resnet18")).read(), "resnet18.yaml"))
+    zoo = analyze(parse(Path(zoo_path("resnet18")).read_text(), "resnet18.yaml"))
     assert result.report.totals == zoo.totals
     assert [(r.type, r.output_shape, r.params, r.rf) for r in result.report.layers] == \
            [(r.type, r.output_shape, r.params, r.rf) for r in zoo.layers]
@@ -375,7 +376,7 @@ def test_functional_ops():
 
 @pytest.mark.parametrize("name", ["lenet5", "lstm_lm", "unet", "vit_b_16"])
 def test_zoo_reference_models_import_to_the_zoo_numbers(name):
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    sys.path.insert(0, str(Path(__file__).parent))
     import test_zoo_seq as zoo_refs
 
     from netcalc.cli import zoo_path
@@ -384,7 +385,7 @@ def test_zoo_reference_models_import_to_the_zoo_numbers(name):
 
     model, x, sets = zoo_refs.REFERENCES[name]()
     result = import_model(model, tuple(x.shape))
-    zoo = analyze(parse(open(zoo_path(name)).read(), name), sets)
+    zoo = analyze(parse(Path(zoo_path(name)).read_text(), name), sets)
     assert result.report.totals == zoo.totals
     key = [(r.type, r.output_shape, r.params) for r in result.report.layers if r.type not in MERGES]
     assert key == [(r.type, r.output_shape, r.params) for r in zoo.layers if r.type not in MERGES]
@@ -523,12 +524,11 @@ def test_cli_without_torch(cli, monkeypatch):
 
 def test_readme_example(cli, tmp_path, monkeypatch):
     """The README's mymodels.py imports to exactly the spec the README shows."""
-    import pathlib
     import re
 
-    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
-    source = re.search(r"```python\n# mymodels.py\n(.*?)```", readme, re.S).group(1)
-    shown = re.search(r"\$ cat net.yaml\n(.*?)```", readme, re.S).group(1)
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    source = re.search(r"```python\n# mymodels.py\n(.*?)```", readme, re.DOTALL).group(1)
+    shown = re.search(r"\$ cat net.yaml\n(.*?)```", readme, re.DOTALL).group(1)
     (tmp_path / "mymodels.py").write_text(source)
     monkeypatch.chdir(tmp_path)
     r = cli("import", "mymodels.py:Net", "--input", "1,3,32,32", "-o", "net.yaml")
