@@ -493,7 +493,7 @@ def draw_rf(report: Report) -> str:
     plot_w = max(480.0, step_x * max(n, 1))
     plot_h = 300.0
     label_every = max(1, math.ceil(12 / step_x))
-    bottom = 40 + min(longest, 28) * CHAR * 0.75
+    bottom = 28 + min(longest, 28) * 0.9 * CHAR * 0.72  # rotated 9px labels
     width, height = left + plot_w + right, top + plot_h + bottom + 24
     out = [_svg_open(width, height),
            f'<rect x="0" y="0" width="{width:.0f}" height="{height:.0f}" fill="white"/>',
