@@ -48,6 +48,7 @@ from .spec import Entry, Spec
 from .symbolic import ExprError, _tokens, is_int, parse_expr
 
 BLANK = "_"
+WORDS = ("same", "valid", "auto")  # argument values that are not expressions
 OPEN = 100        # values tried past the lower limit of an unknown without an upper one
 LIMIT = 100       # solutions listed when there are infinitely many
 TABLE_ROWS = 20   # solutions shown in the table format
@@ -178,6 +179,7 @@ class Solver:
         self.gave_up = False
         self.input_symbols: list[str] = []
         self.span = OPEN
+        self.counts: dict = {}  # (class, argument) → unknowns a ``_`` stands for
         self.input_target: tuple | None = None
 
     # ------------------------------------------------------------------ setup
@@ -207,7 +209,7 @@ class Solver:
                     self.var("$" + n, n, (0, i, 0), how="bare" if raw == n else "scan")
         for site in self.sites:
             for pos, (arg, raw) in enumerate(site.entry.args.items()):
-                for n in names_in(raw):
+                for n in self.arg_names(site, arg, raw):
                     if n not in seen:
                         seen.add(n)
                         site.symbols.append(n)
@@ -220,14 +222,22 @@ class Solver:
         # a symbol is solved as a whole value only where every first-layer occurrence is bare
         for site in self.sites:
             for n in site.symbols:
-                for raw in site.entry.args.values():
+                for arg, raw in site.entry.args.items():
                     items = raw if isinstance(raw, list) else [raw]
-                    if any(isinstance(it, str) and n in names_in(it) and it != n for it in items):
+                    if any(isinstance(it, str) and n in self.arg_names(site, arg, it) and it != n for it in items):
                         self.vars["$" + n].how = "scan"
-        for i, raw in enumerate(self.spec.input):
+        for raw in self.spec.input:
             for n in names_in(raw):
-                if "$" + n in self.vars and raw != n and n in self.input_symbols:
+                if raw != n and n in self.input_symbols:
                     self.vars["$" + n].how = "scan"
+
+    def arg_names(self, site, arg, raw) -> list[str]:
+        """Symbol names in an argument's raw value; none in words like ``same`` or ``reflect``."""
+        kind = next((a.kind for a in site.cls.ARGS if a.name == arg), "any") if site.cls else "dim"
+        if kind not in ("dim", "dims") and not per_axis_kind(kind):
+            return []
+        items = raw if isinstance(raw, list) else [raw]
+        return names_in([it for it in items if not (isinstance(it, str) and it.strip().lower() in WORDS)])
 
     def probe(self):
         """Static pass: ranks, classes and names (with placeholder values for the unknowns)."""
@@ -478,8 +488,8 @@ class Solver:
 
     def run(self) -> SolveResult:
         self.check_flat()
-        self.find_symbols()
         self.probe()
+        self.find_symbols()
         self.backward()
         for span in (OPEN, 4 * OPEN):  # unlimited, but fewer than LIMIT solutions: look further once
             self.span = span
@@ -681,12 +691,14 @@ class Solver:
         from .layers.pool import AdaptivePoolNd
 
         cls = site.cls
-        kind = next((a.kind for a in cls.ARGS if a.name == arg), "dim")
-        if per_axis_kind(kind) or (kind == "dims" and issubclass(cls, AdaptivePoolNd)):
-            return cls.rank
-        if kind == "dims":
-            return 1
-        return None
+        key = (cls, arg)
+        if key not in self.counts:
+            kind = next((a.kind for a in cls.ARGS if a.name == arg), "dim")
+            if per_axis_kind(kind) or (kind == "dims" and issubclass(cls, AdaptivePoolNd)):
+                self.counts[key] = cls.rank
+            else:
+                self.counts[key] = 1 if kind == "dims" else None
+        return self.counts[key]
 
     def blanks(self, site) -> list[tuple[str, str, int | None]]:
         """(var id, argument, axis) of every ``_`` in the layer's arguments, registering the vars."""
@@ -749,10 +761,32 @@ class Solver:
                 continue
             if comps is None:
                 continue
+            opened = {o for o in opened if self.still_open(site, x, {**values, **fixed}, comps, o)}
             order = sorted({v for c in comps for v in c.vars}, key=lambda v: self.vars[v].order)
             for cand in join(comps, order):
                 self.tick()
                 yield {**fixed, **cand}, opened & set(cand)
+
+    def still_open(self, site, x, values, comps, o) -> bool:
+        """Does the layer still build with unknown ``o`` at the largest value tried? (The output
+        formula may leave it unlimited while the layer's own checks do not: reflect padding
+        must stay below the input size.)"""
+        trial = dict(values)
+        here: dict = {}
+        for c in comps:
+            col = c.vars.index(o) if o in c.vars else None
+            row = max(c.rows, key=lambda r: r[col]) if col is not None else c.rows[0]
+            for v, val in zip(c.vars, row):
+                if here.get(v, val) != val:
+                    return True  # rows that do not line up: no quick answer, keep it open
+                here[v] = trial[v] = val
+        self.tick()
+        try:
+            entry = replace(site.entry, args=self.concrete_args(site, trial), name=site.name, expect=None)
+            lookup(site.entry.type, len(x))(entry, Context(self.env(trial), self.no_bias, _no_symbol)).output_shape(x)
+        except BUILD_ERRORS:
+            return False
+        return True
 
     # ------------------------------------------------------------------ window layers
 
@@ -1083,7 +1117,7 @@ class Solver:
         blanked = {int(v.split(".")[0]) for v in values if v[0].isdigit()}
         solved = {self.vars[n].key for n in values if n.startswith("$")}
         for site in self.sites:  # and every layer whose arguments use a symbol solve found
-            if any(solved & set(names_in(raw)) for raw in site.entry.args.values()):
+            if any(solved & set(self.arg_names(site, arg, raw)) for arg, raw in site.entry.args.items()):
                 blanked.add(site.index)
         code, shapes = [], []
         for site, layer, x, y in path:

@@ -350,6 +350,25 @@ layers:
     assert [s["assignments"]["Linear_1.out_features"] for s in out["solutions"][:3]] == [1, 2, 3]
 
 
+def test_padding_words_and_layer_checks():
+    out = solve("""
+input: [1, 3, 32, 32]
+layers:
+  - Conv2d: {out_channels: 8, kernel_size: _, stride: _, padding: same, expect: [1, 8, 32, 32]}
+""")
+    assert out["count"] is None and out["unbounded"] == ["Conv2d_1.kernel_size"]
+    assert {s["assignments"]["Conv2d_1.stride"] for s in out["solutions"]} == {1}  # 'same' needs stride 1
+    assert out["solutions"][0]["code"] == ["nn.Conv2d(3, 8, kernel_size=1, padding='same')"]
+    # reflect padding must stay below the input size: finitely many, though the formula allows more
+    out = solve("""
+input: [1, 3, 32, 32]
+layers:
+  - Conv2d: {out_channels: 8, kernel_size: 3, padding: [_, 1], padding_mode: reflect}
+""")
+    assert out["count"] == 32
+    assert out["solutions"][-1]["assignments"] == {"Conv2d_1.padding": [31, 1]}
+
+
 def test_no_unknowns():
     assert solve("input: [1, 4]\nlayers: [{Linear: {out_features: 2, expect: [1, 2]}}]") == {
         "count": 1, "solutions": [{"assignments": {}, "code": []}]}
