@@ -261,13 +261,15 @@ class Solver:
                 if key not in known:
                     hint = did_you_mean(key, list(known)) or (
                         f"; {cls.TYPE} takes " + ", ".join(known) if known else f"; {cls.TYPE} takes no arguments")
-                    raise SpecError(f"unknown argument {key!r} for {cls.TYPE}{hint}", site.entry.key_pos.get(key, site.entry.pos))
+                    raise SpecError(f"unknown argument {key!r} for {cls.TYPE}{hint}",
+                                    site.entry.key_pos.get(key, site.entry.pos))
                 kind = known[key].kind
                 raw = site.entry.args[key]
                 has_blank = raw == BLANK or (isinstance(raw, list) and BLANK in raw)
                 if has_blank and kind not in ("dim", "dims", "bool") and not per_axis_kind(kind):
+                    takes = "a number" if kind == "float" else "a choice"
                     raise SpecError(f"{cls.TYPE}: {key} cannot be a blank: solve finds integers "
-                                    f"(and true/false), and {key} takes {'a number' if kind == 'float' else 'a choice'}",
+                                    f"(and true/false), and {key} takes {takes}",
                                     site.entry.key_pos.get(key, site.entry.pos))
             y = None
             if x is not None:
@@ -348,7 +350,8 @@ class Solver:
             return groups
         if cls.TYPE != "Flatten" or n is None or t_out is None:
             return []
-        s, e = self.static_int(site.entry.args.get("start_dim", 1)), self.static_int(site.entry.args.get("end_dim", -1))
+        s = self.static_int(site.entry.args.get("start_dim", 1))
+        e = self.static_int(site.entry.args.get("end_dim", -1))
         if s is None or e is None or not (-n <= s < n and -n <= e < n) or s % n > e % n:
             return []
         s, e = s % n, e % n
@@ -412,7 +415,8 @@ class Solver:
             elif cls.TYPE in ("Linear", "Bilinear", "RNN", "LSTM", "GRU"):
                 t_in[:-1] = t_out[:-1]
             elif cls.TYPE == "Flatten":
-                s, e = self.static_int(site.entry.args.get("start_dim", 1)), self.static_int(site.entry.args.get("end_dim", -1))
+                s = self.static_int(site.entry.args.get("start_dim", 1))
+                e = self.static_int(site.entry.args.get("end_dim", -1))
                 if s is not None and e is not None and -n <= s < n and -n <= e < n:
                     s, e = s % n, e % n
                     if s <= e:
@@ -901,7 +905,8 @@ class Solver:
                 comps.append(Component((vid,), [(False,), (True,)]))
                 covered.add(vid)
             elif vid not in covered:
-                raise SpecError(f"{site.name}: solve cannot find {arg} here", site.entry.key_pos.get(arg, site.entry.pos))
+                raise SpecError(f"{site.name}: solve cannot find {arg} here",
+                                site.entry.key_pos.get(arg, site.entry.pos))
         return comps, opened
 
     def unmet_text(self, site, t, where: str, want, core: str) -> str:
@@ -1113,7 +1118,8 @@ class Solver:
             full = self.concrete_args(site, values)[arg]
             env = self.env(values)
             full = [v if is_int(v) or isinstance(v, bool) else self.read_int(v, env) for v in full]
-            assignments[var.key] = full[0] if len(set(full)) == 1 and len(full) > 0 and self.slot_count(site, arg) else full
+            per_axis = self.slot_count(site, arg) == getattr(site.cls, "rank", -1)
+            assignments[var.key] = full[0] if per_axis and len(set(full)) == 1 else full
         blanked = {int(v.split(".")[0]) for v in values if v[0].isdigit()}
         solved = {self.vars[n].key for n in values if n.startswith("$")}
         for site in self.sites:  # and every layer whose arguments use a symbol solve found
@@ -1263,12 +1269,6 @@ def _want(t) -> str:
     return f"between {lo} and {hi}"
 
 
-def _src(t, site) -> str:
-    if t is None or len(t) < 3 or t[2] in (None, site.name):
-        return ""
-    return f" (for the expect of {t[2]})"
-
-
 # ============================================================================ one axis
 
 def solve_axis(L: int, lo: int, hi: int | None, q: dict, ceil, transposed: bool = False,
@@ -1308,9 +1308,9 @@ def solve_axis(L: int, lo: int, hi: int | None, q: dict, ceil, transposed: bool 
 
 
 def spread_open(ids, rows, opened, span: int = OPEN) -> set:
-    """Unknowns that keep growing along rows tried :data:`OPEN` values past a lower limit: an
-    unknown is unlimited when it (one of ``opened``, whose range had no end) or another reaches a larger value in the rows where some unknown is in
-    the top quarter of its range than anywhere in the bottom half."""
+    """Unknowns that keep growing along rows tried ``span`` values past a lower limit. One of
+    ``opened`` (whose range had no end) is unlimited when rows reach the top quarter of its
+    range, and so is every unknown that takes a larger value there than in its bottom half."""
     out = set()
     ints = [i for i in range(len(ids)) if any(is_int(r[i]) and not isinstance(r[i], bool) for r in rows)]
     for o in ints:
@@ -1610,7 +1610,8 @@ def _axis_why(L, lo, hi, q, ceil, transposed, pool) -> str:
             if transposed:
                 o = transposed_out(L, v["k"], v["s"], v["p"], v["d"], v["op"])
                 if v["op"] >= max(v["s"], v["d"]):
-                    return f"output_padding {v['op']} must be smaller than max(stride, dilation) = {max(v['s'], v['d'])}"
+                    limit = max(v["s"], v["d"])
+                    return f"output_padding {v['op']} must be smaller than max(stride, dilation) = {limit}"
             else:
                 p = v["p"] if v["p"] not in ("same", "valid") else (0 if v["p"] == "valid" else None)
                 if p is None:
@@ -1756,7 +1757,8 @@ def solve_spec(spec: Spec, values: dict[str, int] | None = None, no_bias: bool =
     return Solver(spec, values, no_bias).run()
 
 
-def solve_text(text: str, filename: str = "spec.yaml", values: dict | None = None, no_bias: bool = False) -> SolveResult:
+def solve_text(text: str, filename: str = "spec.yaml", values: dict | None = None,
+               no_bias: bool = False) -> SolveResult:
     from .spec import parse
 
     return solve_spec(parse(text, filename), values, no_bias)

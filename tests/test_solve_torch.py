@@ -12,7 +12,8 @@ import warnings
 
 import pytest
 
-torch = pytest.importorskip("torch", reason="the solve differential tests need torch==2.13.0 (pip install torch==2.13.0)")
+torch = pytest.importorskip("torch", reason="the solve differential tests need torch==2.13.0 "
+                                            "(pip install torch==2.13.0)")
 
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
