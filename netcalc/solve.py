@@ -32,6 +32,7 @@ solutions are listed.
 from __future__ import annotations
 
 from collections.abc import Iterator
+import heapq
 from dataclasses import dataclass, field, replace
 from itertools import product
 from math import gcd
@@ -751,25 +752,29 @@ class Solver:
                     return
         target = meet(own, site.later)
         windowed = issubclass(cls, (ConvNd, ConvTransposeNd, PoolNd))
-        scan_rows = [range(1, SCAN + 1)] * len(scanned)
-        for combo in product(*scan_rows):
-            fixed = dict(zip(scanned, combo))
-            if combo:
-                self.tick()
+
+        def stream(fixed):
+            """The candidates with the scanned symbols at ``fixed``, in listing order."""
             try:
-                if windowed:
-                    comps, opened = self.window_components(site, cls, x, {**values, **fixed}, blanks, bare, target)
-                else:
-                    comps, opened = self.generic_components(site, cls, x, {**values, **fixed}, blanks, bare, target)
+                make = self.window_components if windowed else self.generic_components
+                comps, opened = make(site, cls, x, {**values, **fixed}, blanks, bare, target)
             except _Skip:
-                continue
+                return
             if comps is None:
-                continue
+                return
             opened = {o for o in opened if self.still_open(site, x, {**values, **fixed}, comps, o)}
             order = sorted({v for c in comps for v in c.vars}, key=lambda v: self.vars[v].order)
             for cand in join(comps, order):
                 self.tick()
                 yield {**fixed, **cand}, opened & set(cand)
+
+        if len(scanned) == 1:  # each value's stream is in order; merged, they are in order too
+            every = sorted({v for v in [*scanned, *bare, *(b[0] for b in blanks)]}, key=lambda v: self.vars[v].order)
+            yield from heapq.merge(*(stream({scanned[0]: v}) for v in range(1, SCAN + 1)),
+                                   key=lambda c: tuple(_sort_key(c[0].get(v, 0)) for v in every))
+            return
+        for combo in product(*[range(1, SCAN + 1)] * len(scanned)):  # several: symbol by symbol
+            yield from stream(dict(zip(scanned, combo)))
 
     def still_open(self, site, x, values, comps, o) -> bool:
         """Does the layer still build with unknown ``o`` at the largest value tried? (The output
