@@ -419,3 +419,14 @@ def test_cli_unmet_and_unbounded(cli, spec_file):
                      "expect: [1, 4, 9, 1]}\n", "unmet.yaml")
     res = cli("solve", path)
     assert res.exit_code == 0 and "no solution" in res.stdout and "along H" in res.stdout
+
+
+def test_cli_stdin_toml_and_no_bias(cli, spec_file):
+    res = cli("solve", "-", "--no-bias", "--format", "json",
+              input="input: [32, 512]\nlayers:\n  - Linear: {out_features: _, expect: [32, 256]}\n")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["solutions"][0]["code"] == ["nn.Linear(512, 256, bias=False)"]
+    path = spec_file('input = [1, 3, 8, 8]\n\n[[layers]]\ntype = "Conv2d"\nout_channels = "_"\nkernel_size = 3\n'
+                     'expect = [1, 5, 6, 6]\n', "fill.toml")
+    doc = json.loads(cli("solve", path, "--format", "json").stdout)
+    assert doc["solutions"][0]["assignments"] == {"Conv2d_1.out_channels": 5}
