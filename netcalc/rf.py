@@ -61,8 +61,8 @@ class ExactAxis:
         period = self.period // gcd(self.period, stride)
         spans = [_union(self.span(o * stride - padding + dilation * t) for t in range(kernel))
                  for o in range(period)]
-        start = self.start + (Fraction(dilation * (kernel - 1), 2) - padding) * self.jump
-        return _reduced(period, self.jump * stride, spans, start)
+        return _reduced(period, self.jump * stride, spans,
+                        lambda: self.start + (Fraction(dilation * (kernel - 1), 2) - padding) * self.jump)
 
     def transposed(self, kernel: int, stride: int, padding: int, dilation: int = 1) -> "ExactAxis":
         """Unit ``o`` reads units ``i`` with ``i*stride = o + padding - dilation*t``, ``t < kernel``."""
@@ -71,8 +71,8 @@ class ExactAxis:
         for o in range(period):
             taps = (o + padding - dilation * t for t in range(kernel))
             spans.append(_union(self.span(v // stride) for v in taps if v % stride == 0))
-        start = self.start + Fraction(padding * 2 - dilation * (kernel - 1), 2 * stride) * self.jump
-        return _reduced(period, self.jump / stride, spans, start)
+        return _reduced(period, self.jump / stride, spans,
+                        lambda: self.start + Fraction(padding * 2 - dilation * (kernel - 1), 2 * stride) * self.jump)
 
     def as_symbolic(self) -> "SymbolicAxis | None":
         return SymbolicAxis(self.size, self.jump, self.start) if self.period == 1 else None
@@ -107,11 +107,13 @@ def _union(spans):
 
 
 def _reduced(period, jump, spans, start) -> ExactAxis:
-    """The field with the shortest period that describes the same spans."""
+    """The field with the shortest period that describes the same spans. ``start`` may be a
+    function giving it: it is needed only when unit 0 sees nothing."""
+    jn, jd = jump.numerator, jump.denominator
     for p in range(1, period + 1):
-        if period % p or (p * jump).denominator != 1:
+        if period % p or (p * jn) % jd:  # p * jump must be whole (integers: Fractions are slow)
             continue
-        shift = int(p * jump)
+        shift = p * jn // jd
         if all(_shifted(spans[o], shift) == spans[o + p] for o in range(period - p)):
             spans = spans[:p]
             period = p
@@ -120,6 +122,8 @@ def _reduced(period, jump, spans, start) -> ExactAxis:
     hi = tuple(None if s is None else s[1] for s in spans)
     if spans[0] is not None:  # the centre of unit 0's own span: the window formula misses gaps
         start = Fraction(spans[0][0] + spans[0][1], 2)
+    elif callable(start):
+        start = start()
     return ExactAxis(period, jump, lo, hi, start)
 
 
