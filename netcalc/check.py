@@ -385,6 +385,7 @@ def render(result: CheckResult, fmt: str = "table") -> str:
                f" · MACs {counts['macs'][0]}/{counts['macs'][1]} (FlopCounterMode)"
                f" · torch {result.torch_version} on {result.device}")
     notes = [n for n in (result.error, result.note) if n]
+    notes += [f"{r.name}: " + "; ".join(r.differences) for r in result.layers if not r.agree]
     total = result.params
     totals = ["", "total", "", "", "", "" if total is None else (
         f"{total.netcalc:,}" if total.agree else f"netcalc {total.netcalc:,}, torch {total.torch:,}"), "",

@@ -789,7 +789,7 @@ class Generator:
             for inst in calls:
                 text = strip_comments(self._resolve(self._render(inst.code, "C", "", inst.x)))
                 if text not in seen:
-                    seen[text] = self.classes[name] if not seen else f"{self.classes[name]}_{len(seen) + 1}"
+                    seen[text] = self.classes[name] if not seen else f"{self.classes[name]}{len(seen) + 1}"
                 names[inst.ident] = seen[text]
             self.decided[name] = ("calls", names)
 
@@ -1045,7 +1045,10 @@ class Generator:
                 y, var = self.residual(entry, x, ctx, inner, cc, src, dst)
             elif kind == "multiply":
                 gate = cc.temp("gate")
-                g, gv = self.sequence(entry.children, x, ctx, inner, cc, src, gate)
+                if transparent:
+                    g, gv = self.sequence(entry.children, x, ctx, inner, cc, src, gate)
+                else:  # the gate's layers are named under the multiply's name: an nn.Sequential there
+                    g, gv = self.group(cc, inner, x, ctx, src, gate, entries=entry.children)
                 y = self.merge(entry, "Multiply", inner, [x, g], cc, dst, f"{src} * {gv}", "mul", 1)
                 cc.live.discard(gate)
                 var = dst
@@ -1195,14 +1198,16 @@ class Generator:
         path, acc = self.register(cc, cc.rel(name), "§SEQ§")
         seq = Seq(path)
         y = self.fill(seq, cc, name, x, ctx, entries, copies)
-        at = max(i for i, (_, t) in enumerate(cc.init) if t.endswith("§SEQ§"))
+        at = max(i for i, (_, t) in enumerate(cc.init) if "§SEQ§" in t)
         off, line = cc.init[at]
+        head, tail = line.split("§SEQ§")
         if any(item[3] is not None for item in seq.items):  # a block's class: members built under if
-            cc.init[at:at + 1] = [(off, line.replace("§SEQ§", "nn.Sequential()"))] + [
+            cc.init[at:at + 1] = [(off, f"{head}nn.Sequential(){tail}")] + [
                 (off + d, t) for d, t in self.statements(seq, acc)]
         else:
             text = seq.lines(0)
-            cc.init[at:at + 1] = [(off, line.replace("§SEQ§", text[0]))] + [(off, t) for t in text[1:]]
+            text[0], text[-1] = head + text[0], text[-1] + tail
+            cc.init[at:at + 1] = [(off, t) for t in text]
         comment = self.comment(cc, name, y)
         cc.add_fwd(0, f"{dst} = {acc}({src})" + (f"  # {comment}" if comment else ""))
         return y, dst

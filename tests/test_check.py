@@ -1,0 +1,148 @@
+"""netcalc check: netcalc's exported module built by torch on the meta device, compared layer by
+layer. Every runnable spec under specs/ (the zoo included) must agree; a netcalc rule made wrong
+on purpose must be caught (exit 3); without torch the command says how to install it (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="netcalc check needs torch==2.13.0 (pip install 'netcalc[torch]')")
+
+from test_export import FEATURES, IDS, RUNNABLE, SPECS  # noqa: E402
+
+from netcalc.check import check, check_text, render  # noqa: E402
+from netcalc.spec import parse  # noqa: E402
+
+
+def assert_agrees(result):
+    assert result.error is None and result.note is None, result.error or result.note
+    bad = [f"{r.name}: {'; '.join(r.differences)}" for r in result.layers if not r.agree]
+    assert not bad, "\n".join(bad)
+    assert result.agree and result.params.agree
+    for r in result.layers:  # everything was measured, not skipped
+        assert r.output_shape.measured and r.output_shape.torch is not None, r.name
+
+
+@pytest.mark.parametrize("path", RUNNABLE, ids=IDS)
+def test_every_runnable_spec_agrees_with_torch(path):
+    result = check(parse(path.read_text(), str(path)), source=str(path))
+    assert_agrees(result)
+    if any(r.type.startswith(("Conv", "Linear")) for r in result.layers):
+        assert any(r.macs is not None and r.macs.measured for r in result.layers)
+
+
+@pytest.mark.parametrize("name", FEATURES)
+def test_feature_specs_agree_with_torch(name):
+    assert_agrees(check_text(FEATURES[name]))
+
+
+def test_no_bias_and_set_values_are_checked():
+    path = SPECS / "zoo" / "resnet18.yaml"
+    result = check(parse(path.read_text(), str(path)), {"B": 3}, no_bias=True)
+    assert_agrees(result)
+    assert result.layers[0].output_shape.torch == (3, 64, 112, 112)
+    assert result.params.torch == result.params.netcalc == 11689512 - 1000 - 4800  # fc's bias and BatchNorm's beta
+
+
+def test_a_wrong_parameter_rule_is_a_difference(monkeypatch, cli):
+    from netcalc.layers.linear import Linear
+
+    right = Linear.parameters
+
+    def wrong(self, x):  # one bias too many
+        p = dict(right(self, x))
+        p["bias"] = (self.args["out_features"] + 1,)
+        return p
+
+    monkeypatch.setattr(Linear, "parameters", wrong)
+    result = check_text((SPECS / "homework" / "fashion_mlp.yaml").read_text())
+    assert not result.agree
+    bad = [r for r in result.layers if not r.agree]
+    assert [r.name for r in bad] == ["Linear_1", "Linear_3", "Linear_5", "Linear_7"]
+    assert bad[0].differences[0] == "parameters: netcalc 25,121, torch 25,120"
+    r = cli("check", SPECS / "homework" / "fashion_mlp.yaml")
+    assert r.exit_code == 3
+    assert "DIFF" in r.stdout and "Linear_1: parameters: netcalc 25,121, torch 25,120" in r.stdout
+
+
+def test_a_wrong_shape_rule_is_a_difference(monkeypatch):
+    from netcalc.layers.pool import MaxPoolNd
+
+    right = MaxPoolNd.output_shape
+
+    def wrong(self, x):  # one row too many
+        y = right(self, x)
+        return (*y[:-1], y[-1] + 1)
+
+    monkeypatch.setattr(MaxPoolNd, "output_shape", wrong)
+    text = "input: [1, 2, 8, 8]\nlayers:\n  - MaxPool2d: {kernel_size: 2}\n  - ReLU\n"
+    result = check_text(text)
+    assert not result.agree
+    assert result.layers[0].differences == ["output shape: netcalc (1, 2, 4, 5), torch (1, 2, 4, 4)"]
+
+
+def test_torch_refusing_the_module_is_a_difference(monkeypatch):
+    from netcalc.layers.linear import Flatten
+
+    right = Flatten.output_shape
+    monkeypatch.setattr(Flatten, "output_shape", lambda self, x: (*right(self, x)[:-1], right(self, x)[-1] + 1))
+    text = "input: [2, 3, 4]\nlayers:\n  - Flatten\n  - Linear: {out_features: 5}\n"
+    result = check_text(text)  # the exported Linear expects 13 inputs, torch gives it 12
+    assert not result.agree and "torch refused to run Linear_2" in result.error
+
+
+def test_merges_are_compared():
+    text = ("input: [1, 4, 8, 8]\nlayers:\n  - residual:\n      layers:\n        - Conv2d: {out_channels: 4, "
+            "kernel_size: 3, padding: 1}\n  - concat: {branches: [[], [ReLU]]}\n")
+    result = check_text(text)
+    assert_agrees(result)
+    merges = {r.type: r for r in result.layers if r.module in ("+", "torch.cat")}
+    assert merges["Add"].output_shape.torch == (1, 4, 8, 8)
+    assert merges["Concat"].output_shape.torch == (1, 8, 8, 8)
+
+
+def test_attention_macs_are_measured_in_train_mode():
+    text = "input: [3, 7, 16]\nlayers:\n  - TransformerEncoderLayer: {nhead: 4, dim_feedforward: 32, batch_first: true}\n"
+    result = check_text(text)
+    assert_agrees(result)
+    macs = result.layers[0].macs
+    assert macs.measured and macs.torch == macs.netcalc > 0
+
+
+def test_formats(cli):
+    path = SPECS / "homework" / "cnn_40730.yaml"
+    r = cli("check", path, "--format", "json")
+    assert r.exit_code == 0
+    doc = json.loads(r.stdout)
+    assert doc["agree"] is True and doc["differences"] == 0 and doc["device"] == "meta"
+    assert doc["layers"][0]["output_shape"] == {"netcalc": [64, 12, 28, 28], "torch": [64, 12, 28, 28],
+                                                "measured": True}
+    assert doc["totals"]["params"] == {"netcalc": 40730, "torch": 40730}
+    r = cli("check", path, "--format", "csv")
+    assert r.exit_code == 0 and r.stdout.splitlines()[1].endswith(",true")
+    r = cli("check", path, "--format", "markdown")
+    assert r.exit_code == 0 and r.stdout.count("| ok |") == 12  # 11 layers and the total
+    r = cli("check", path)
+    assert r.exit_code == 0 and "all agree" in r.stdout and "parameters 11/11" in r.stdout
+
+
+def test_exit_codes(cli, spec_file, monkeypatch):
+    path = SPECS / "homework" / "mlp.yaml"
+    assert cli("check", path).exit_code == 0
+    assert cli("check", path, "--set", "B=x").exit_code == 2
+    r = cli("check", spec_file("input: [B, 4]\nlayers:\n  - Linear: {out_features: 2}\n"))
+    assert r.exit_code == 1 and ":1:9: error: export needs a value for every symbol, and B has none" in r.stderr
+    assert cli("check", spec_file("input: [1, 4]\nlayers:\n  - Linear: {out_features: 0}\n")).exit_code == 1
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
+    r = cli("check", path)
+    assert r.exit_code == 2 and "netcalc check needs PyTorch: pip install 'netcalc[torch]'" in r.stderr
+    assert cli("export", path).exit_code == 0  # export never needs torch
+
+
+def test_render_shows_differences_only_where_they_are():
+    result = check_text((SPECS / "homework" / "midterm_conv20.yaml").read_text())
+    text = render(result)
+    assert "DIFF" not in text and "all agree" in text
