@@ -392,6 +392,8 @@ class _Parser:
         if kind == "name" and val not in KEYWORDS:
             if val in self.values:
                 return self.values[val]
+            if val == "_":
+                raise ExprError("'_' is a blank: `netcalc solve` fills blanks in; the other commands need a value")
             return self.make_symbol(val)
         if (kind, val) == ("op", "("):
             v = self.cond()
