@@ -36,7 +36,7 @@ class TorchMissing(ImportError):
 
 def import_torch():
     try:
-        import torch  # noqa: F401
+        import torch
     except ImportError:
         raise TorchMissing(TORCH_MISSING) from None
     return torch
@@ -166,7 +166,7 @@ def build(exp: Export, device: str = "meta"):
     import torch
 
     namespace = {"__name__": "netcalc_export"}
-    exec(compile(exp.code, "<netcalc export>", "exec"), namespace)  # netcalc's own generated code
+    exec(compile(exp.code, "<netcalc export>", "exec"), namespace)  # noqa: S102 (netcalc's own generated code)
     with torch.device(device), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return namespace[exp.class_name]()
@@ -180,7 +180,7 @@ def run(exp: Export) -> CheckResult:
     for device in ("meta", "cpu"):
         try:
             model = build(exp, device)
-        except Exception as e:  # torch refuses a module netcalc accepted
+        except Exception as e:  # noqa: BLE001  torch refuses a module netcalc accepted
             result.error = f"torch refused to build the module: {type(e).__name__}: {e}"
             result.device = device
             return result
@@ -192,7 +192,7 @@ def run(exp: Export) -> CheckResult:
                 continue
             result.note = f"not measured: {type(e).__name__}: {e}"
             probe = None
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001  torch refuses to run what netcalc accepted
             where = probe.current()
             result.error = f"torch refused to run {where or 'the module'}: {type(e).__name__}: {e}"
         result.device = device

@@ -54,7 +54,7 @@ register_forward_pre_hook register_full_backward_hook register_full_backward_pre
 register_load_state_dict_post_hook register_load_state_dict_pre_hook register_module register_parameter
 register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule
 share_memory state_dict to to_empty train training type xpu zero_grad
-""".split())
+""".split())  # noqa: SIM905
 
 # input widths a layer takes from the incoming shape when the spec omits them
 WIDTH_ARGS = ("in_channels", "in_features", "input_size", "d_model", "embed_dim", "num_features", "num_channels",
@@ -197,7 +197,7 @@ def export_text(text: str, filename: str = "spec.yaml", values: dict | None = No
 def require_numbers(spec: Spec, report: Report) -> None:
     """A located error for the first symbol (or ``_`` blank) that has no value."""
     def complaint(names):
-        name = sorted(names)[0]
+        name = "_" if "_" in names else min(names)
         if name == "_":
             return "export needs numbers, but the spec has a blank _ (fill it in, e.g. with netcalc solve)"
         return (f"export needs a value for every symbol, and {name} has none; add it to symbols: "
@@ -638,7 +638,7 @@ def param_name(p: str, params) -> str:
 
 
 def strip_comments(text: str) -> str:
-    return re.sub(r"  # .*$", "", text, flags=re.M)
+    return re.sub(r"  # .*$", "", text, flags=re.MULTILINE)
 
 
 @dataclass
@@ -783,7 +783,7 @@ class Generator:
             self.decided[name] = ("generic", self._generic(calls[0].block, calls))
         except AssertionError:
             raise
-        except Exception:  # NotGeneric, or a rule that needs numbers: one class per distinct call
+        except Exception:  # noqa: BLE001  NotGeneric, or a rule that needs numbers: one class per distinct call
             seen: dict[str, str] = {}
             names = {}
             for inst in calls:
@@ -875,7 +875,7 @@ class Generator:
             if kws:
                 sig += ", *, " + ", ".join(kws)
             n = len(calls)
-            doc = (f'"""Block {name}, called {n} time{"s" * (n > 1)} ({where(calls)}); '
+            doc = (f'"""Block {name}, called {"once" if n == 1 else f"{n} times"} ({where(calls)}); '
                    f'shape comments at {calls[0].path}."""')
             return [self._render(cc, self.classes[name], doc, calls[0].x, sig)]
         out, done = [], set()

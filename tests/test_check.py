@@ -11,10 +11,10 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="netcalc check needs torch==2.13.0 (pip install 'netcalc[torch]')")
 
-from test_export import FEATURES, IDS, RUNNABLE, SPECS  # noqa: E402
+from test_export import FEATURES, IDS, RUNNABLE, SPECS
 
-from netcalc.check import check, check_text, render  # noqa: E402
-from netcalc.spec import parse  # noqa: E402
+from netcalc.check import check, check_text, render
+from netcalc.spec import parse
 
 
 def assert_agrees(result):
