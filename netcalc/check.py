@@ -292,7 +292,7 @@ def _ints(shape):
 def compare(exp: Export, model, probe: Probe | None, result: CheckResult):
     used: dict[str, int] = {}
     merges = iter(probe.merges) if probe is not None else iter(())
-    macs_by_path: dict[str, int] = {}
+    macs_by_path: dict[str, int] = {}  # a module called more than once: FlopCounterMode adds its calls up
     for row, where in zip(exp.report.layers, exp.rows):
         if where.kind == "module":
             macs_by_path[where.path] = macs_by_path.get(where.path, 0) + int(normalize(row.macs))
@@ -327,10 +327,8 @@ def compare(exp: Export, model, probe: Probe | None, result: CheckResult):
         check.params = Pair(int(normalize(row.params)), count)
         check.param_shapes = Pair(layer_params, torch_params)
         if MAC_TYPES.fullmatch(row.type) and probe is not None:
-            check.macs = Pair(macs_by_path[where.path], probe.flops.get(where.path, 0) // 2) \
-                if used[where.path] == 1 else None
-            if check.macs is not None and sum(1 for w in exp.rows if w.path == where.path) > 1:
-                check.macs.netcalc = macs_by_path[where.path]  # a module called twice: both calls together
+            if used[where.path] == 1:  # compared once per module, all its calls together
+                check.macs = Pair(macs_by_path[where.path], probe.flops.get(where.path, 0) // 2)
         elif MAC_TYPES.fullmatch(row.type):
             check.macs = Pair(int(normalize(row.macs)), None, False)
         result.layers.append(check)

@@ -146,3 +146,25 @@ def test_render_shows_differences_only_where_they_are():
     result = check_text((SPECS / "homework" / "midterm_conv20.yaml").read_text())
     text = render(result)
     assert "DIFF" not in text and "all agree" in text
+
+
+def test_an_op_without_a_meta_kernel_is_measured_on_the_cpu_or_said_unmeasured(monkeypatch):
+    import netcalc.check as chk
+
+    real = chk.Probe.run
+
+    def no_meta(self, device):
+        if device == "meta":
+            raise NotImplementedError("no meta kernel for this op")
+        return real(self, device)
+
+    monkeypatch.setattr(chk.Probe, "run", no_meta)
+    text = (SPECS / "homework" / "cnn_40730.yaml").read_text()
+    result = check_text(text)  # small: run on real zeros on the CPU
+    assert result.device == "cpu"
+    assert_agrees(result)
+    monkeypatch.setattr(chk, "CPU_LIMIT", 0)  # too big for the CPU: nothing measured, and said so
+    result = check_text(text)
+    assert result.agree and result.note.startswith("not measured: NotImplementedError")
+    assert not any(r.output_shape.measured for r in result.layers)
+    assert "not measured" in render(result)
