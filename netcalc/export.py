@@ -532,7 +532,7 @@ class Seq:
         out = ["nn.Sequential(OrderedDict([" if named else "nn.Sequential("]
         for key, value, comment, *_ in self.items:
             sub = value.lines(indent + 1) if isinstance(value, Seq) else [value]
-            body = [f'("{key}", {sub[0]}' if named else sub[0]] + sub[1:]
+            body = [f"({py(key)}, {sub[0]}" if named else sub[0]] + sub[1:]
             body[-1] += ")," if named else ","
             if comment:
                 body[-1] += f"  # {comment}"
@@ -609,13 +609,13 @@ def attr_name(comp: str) -> str:
 def attr(base: str, comp: str) -> str:
     if comp.isidentifier() and not keyword.iskeyword(comp):
         return f"{base}.{comp}"
-    return f'getattr({base}, "{comp}")'
+    return f"getattr({base}, {py(comp)})"
 
 
 def assign(base: str, comp: str, value: str) -> str:
     if comp.isidentifier() and not keyword.iskeyword(comp):
         return f"{base}.{comp} = {value}"
-    return f'{base}.add_module("{comp}", {value})'
+    return f"{base}.add_module({py(comp)}, {value})"
 
 
 def var_name(name: str) -> str:
@@ -742,7 +742,8 @@ class Generator:
     def _render(self, cc: ClassCode, cls: str, doc: str, x, signature: str = "") -> str:
         lines = [f"class {cls}(nn.{'Sequential' if cc.sequential else 'Module'}):"]
         if doc:
-            lines += [f"{INDENT}{doc}", ""]
+            text = doc[3:-3].replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+            lines += [f'{INDENT}"""{text}"""', ""]
         lines += [f"{INDENT}def __init__(self{signature}):", f"{INDENT * 2}super().__init__()"]
         lines += [INDENT * (2 + d) + text for d, text in cc.init]
         if not cc.sequential:
@@ -1222,7 +1223,7 @@ class Generator:
             if c is not None and (prev is None or c.text != prev.text):
                 lines.append((0, f"if {c.text}:"))
             sub = value.lines(0) if isinstance(value, Seq) else [value]
-            how = f"{acc}.append(" if numbered else f'{acc}.add_module("{key}", '
+            how = f"{acc}.append(" if numbered else f"{acc}.add_module({py(key)}, "
             stmt = [how + sub[0]] + sub[1:]
             stmt[-1] += ")" + (f"  # {comment}" if comment else "")
             lines += [(d, t) for t in stmt]
