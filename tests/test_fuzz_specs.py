@@ -1,0 +1,91 @@
+"""Hardening: random specs, valid and invalid, in YAML (block and flow style) and TOML ([[layers]]
+tables and an inline array), in all three layer forms, over conv/pool/transposed/depthwise/
+pointwise/linear/flatten/norm/activation/dropout/RNN/attention layers with residuals, concats,
+blocks and symbols (from ``symbols:`` or ``--set``). The generators live in tests/spec_gen.py and
+are shared with the long run, ``benchmarks/fuzz.py``.
+
+1. every valid spec agrees with torch through ``netcalc check`` run in-process (needs torch);
+2. every invalid spec (one fault in one layer) makes ``netcalc summary`` exit 1 with exactly one
+   stderr line ``FILE:LINE:COL: error: ...`` whose LINE is in the faulty layer's lines;
+3. no text, valid, invalid or garbled by random character edits, ever gives a traceback or an
+   internal error: exit 0, or exit 1 with one located error line.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import spec_gen as g
+
+FUZZ = settings(deadline=None, derandomize=True, database=None, print_blob=True,
+                suppress_health_check=list(HealthCheck))
+
+
+def write(tmp_path_factory, text: str, filename: str) -> str:
+    path = tmp_path_factory.mktemp("fuzz") / filename
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def report(problem: str | None, text: str, model: g.Model | None = None):
+    if problem:
+        extra = f"\n--set {' '.join(g.set_args(model))}" if model and model.sets else ""
+        extra += " --no-bias" if model and model.no_bias else ""
+        pytest.fail(f"{problem}\n--- spec{extra} ---\n{text}", pytrace=False)
+
+
+@settings(FUZZ, max_examples=60)
+@given(st.data(), st.sampled_from(g.FORMATS))
+def test_valid_specs_agree_with_torch(data, fmt):
+    pytest.importorskip("torch", reason="invariant 1 compares with torch (pip install torch==2.13.0)")
+    model, _ = g.gen_model(g.HypothesisRand(data))
+    text, filename, _ = g.render(model, fmt)
+    report(g.agrees_with_torch(text, filename, model), text, model)
+
+
+@settings(FUZZ, max_examples=80)
+@given(data=st.data(), fmt=st.sampled_from(g.FORMATS))
+def test_invalid_specs_are_one_located_error(data, fmt, tmp_path_factory):
+    model = g.gen_invalid(g.HypothesisRand(data))
+    text, filename, spans = g.render(model, fmt)
+    path = write(tmp_path_factory, text, filename)
+    report(g.located_error(path, model, spans[model.fault_index]), text, model)
+
+
+@settings(FUZZ, max_examples=60)
+@given(data=st.data(), fmt=st.sampled_from(g.FORMATS), command=st.sampled_from(["summary", "shapes", "rf", "memory"]),
+       out_format=st.sampled_from(["table", "json", "csv", "markdown"]))
+def test_valid_specs_run_cleanly(data, fmt, command, out_format, tmp_path_factory):
+    model, _ = g.gen_model(g.HypothesisRand(data))
+    text, filename, _ = g.render(model, fmt)
+    path = write(tmp_path_factory, text, filename)
+    report(g.no_crash(path, g.set_args(model), command, out_format), text, model)
+
+
+@settings(FUZZ, max_examples=150)
+@given(data=st.data(), fmt=st.sampled_from(g.FORMATS), invalid=st.booleans())
+def test_garbled_specs_never_crash(data, fmt, invalid, tmp_path_factory):
+    r = g.HypothesisRand(data)
+    model = g.gen_invalid(r) if invalid else g.gen_model(r)[0]
+    text = g.mutate(r, g.render(model, fmt)[0])
+    filename = g.render(model, fmt)[1]
+    path = write(tmp_path_factory, text, filename)
+    report(g.no_crash(path, g.set_args(model)), text, model)
+
+
+def test_the_generators_cover_every_form_and_fault():
+    """The generators reach every layer form, every fault and the structural entries."""
+    import random
+
+    r = g.Rand(random.Random(0))
+    forms, faults, types = set(), set(), set()
+    for _ in range(400):
+        model, _ = g.gen_model(r)
+        forms |= {layer.form for layer in model.layers}
+        types |= {layer.type for layer in model.layers}
+        faults.add(g.gen_invalid(r).fault)
+    assert forms == {"bare", "onekey", "typekey"}
+    assert faults == set(g.FAULTS)
+    assert {"residual", "concat", "LSTM", "MultiheadAttention", "Flatten", "ConvTranspose2d"} <= types
