@@ -340,6 +340,10 @@ def main() -> int:
 
     nc = [NETCALC]
     cases = [
+        Case("floor", "floor: python -c pass (interpreter start-up)", [PY, "-c", "pass"]),
+        Case("cli_import", "floor: python -c 'import netcalc.cli' (typer and its pydantic coercion)",
+             [PY, "-c", "import netcalc.cli\ntry:\n    import typer._adapters  # what typer loads to parse arguments\n"
+                         "except ImportError:\n    pass"]),
         Case("zoo_table", f"netcalc summary {model}", nc + ["summary", model], (0.3, 60)),
         Case("zoo_json", f"netcalc summary {model} --format json", nc + ["summary", model, "--format", "json"],
              (0.3, 60), check=lambda p: f"params {json_params(p):,}"),
