@@ -536,3 +536,22 @@ def test_readme_example(cli, tmp_path, monkeypatch):
     assert r.stderr.strip().endswith("wrote net.yaml: 18 layers, 9,962 parameters (shapes and parameters agree "
                                      "with torch)")
     assert (tmp_path / "net.yaml").read_text() == shown
+
+
+@pytest.mark.parametrize("name", ["alexnet", "vgg16", "resnet50", "mobilenet_v2", "efficientnet_b0"])
+def test_cnn_zoo_reference_models_import_to_the_zoo_numbers(name):
+    """The plain-torch transcriptions of torchvision's models (tests/test_zoo_cnn.py) import to
+    the zoo specs' totals. DenseNet's torch.cat over a Python list does not import yet."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import test_zoo_cnn as zoo_refs
+
+    from netcalc.cli import zoo_path
+    from netcalc.network import analyze
+    from netcalc.spec import parse
+
+    with torch.device("meta"):
+        model = zoo_refs.REFERENCES[name]().eval()
+    result = import_model(model, (1, 3, 224, 224))
+    zoo = analyze(parse(Path(zoo_path(name)).read_text(), name))
+    assert result.report.totals == zoo.totals
+    assert result.report.output_shape == zoo.output_shape
