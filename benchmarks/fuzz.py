@@ -83,10 +83,11 @@ def main(argv=None) -> int:
         counts["specs"] += 1
         counts["valid"] += 1
         path = write(text, filename)
-        problem = g.no_crash(path, g.set_args(model), r.choice(["summary", "shapes", "rf", "memory"]),
-                             r.choice(["table", "json", "csv", "markdown"]))
+        extra = g.cli_variant(r, model)
+        problem = g.no_crash(path, (), r.choice(["summary", "shapes", "params", "flops", "rf", "memory"]),
+                             r.choice(["table", "json", "csv", "markdown"]), extra)
         if problem:
-            fail("valid-cli", problem, text, filename, model)
+            fail("valid-cli", problem + "\noptions: " + " ".join(extra), text, filename, model)
         else:
             counts["clean runs"] += 1
         if torch_ok:

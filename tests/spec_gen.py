@@ -251,6 +251,8 @@ class Builder:
                 if ceil and (o - 1) * sv >= s + pv:
                     o -= 1
                 out.append(o)
+            if kind == "avg" and rank == 3 and any(kv > sv for kv, sv in zip(ks, sizes)):
+                continue  # torch's avg_pool3d needs the kernel to fit without the padding
             if all(o >= 1 for o in out):
                 break
         else:
@@ -321,7 +323,65 @@ class Builder:
             return self.norm(x)
         if roll < 78:
             return self.linear(x)
+        if roll < 86:
+            return self.reshape_ops(x)
         return self.simple_any(x)
+
+    def reshape_ops(self, x):
+        """Upsample, pads, PixelShuffle, Flatten/Unflatten of a few dims, LPPool, RMSNorm, Dropout2d."""
+        r = self.r
+        rank = len(x) - 2
+        name = {1: "1d", 2: "2d", 3: "3d"}[rank]
+        roll = r.int(0, 7)
+        if roll == 0:
+            f = r.int(1, 3)
+            mode = r.choice(["nearest"] + (["linear"] if rank == 1 else ["bilinear"] if rank == 2 else ["trilinear"]))
+            args = {"scale_factor": f, "mode": mode} if r.bool(0.6) else {"size": [s + 1 for s in x[2:]]}
+            if "size" in args:
+                args["mode"] = "nearest"
+                return Layer("Upsample", args), (*x[:2], *[s + 1 for s in x[2:]])
+            return Layer("Upsample", args), (*x[:2], *[s * f for s in x[2:]])
+        if roll == 1:
+            t = r.choice(["ZeroPad", "ConstantPad", "ReplicationPad", "ReflectionPad", "CircularPad"]) + name
+            pads = [r.int(0, 2) for _ in range(2 * rank)]
+            if t.startswith(("Reflection",)):
+                pads = [min(p, s - 1) for p, s in zip(pads, [s for s in reversed(x[2:]) for _ in (0, 1)])]
+            if t.startswith("Circular"):
+                pads = [min(p, s) for p, s in zip(pads, [s for s in reversed(x[2:]) for _ in (0, 1)])]
+            args = {"padding": pads if r.bool(0.6) or len(set(pads)) > 1 else pads[0]}
+            if t.startswith("Constant"):
+                args["value"] = 0.5
+            y = list(x)
+            for a in range(rank):  # torch order: last axis first, (left, right) each
+                y[-1 - a] += pads[2 * a] + pads[2 * a + 1]
+            return Layer(t, args), tuple(y)
+        if roll == 2 and rank == 2:
+            f = r.choice([1, 2])
+            if all(s % f == 0 for s in x[2:]):
+                return Layer("PixelUnshuffle", {"downscale_factor": f}), (x[0], x[1] * f * f, *[s // f for s in x[2:]])
+            return Layer("Identity"), x
+        if roll == 3:
+            a = r.int(1, len(x) - 1)
+            b = r.int(a, len(x) - 1)
+            y = (*x[:a], math.prod(x[a:b + 1]), *x[b + 1:])
+            args = {"start_dim": a}
+            if b != len(x) - 1 or r.bool(0.3):
+                args["end_dim"] = b if r.bool(0.5) else b - len(x)
+            if len(y) < 3:
+                return Layer("Identity"), x
+            return Layer("Flatten", args), y
+        if roll == 4 and x[1] % 2 == 0:
+            if rank < 3:
+                return Layer("Unflatten", {"dim": 1, "unflattened_size": [2, x[1] // 2]}), (x[0], 2, x[1] // 2, *x[2:])
+            return Layer("Identity"), x
+        if roll == 5 and rank < 3:
+            k = r.choice([1, 2])
+            if all(s >= k for s in x[2:]):
+                return Layer("LPPool" + name, {"norm_type": 2, "kernel_size": k}), \
+                    (*x[:2], *[(s - k) // k + 1 for s in x[2:]])
+        if roll == 6:
+            return Layer("RMSNorm", {"normalized_shape": [x[-1]]} if r.bool(0.3) else {}), x
+        return Layer("Dropout" + name if r.bool(0.5) else "AlphaDropout", {}), x
 
     # -- features (N, F) and sequences (a, b, D) ----------------------------------------
 
@@ -431,6 +491,8 @@ def gen_model(r: Rand, max_layers: int = 8) -> tuple[Model, list]:
         x = (r.int(1, 3), r.int(1, 8), *[r.int(3, top) for _ in range(rank)])
     elif mode == "sequence":
         x = (r.int(1, 6), r.int(1, 3), r.choice([2, 4, 6, 8]))
+        if r.bool(0.2):  # unbatched (L, D), as RNNs and attention accept
+            x = (x[0], x[2])
     else:
         x = (r.int(1, 4), r.int(1, 32))
     model = Model(input=list(x), layers=[])
@@ -906,9 +968,21 @@ def run_cli(args: list[str]):
     return result.exit_code, result.stdout, result.stderr, exc
 
 
-def no_crash(path: str, sets: list[str] = (), command: str = "summary", fmt: str = "json"):
+def cli_variant(r: Rand, model: Model) -> list[str]:
+    """Random options for a CLI run: the --set values (sometimes left out: symbolic results),
+    --no-bias, --explain."""
+    out = [] if model.sets and r.bool(0.3) else [a for s in set_args(model) for a in ("--set", s)]
+    if model.no_bias or r.bool(0.1):
+        out.append("--no-bias")
+    if r.bool(0.15):
+        out.append("--explain")
+    return out
+
+
+def no_crash(path: str, sets: list[str] = (), command: str = "summary", fmt: str = "json", extra=()):
     """Invariant 3: no traceback, no internal error; exit 0, or 1 with one located error line."""
-    code, out, err, exc = run_cli([command, path, "--format", fmt, *(a for s in sets for a in ("--set", s))])
+    code, out, err, exc = run_cli([command, path, "--format", fmt, *(a for s in sets for a in ("--set", s)),
+                                   *extra])
     if exc is not None:
         import traceback
 

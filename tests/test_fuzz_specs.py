@@ -58,10 +58,12 @@ def test_invalid_specs_are_one_located_error(data, fmt, tmp_path_factory):
 @given(data=st.data(), fmt=st.sampled_from(g.FORMATS), command=st.sampled_from(["summary", "shapes", "rf", "memory"]),
        out_format=st.sampled_from(["table", "json", "csv", "markdown"]))
 def test_valid_specs_run_cleanly(data, fmt, command, out_format, tmp_path_factory):
-    model, _ = g.gen_model(g.HypothesisRand(data))
+    r = g.HypothesisRand(data)
+    model, _ = g.gen_model(r)
     text, filename, _ = g.render(model, fmt)
     path = write(tmp_path_factory, text, filename)
-    report(g.no_crash(path, g.set_args(model), command, out_format), text, model)
+    extra = g.cli_variant(r, model)
+    report(g.no_crash(path, (), command, out_format, extra), text + "\noptions: " + " ".join(extra), model)
 
 
 @settings(FUZZ, max_examples=150)
