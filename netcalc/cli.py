@@ -93,7 +93,7 @@ def _report(command: str, spec_path: str, sets, no_bias: bool, fmt: str, explain
         report = analyze(parse(text, display), values, no_bias, explain=explain, dtype=dtype)
     except SpecError as e:
         _fail_spec(e, display)
-    if command == "shapes":
+    if fmt.lower() != "json":  # JSON carries them in "warnings"
         for w in report.warnings:
             print(f"{display}: warning: {w}", file=sys.stderr)
     print(render(report, command, fmt.lower(), depth))

@@ -206,7 +206,7 @@ class Walker:
         else:
             s, sc_field = x, field
         out = self.merge(entry, "Add", prefix, [("the main branch", y), ("the shortcut", s)], x, ctx)
-        return out, self.merged_field(union(main_field, sc_field), out)
+        return out, self.merged_field(self.union(main_field, sc_field), out)
 
     def combine(self, entry, x, field, ctx, prefix):
         parts, fields = [], []
@@ -229,10 +229,19 @@ class Walker:
         y = self.merge(entry, op, prefix, parts, x, ctx)
         out_field = fields[0]
         for f in fields[1:]:
-            out_field = union(out_field, f)
+            out_field = self.union(out_field, f)
         if op == "Concat" and self.concat_dim(entry, ctx, len(y)) >= 2:
             out_field = None  # joined along a spatial axis: units no longer line up
         return y, self.merged_field(out_field, y)
+
+    def union(self, a, b):
+        """The receptive field after a merge; branches whose units are spaced differently have none."""
+        out = union(a, b)
+        if out is None and a is not None and b is not None:
+            where = self.rows[-1].name if self.rows else "the input"
+            self.warnings.append(f"after {where}: the merged branches' units are spaced differently (their "
+                                 "receptive-field jumps differ), so the merge has no single receptive field")
+        return out
 
     def merged_field(self, field, y):
         self.rows[-1].rf = field.report(len(y)) if field is not None else None
