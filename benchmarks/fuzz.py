@@ -22,7 +22,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
-import spec_gen as g  # noqa: E402
+import spec_gen as g
 
 
 def cpu_model() -> str:

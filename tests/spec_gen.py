@@ -1004,7 +1004,7 @@ def no_crash(path: str, sets: list[str] = (), command: str = "summary", fmt: str
 
 def located_error(path: str, model: Model, span: tuple[int, int]):
     """Invariant 2: exit 1 with one line FILE:LINE:COL: error: ... and LINE in the faulty layer's lines."""
-    code, out, err, exc = run_cli(["summary", path, *(a for s in set_args(model) for a in ("--set", s))])
+    code, _out, err, exc = run_cli(["summary", path, *(a for s in set_args(model) for a in ("--set", s))])
     if exc is not None:
         return f"uncaught {type(exc).__name__}: {exc}"
     if code != 1:

@@ -14,10 +14,9 @@ are shared with the long run, ``benchmarks/fuzz.py``.
 from __future__ import annotations
 
 import pytest
+import spec_gen as g
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import spec_gen as g
 
 FUZZ = settings(deadline=None, derandomize=True, database=None, print_blob=True,
                 suppress_health_check=list(HealthCheck))
