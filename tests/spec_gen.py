@@ -284,7 +284,10 @@ class Builder:
                 args["affine"] = r.bool()
             return Layer("BatchNorm" + name, args), x
         if kind == "group":
-            g = r.choice([dv for dv in range(1, c + 1) if c % dv == 0])
+            # torch needs more than one value per group
+            g = r.choice([dv for dv in range(1, c + 1) if c % dv == 0 and c // dv * math.prod(x[2:]) > 1] or [0])
+            if not g:
+                return Layer("Identity"), x
             args = {"num_groups": g}
             if r.bool(0.2):
                 args["num_channels"] = c

@@ -35,7 +35,7 @@ def report(problem: str | None, text: str, model: g.Model | None = None):
         pytest.fail(f"{problem}\n--- spec{extra} ---\n{text}", pytrace=False)
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=100)
 @given(st.data(), st.sampled_from(g.FORMATS))
 def test_valid_specs_agree_with_torch(data, fmt):
     pytest.importorskip("torch", reason="invariant 1 compares with torch (pip install torch==2.13.0)")
@@ -44,7 +44,7 @@ def test_valid_specs_agree_with_torch(data, fmt):
     report(g.agrees_with_torch(text, filename, model), text, model)
 
 
-@settings(FUZZ, max_examples=80)
+@settings(FUZZ, max_examples=120)
 @given(data=st.data(), fmt=st.sampled_from(g.FORMATS))
 def test_invalid_specs_are_one_located_error(data, fmt, tmp_path_factory):
     model = g.gen_invalid(g.HypothesisRand(data))
@@ -53,7 +53,7 @@ def test_invalid_specs_are_one_located_error(data, fmt, tmp_path_factory):
     report(g.located_error(path, model, spans[model.fault_index]), text, model)
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=100)
 @given(data=st.data(), fmt=st.sampled_from(g.FORMATS), command=st.sampled_from(["summary", "shapes", "rf", "memory"]),
        out_format=st.sampled_from(["table", "json", "csv", "markdown"]))
 def test_valid_specs_run_cleanly(data, fmt, command, out_format, tmp_path_factory):
@@ -65,7 +65,7 @@ def test_valid_specs_run_cleanly(data, fmt, command, out_format, tmp_path_factor
     report(g.no_crash(path, (), command, out_format, extra), text + "\noptions: " + " ".join(extra), model)
 
 
-@settings(FUZZ, max_examples=150)
+@settings(FUZZ, max_examples=250)
 @given(data=st.data(), fmt=st.sampled_from(g.FORMATS), invalid=st.booleans())
 def test_garbled_specs_never_crash(data, fmt, invalid, tmp_path_factory):
     r = g.HypothesisRand(data)
