@@ -84,19 +84,30 @@ def _report(command: str, spec_path: str, sets, no_bias: bool, fmt: str, explain
         raise UsageError(f"--dtype {dtype}: expected one of {', '.join(DTYPE_BYTES)}")
     from .network import analyze
     from .render import render
-    from .spec import parse
 
     values = parse_sets(sets)
-    display = "<stdin>" if spec_path == "-" else spec_path
-    try:
-        text, display = _read(spec_path)
-        report = analyze(parse(text, display), values, no_bias, explain=explain, dtype=dtype)
-    except SpecError as e:
-        _fail_spec(e, display)
+    report = with_spec(spec_path, lambda spec_: analyze(spec_, values, no_bias, explain=explain, dtype=dtype))
     if fmt.lower() != "json":  # JSON carries them in "warnings"
         for w in report.warnings:
-            print(f"{display}: warning: {w}", file=sys.stderr)
+            print(f"{display_name(spec_path)}: warning: {w}", file=sys.stderr)
     print(render(report, command, fmt.lower(), depth))
+
+
+def display_name(path: str) -> str:
+    return "<stdin>" if path == "-" else path
+
+
+def with_spec(path: str, work):
+    """Read and parse the spec at ``path`` (a file, ``-``, or a zoo name) and return ``work(spec)``;
+    any SpecError on the way ends the command with exit 1 and ``FILE:LINE:COL: error: ...``."""
+    from .spec import parse
+
+    display = display_name(path)
+    try:
+        text, display = _read(path)
+        return work(parse(text, display))
+    except SpecError as e:
+        _fail_spec(e, display)
 
 
 def _read(path: str):
@@ -206,14 +217,8 @@ def solve_padding(
         if any(v is not None for v in (size, kernel, stride, padding, dilation)):
             raise UsageError("give either a SPEC or --size/--kernel/... options, not both")
         from .network import analyze
-        from .spec import parse
 
-        display = "<stdin>" if spec == "-" else spec
-        try:
-            text, display = _read(spec)
-            report = analyze(parse(text, display), parse_sets(set), no_bias, strict_auto=False)
-        except SpecError as e:
-            _fail_spec(e, display)
+        report = with_spec(spec, lambda spec_: analyze(spec_, parse_sets(set), no_bias, strict_auto=False))
         print(pad.render_choices(report.choices, fmt))
 
     guarded(run)
@@ -236,15 +241,9 @@ def sizes(spec: str = SpecArg, set: Optional[List[str]] = SetOpt,
 
     def run():
         from . import sizes as sz
-        from .spec import parse
 
         checked = parse_sets(check.split(",")) if check else None
-        display = "<stdin>" if spec == "-" else spec
-        try:
-            text, display = _read(spec)
-            result = sz.solve_sizes(parse(text, display), parse_sets(set), limit, checked)
-        except SpecError as e:
-            _fail_spec(e, display)
+        result = with_spec(spec, lambda spec_: sz.solve_sizes(spec_, parse_sets(set), limit, checked))
         print(sz.render(result, fmt))
 
     guarded(run)
@@ -292,14 +291,8 @@ def solve(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool 
 
     def run():
         from .solve import render_solve, solve_spec
-        from .spec import parse
 
-        display = "<stdin>" if spec == "-" else spec
-        try:
-            text, display = _read(spec)
-            result = solve_spec(parse(text, display), parse_sets(set), no_bias)
-        except SpecError as e:
-            _fail_spec(e, display)
+        result = with_spec(spec, lambda spec_: solve_spec(spec_, parse_sets(set), no_bias))
         print(render_solve(result, fmt))
 
     guarded(run)
@@ -370,16 +363,10 @@ def draw(spec: str = SpecArg,
 
     def run():
         from . import draw as dr
-        from .spec import parse
 
         if output and not output.lower().endswith((".svg", ".png")):
             raise UsageError(f"-o {output}: the picture must be .svg or .png")
-        display = "<stdin>" if spec == "-" else spec
-        try:
-            text, display = _read(spec)
-            report, sources = dr.trace(parse(text, display), parse_sets(set), no_bias)
-        except SpecError as e:
-            _fail_spec(e, display)
+        report, sources = with_spec(spec, lambda spec_: dr.trace(spec_, parse_sets(set), no_bias))
         svg = dr.draw_rf(report) if rf else dr.draw(report, depth, sources)
         if not output:
             sys.stdout.write(svg)
@@ -410,14 +397,8 @@ def export_command(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bi
 
     def run():
         from .export import export
-        from .spec import parse
 
-        display = "<stdin>" if spec == "-" else spec
-        try:
-            text, display = _read(spec)
-            result = export(parse(text, display), parse_sets(set), no_bias, source=display)
-        except SpecError as e:
-            _fail_spec(e, display)
+        result = with_spec(spec, lambda spec_: export(spec_, parse_sets(set), no_bias, source=display_name(spec)))
         if output:
             with open(output, "w", encoding="utf-8") as fh:
                 fh.write(result.code)
@@ -444,18 +425,12 @@ def check_command(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bia
 
     def run():
         from .check import TorchMissing, check, import_torch, render
-        from .spec import parse
 
         try:
             import_torch()
         except TorchMissing as e:
             raise UsageError(str(e)) from None
-        display = "<stdin>" if spec == "-" else spec
-        try:
-            text, display = _read(spec)
-            result = check(parse(text, display), parse_sets(set), no_bias, source=display)
-        except SpecError as e:
-            _fail_spec(e, display)
+        result = with_spec(spec, lambda spec_: check(spec_, parse_sets(set), no_bias, source=display_name(spec)))
         print(render(result, fmt))
         if not result.agree:
             raise typer.Exit(3)
