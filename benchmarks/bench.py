@@ -432,7 +432,7 @@ def main() -> int:
                        f"no {' or '.join(banned)} | {verdict(good)} |")
 
     header = [
-        f"# netcalc benchmark results",
+        "# netcalc benchmark results",
         "",
         f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"- machine: {machine()}",
