@@ -131,10 +131,6 @@ def _num(x):
 Range = tuple  # (first, last | None)
 
 
-def _cdiv(a: int, b: int) -> int:
-    return -((-a) // b)
-
-
 def affine_range(coef: int, const: int, lo: int | None, hi: int | None,
                  vmin: int | None = None, vmax: int | None = None) -> Range | None:
     """Integers ``v`` in ``[vmin, vmax]`` with ``lo <= coef*v + const <= hi``.
@@ -152,7 +148,7 @@ def affine_range(coef: int, const: int, lo: int | None, hi: int | None,
             if bound is None:
                 continue
             if (coef > 0) == is_lower:  # v >= ceil((bound - const)/coef) for the lower side of a rising line
-                v = _cdiv(bound - const, coef) if coef > 0 else _cdiv(const - bound, -coef)
+                v = ceil_div(bound - const, coef) if coef > 0 else ceil_div(const - bound, -coef)
                 first = v if first is None else max(first, v)
             else:
                 v = (bound - const) // coef if coef > 0 else (const - bound) // (-coef)

@@ -14,7 +14,6 @@ import re
 from .report import Report
 from .symbolic import is_int, to_text
 
-FORMATS = ("table", "json", "csv", "markdown")
 
 # column key → header
 HEADERS = {

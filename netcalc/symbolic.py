@@ -104,13 +104,6 @@ def fdiv(a: Dim, b: Dim) -> Dim:
     return normalize(_floor(a, b))
 
 
-def cdiv(a: Dim, b: Dim) -> Dim:
-    """⌈a/b⌉ for ints or expressions (b > 0): ⌈a/b⌉ = ⌊(a + b - 1)/b⌋ for integers."""
-    if is_int(a) and is_int(b):
-        return -((-a) // b)
-    return fdiv(a + b - 1, b)
-
-
 def ceil_div(a: Dim, b: Dim) -> Dim:
     """⌈a/b⌉, printed as ``ceiling(a/b)`` when symbolic (the readable form for formulas)."""
     if is_int(a) and is_int(b):
@@ -149,13 +142,6 @@ def prod(xs) -> Dim:
     for x in xs:
         out = out * x
     return normalize(out) if not is_int(out) else out
-
-
-def simplify(x: Dim) -> Dim:
-    """A readable, bounded form: expand products of sums only when that keeps it small."""
-    if isinstance(x, (int, Fraction)):
-        return x
-    return normalize(x)
 
 
 def same(a: Dim, b: Dim) -> bool:

@@ -9,7 +9,7 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netcalc.symbolic import ExprError, cdiv, exact_div, fdiv, is_symbolic, normalize, parse_expr, same, symbol, to_json
+from netcalc.symbolic import ExprError, ceil_div, exact_div, fdiv, is_symbolic, normalize, parse_expr, same, symbol, to_json
 
 FAST = settings(max_examples=60, deadline=None)
 
@@ -139,21 +139,21 @@ def test_symbolic_then_substituted_equals_numeric(h, w):
     assert value_at(parse_expr(text), H=h, W=w) == parse_expr(text, {"H": h, "W": w})
 
 
-# -------------------------------------------------------------------- fdiv and cdiv
+# -------------------------------------------------------------------- fdiv and ceil_div
 
 @given(st.integers(-10**6, 10**6), st.integers(1, 1000))
 @FAST
 def test_fdiv_cdiv_on_ints(a, b):
     assert fdiv(a, b) == a // b
-    assert cdiv(a, b) == -(-a // b)
-    assert isinstance(fdiv(a, b), int) and isinstance(cdiv(a, b), int)
+    assert ceil_div(a, b) == -(-a // b)
+    assert isinstance(fdiv(a, b), int) and isinstance(ceil_div(a, b), int)
 
 
 @given(st.integers(1, 500), st.integers(-20, 20), st.integers(1, 12))
 @FAST
 def test_fdiv_cdiv_on_expressions(h, c, s):
     assert value_at(fdiv(H + c, s), H=h) == (h + c) // s
-    assert value_at(cdiv(H + c, s), H=h) == -(-(h + c) // s)
+    assert value_at(ceil_div(H + c, s), H=h) == -(-(h + c) // s)
     assert value_at(fdiv(3 * H + c, s), H=h) == (3 * h + c) // s
 
 
