@@ -11,8 +11,11 @@ The model comes from a factory the user names (``mymodels.py:make_net`` or
 2. **Structure.** Series-parallel decomposition of the data-flow graph: walking back from the
    output, a node with one input continues the chain; a merge (``+``, ``torch.cat``, ``*``) jumps to
    its immediate dominator (where its branches fork) and becomes a ``residual``/``add``/``concat``/
-   ``multiply`` entry whose branches are decomposed the same way. A node that would have to sit in
-   two branches (DenseNet-style reuse) is not expressible and fails by name.
+   ``multiply`` entry whose branches are decomposed the same way. ``torch.cat`` over a growing list
+   (DenseNet) becomes a chain of concats: a list whose front was concatenated before is that earlier
+   tensor joined with the rest. Position ids (``torch.arange``) looked up in an ``nn.Embedding`` and
+   added to the data become a ``Parameter`` of the table's shape. A node that would still have to
+   sit in two branches is not expressible and fails by name.
 3. **Names.** Entries are grouped by module path, so ``layer1.0.conv1`` becomes the leaf ``conv1``
    of ``sequential 0`` inside ``sequential layer1``: netcalc's names mirror the module paths.
    Constructor arguments are read back from module attributes; only non-default values are written.
@@ -399,6 +402,18 @@ class Learned:
     numel: int
     shape: tuple
     is_param: bool
+    lookup: bool = False  # an nn.Embedding table looked up with ids not computed from the input (positions)
+
+
+@dataclass(eq=False)
+class Const:
+    """A tensor forward builds without the input's values (``torch.arange(L)``, ``torch.zeros_like(ids)``)."""
+
+    name: str
+
+
+CONST_MAKERS = {"arange", "zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like", "empty_like",
+                "new_zeros", "new_ones", "new_full", "new_empty"}
 
 
 def _shape_of(node):
@@ -460,6 +475,7 @@ class Converter:
         self.order = 0
         self.names: dict = {}  # fx node → its local name
         self.taken: dict[tuple, set] = {}  # module scope → names in use
+        self.cats: dict[tuple, Op] = {}  # (dim, ids of the concatenated Ops) → the Op holding that tensor
 
     def describe(self, node) -> str:
         if node.op == "call_module":
@@ -556,6 +572,13 @@ class Converter:
             self.fail(node, "is used before it is computed")
         if op == "state":
             self.fail(node, "uses a recurrent layer's state (h_n/c_n); netcalc follows the output sequence only")
+        if isinstance(op, Const):
+            self.fail(node, "uses a tensor that does not come from the model's input (netcalc follows one input "
+                            "tensor; position ids looked up in an nn.Embedding and added to the data are the one "
+                            "use it can express)")
+        if isinstance(op, Learned) and op.lookup:
+            self.fail(node, f"uses the lookup of {op.target} in a table with fixed ids other than by adding it to "
+                            "the data; netcalc cannot express that")
         if isinstance(op, Learned):
             self.fail(node, f"uses the tensor self.{op.target} directly in forward; netcalc cannot express that "
                             "(wrap it in a module netcalc knows, e.g. nn.Linear)")
@@ -576,6 +599,20 @@ class Converter:
             return
         inputs = self.data_inputs(node)
         held = [self.ops.get(n) for n in inputs]
+        fname = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
+        if node.op in ("call_method", "call_function") and (
+                fname in CONST_MAKERS or held and all(isinstance(h, Const) for h in held)):
+            self.ops[node] = Const(node.name)  # torch.arange(L).expand(n, L): position ids, not data
+            return
+        if node.op == "call_module" and held and all(isinstance(h, Const) for h in held):
+            mod = self.gm.get_submodule(node.target)
+            if not isinstance(mod, nn.Embedding):
+                self.fail(node, "is applied to a tensor that does not come from the model's input; netcalc can "
+                                "express an nn.Embedding looked up with fixed ids (positions) and added to the data")
+            self.calls[node.target] = self.calls.get(node.target, 0) + 1
+            w = mod.weight
+            self.ops[node] = Learned(node.target, w.numel(), tuple(w.shape), True, lookup=True)
+            return
         if held and all(isinstance(h, Learned) for h in held) and node.op in ("call_method", "call_function") and \
                 (node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")) in (
                     "expand", "repeat", "expand_as", "to", "type_as", "contiguous", "clone"):
@@ -642,6 +679,17 @@ class Converter:
         learned = [s for s in srcs if isinstance(s, Learned)]
         tensors = [self.source_of(n) for n, s in zip(inputs, srcs) if not isinstance(s, Learned)]
         shape = _shape_of(node)
+        if learned and learned[0].lookup:
+            t = learned[0]
+            if kind != "add" or len(learned) != 1 or len(tensors) != 1 or tuple(shape) != tuple(tensors[0].shape):
+                self.fail(node, f"uses the lookup of {t.target} in a table with fixed ids other than by adding it "
+                                "to the data; netcalc cannot express that")
+            # x + self.position_embeddings(arange(L)): the table is a learned tensor the data passes
+            # (netcalc's Parameter, as the zoo's BERT writes it); the addition itself is not counted
+            leaf = Leaf("Parameter", {"shape": list(t.shape)}, t.target.rsplit(".", 1)[-1], _scope_of_node(node),
+                        shape, path=t.target, module=self.gm.get_submodule(t.target), params=t.numel)
+            self.ops[node] = self.new_op("layer", node, inputs=[tensors[0]], entries=[leaf])
+            return
         if learned:
             t = learned[0]
             typ = None
@@ -661,16 +709,31 @@ class Converter:
                         params=t.numel if t.is_param else 0)
             self.ops[node] = self.new_op("layer", node, inputs=[tensors[0]], entries=[leaf])
             return
-        if len(tensors) < 2:
-            self.fail(node, f"{'adds' if kind == 'add' else 'multiplies'} a tensor and a constant; netcalc has no "
-                            "scalar arithmetic op" if kind != "cat" else "concatenates a single tensor")
         dim = None
         if kind == "cat":
             bound = _bind(node)
             dim = bound.get("dim", 0)
             if not isinstance(dim, int):
                 self.fail(node, "concatenates along a dimension that is not a constant")
-        self.ops[node] = self.new_op("merge", node, inputs=tensors, merge=kind, dim=dim)
+            if len(tensors) == 1:
+                self.ops[node] = tensors[0]  # torch.cat([x]) is x
+                return
+            # torch.cat(features, 1) over a growing list (DenseNet): cat(a, b, c) is cat(cat(a, b), c),
+            # so a list whose front was concatenated before joins that earlier tensor with the rest
+            axis = dim % len(shape) if shape else dim
+            key = (axis, tuple(id(t) for t in tensors))
+            for k in range(len(tensors) - 1, 1, -1):
+                prev = self.cats.get((axis, key[1][:k]))
+                if prev is not None:
+                    tensors = [prev] + tensors[k:]
+                    break
+        if len(tensors) < 2:
+            self.fail(node, f"{'adds' if kind == 'add' else 'multiplies'} a tensor and a constant; netcalc has no "
+                            "scalar arithmetic op")
+        op = self.new_op("merge", node, inputs=tensors, merge=kind, dim=dim)
+        self.ops[node] = op
+        if kind == "cat":
+            self.cats[key] = op
 
     def _tensor(self, target):
         obj = self.gm

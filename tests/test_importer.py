@@ -374,7 +374,7 @@ def test_functional_ops():
 
 # ----------------------------------------------------------------------------- the zoo's reference models
 
-@pytest.mark.parametrize("name", ["lenet5", "lstm_lm", "unet", "vit_b_16"])
+@pytest.mark.parametrize("name", ["lenet5", "lstm_lm", "unet", "vit_b_16", "bert_base"])
 def test_zoo_reference_models_import_to_the_zoo_numbers(name):
     sys.path.insert(0, str(Path(__file__).parent))
     import test_zoo_seq as zoo_refs
@@ -401,6 +401,29 @@ class Dense(nn.Module):
     def forward(self, x):
         y = self.a(x)
         return torch.cat([x, y, self.b(torch.cat([x, y], 1))], 1)
+
+
+class Tangled(Dense):
+    def forward(self, x):
+        y = self.a(x)
+        return torch.cat([y, x, self.b(torch.cat([x, y], 1))], 1)  # no earlier cat is a front of [y, x, ...]
+
+
+class Positions(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pos = nn.Embedding(16, 8)
+
+    def forward(self, x):
+        return x * torch.arange(x.shape[1], device=x.device).unsqueeze(-1)  # position ids used other than through a table
+
+
+def test_cat_over_a_growing_list_is_a_chain_of_concats():
+    """cat(x, y, z) after cat(x, y) is cat(cat(x, y), z): DenseNet's torch.cat over a Python list."""
+    result = import_model(Dense(), (1, 4, 8, 8))
+    assert result.text.count("- concat:") == 2 and result.text.count("- []") == 2
+    assert result.report.output_shape == (1, 12, 8, 8)
+    assert result.report.totals["params"] == sum(p.numel() for p in Dense().parameters())
 
 
 class Shared(nn.Module):
@@ -449,7 +472,8 @@ class TwoInputs(nn.Module):
 
 
 @pytest.mark.parametrize("model, shape, words", [
-    (Dense(), (1, 4, 8, 8), ["a (nn.Conv2d)", "DenseNet"]),
+    (Tangled(), (1, 4, 8, 8), ["a (nn.Conv2d)", "DenseNet"]),
+    (Positions(), (2, 5, 8), ["does not come from the model's input"]),
     (Shared(), (1, 4, 8, 8), ["c (nn.Conv2d)", "2 times", "same weights"]),
     (Attention(), (2, 5, 8), ["matmul", "nn.MultiheadAttention"]),
     (Sliced(), (1, 4, 8, 8), ["x[:, :2]", "Select"]),
@@ -538,10 +562,10 @@ def test_readme_example(cli, tmp_path, monkeypatch):
     assert (tmp_path / "net.yaml").read_text() == shown
 
 
-@pytest.mark.parametrize("name", ["alexnet", "vgg16", "resnet50", "mobilenet_v2", "efficientnet_b0"])
+@pytest.mark.parametrize("name", ["alexnet", "vgg16", "resnet50", "mobilenet_v2", "efficientnet_b0", "densenet121"])
 def test_cnn_zoo_reference_models_import_to_the_zoo_numbers(name):
     """The plain-torch transcriptions of torchvision's models (tests/test_zoo_cnn.py) import to
-    the zoo specs' totals. DenseNet's torch.cat over a Python list does not import yet."""
+    the zoo specs' totals (DenseNet's torch.cat over a growing Python list included)."""
     sys.path.insert(0, str(Path(__file__).parent))
     import test_zoo_cnn as zoo_refs
 
