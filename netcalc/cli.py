@@ -87,7 +87,7 @@ def _report(command: str, spec_path: str, sets, no_bias: bool, fmt: str, explain
 
     values = parse_sets(sets)
     report = with_spec(spec_path, lambda spec_: analyze(spec_, values, no_bias, explain=explain, dtype=dtype))
-    if fmt.lower() != "json":  # JSON carries them in "warnings"
+    if command == "shapes" and fmt.lower() != "json":  # JSON always carries them in "warnings"
         for w in report.warnings:
             print(f"{display_name(spec_path)}: warning: {w}", file=sys.stderr)
     print(render(report, command, fmt.lower(), depth))

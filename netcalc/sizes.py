@@ -102,9 +102,10 @@ def pattern(name: str, valid: list[int], limit: int) -> Pattern:
 
 def solve_sizes(spec: Spec, values: dict[str, int], limit: int = 512, check: dict[str, int] | None = None,
                 letters: list[str] | None = None) -> SizesResult:
+    # the letters of the input shape are scanned even when symbols: gives them a default;
+    # only --set fixes one
+    letters = letters or [n for n in input_letters(spec, {}) if n not in values or n in (check or {})]
     values = {**spec.symbols, **values}
-    letters = letters or input_letters(spec, {k: v for k, v in values.items() if k not in (check or {})})
-    letters = [n for n in letters if n not in values or n in (check or {})]
     base = {k: v for k, v in values.items() if k not in letters}
     result = SizesResult(letters, [], None)
     if not letters:
