@@ -579,3 +579,24 @@ def test_cnn_zoo_reference_models_import_to_the_zoo_numbers(name):
     zoo = analyze(parse(Path(zoo_path(name)).read_text(), name))
     assert result.report.totals == zoo.totals
     assert result.report.output_shape == zoo.output_shape
+
+
+@pytest.mark.parametrize("name", ["resnet50", "mobilenet_v2", "vit_b_16", "densenet121"])
+def test_round_trip_import_export_check(name):
+    """import → spec → export → torch on meta → check: every layer agrees."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import test_zoo_cnn
+    import test_zoo_seq
+
+    from netcalc.check import check_text
+
+    refs = {**test_zoo_cnn.REFERENCES}
+    with torch.device("meta"):
+        if name in refs:
+            model, shape = refs[name]().eval(), (1, 3, 224, 224)
+        else:
+            model, x, _ = test_zoo_seq.REFERENCES[name]()
+            shape = tuple(x.shape)
+    spec_text = import_model(model, shape).text
+    result = check_text(spec_text, f"{name}.yaml")
+    assert result.agree, [r.to_dict() for r in result.layers if not r.agree][:3]
