@@ -203,7 +203,7 @@ def solve_padding(
     output_padding: auto (match: <layer name> names the layer whose input it must reproduce;
     without it, the strided layer it mirrors).
 
-    Example: netcalc solve-padding specs/homework/autoencoder.yaml
+    Example: netcalc solve-padding specs/classics/autoencoder.yaml
     """
     fmt = format.value if isinstance(format, Format) else format
 
