@@ -18,11 +18,9 @@ publishes and MACs within 1% of its published GFLOPS (which are GMACs).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -32,11 +30,11 @@ torch = pytest.importorskip("torch", reason="the zoo comparison needs torch==2.1
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
+from zoo_torch import assert_leaves_match, assert_totals_match, recording, tap  # noqa: E402
 
 import netcalc
 
 ZOO = Path(netcalc.__file__).resolve().parent / "zoo"
-MERGES = {"Add", "Concat", "Multiply"}
 
 # torchvision's weights meta for each model: num_params and _ops (GFLOPS meaning GMACs) at 224×224.
 PUBLISHED = {
@@ -50,47 +48,6 @@ PUBLISHED = {
 
 
 # ----------------------------------------------------------------------------- recording
-
-@dataclass
-class Rec:
-    name: str
-    input: tuple
-    output: tuple
-    params: int
-
-
-_RECORDS: list[Rec] | None = None
-
-
-def tap(name: str, x, y):
-    """Record a tensor operation of a forward (not a module) as a leaf; returns ``y``."""
-    if _RECORDS is not None:
-        _RECORDS.append(Rec(name, tuple(x.shape), tuple(y.shape), 0))
-    return y
-
-
-@contextlib.contextmanager
-def recording(model: nn.Module):
-    """Forward hooks on every leaf module (no children), recording in call order."""
-    global _RECORDS
-    records: list[Rec] = []
-
-    def hook(name):
-        def record(module, args, out):
-            records.append(Rec(name, tuple(args[0].shape), tuple(out.shape),
-                               sum(p.numel() for p in module.parameters())))
-        return record
-
-    handles = [m.register_forward_hook(hook(name)) for name, m in model.named_modules()
-               if name and next(m.children(), None) is None]
-    _RECORDS = records
-    try:
-        yield records
-    finally:
-        _RECORDS = None
-        for h in handles:
-            h.remove()
-
 
 def conv_norm_act(cin, cout, kernel=3, stride=1, groups=1, act=nn.ReLU):
     """torchvision.ops.Conv2dNormActivation: padding (k-1)//2, a bias-free conv (a norm follows),
@@ -394,10 +351,6 @@ REFERENCES = {"alexnet": AlexNet, "vgg16": VGG, "resnet50": ResNet, "mobilenet_v
               "efficientnet_b0": EfficientNetB0, "densenet121": DenseNet}
 
 
-def compared(rows):
-    """netcalc leaf rows that hold parameters or change the shape; merges are not torch modules."""
-    return [r for r in rows if r["type"] not in MERGES and (r["params"] or r["output_shape"] != r["input_shape"])]
-
 
 _RUNS: dict = {}
 
@@ -422,20 +375,14 @@ def run(cli, model: str):
 @pytest.mark.parametrize("model", list(REFERENCES))
 def test_leaves_match_torch(cli, model):
     doc, records, _, _, _ = run(cli, model)
-    ours = compared(doc["layers"])
-    theirs = [t for t in records if t.params or t.output != t.input]
-    assert [r["name"] for r in ours] == [t.name for t in theirs], f"{model}: leaf names differ from torch's"
-    for a, t in zip(ours, theirs):
-        assert (tuple(a["output_shape"]), a["params"]) == (t.output, t.params), \
-            f"{model}: {a['name']}: netcalc {a['output_shape']}, {a['params']} params; torch {list(t.output)}, {t.params}"
+    assert_leaves_match(model, doc, records)
 
 
 @pytest.mark.parametrize("model", list(REFERENCES))
 def test_totals_match_torch(cli, model):
     doc, _, out, params, flops = run(cli, model)
-    assert tuple(doc["output_shape"]) == out == (1, 1000)
-    assert doc["totals"]["params"] == params
-    assert 2 * doc["totals"]["macs"] == flops, f"{model}: netcalc MACs {doc['totals']['macs']}, torch {flops / 2}"
+    assert out == (1, 1000)
+    assert_totals_match(model, doc, out, params, flops)
 
 
 @pytest.mark.parametrize("model", list(REFERENCES))

@@ -17,11 +17,9 @@ math kernel, as CONTRACT.md section 5 says). vit_b_16 must also meet torchvision
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -31,69 +29,14 @@ torch = pytest.importorskip("torch", reason="the zoo comparison needs torch==2.1
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
+from zoo_torch import assert_leaves_match, assert_totals_match, recording, tap  # noqa: E402
 
 import netcalc
 
 ZOO = Path(netcalc.__file__).resolve().parent / "zoo"
-MERGES = {"Add", "Concat", "Multiply"}
-# Modules that netcalc states as one layer although torch builds them from children.
-WHOLE = (nn.MultiheadAttention, nn.TransformerEncoderLayer, nn.LSTM)
 
 
 # ----------------------------------------------------------------------------- recording
-
-@dataclass
-class Rec:
-    name: str
-    input: tuple
-    output: tuple
-    params: int
-
-
-_RECORDS: list[Rec] | None = None
-
-
-def tap(name: str, x, y, params: int = 0):
-    """Record a tensor operation of a forward (not a module) as a leaf; returns ``y``."""
-    if _RECORDS is not None:
-        _RECORDS.append(Rec(name, tuple(x.shape), tuple(y.shape), params))
-    return y
-
-
-def leaves(model: nn.Module):
-    """(name, module) of every leaf: modules without children, and WHOLE modules (not their insides)."""
-    inside: list[str] = []
-    for name, m in model.named_modules():
-        if not name or any(name.startswith(p + ".") for p in inside):
-            continue
-        if isinstance(m, WHOLE):
-            inside.append(name)
-            yield name, m
-        elif next(m.children(), None) is None:
-            yield name, m
-
-
-@contextlib.contextmanager
-def recording(model: nn.Module):
-    global _RECORDS
-    records: list[Rec] = []
-
-    def hook(name):
-        def record(module, args, out):
-            out = out[0] if isinstance(out, tuple) else out
-            records.append(Rec(name, tuple(args[0].shape), tuple(out.shape),
-                               sum(p.numel() for p in module.parameters())))
-        return record
-
-    handles = [m.register_forward_hook(hook(name)) for name, m in leaves(model)]
-    _RECORDS = records
-    try:
-        yield records
-    finally:
-        _RECORDS = None
-        for h in handles:
-            h.remove()
-
 
 def meta(*shape, dtype=None):
     return torch.zeros(*shape, dtype=dtype, device="meta")
@@ -332,10 +275,6 @@ def netcalc_doc(cli, model: str, sets: dict) -> dict:
     return json.loads(r.stdout)
 
 
-def compared(rows):
-    """Leaf rows that hold parameters or change the shape; merges are not torch modules."""
-    return [r for r in rows if r["type"] not in MERGES and (r["params"] or r["output_shape"] != r["input_shape"])]
-
 
 _RUNS: dict = {}
 
@@ -359,20 +298,13 @@ def run(cli, model: str):
 @pytest.mark.parametrize("model", sorted(REFERENCES))
 def test_leaves_match_torch(cli, model):
     doc, records, _, _, _ = run(cli, model)
-    ours = compared(doc["layers"])
-    theirs = [r for r in records if r.params or r.output != r.input]
-    assert [r["name"] for r in ours] == [t.name for t in theirs], f"{model}: leaf names differ from torch's"
-    for a, t in zip(ours, theirs):
-        assert (tuple(a["output_shape"]), a["params"]) == (t.output, t.params), \
-            f"{model}: {a['name']}: netcalc {a['output_shape']}, {a['params']} params; torch {list(t.output)}, {t.params}"
+    assert_leaves_match(model, doc, records)
 
 
 @pytest.mark.parametrize("model", sorted(REFERENCES))
 def test_totals_match_torch(cli, model):
     doc, _, out, params, flops = run(cli, model)
-    assert tuple(doc["output_shape"]) == out
-    assert doc["totals"]["params"] == params
-    assert 2 * doc["totals"]["macs"] == flops, f"{model}: netcalc MACs {doc['totals']['macs']}, torch {flops / 2}"
+    assert_totals_match(model, doc, out, params, flops)
 
 
 @pytest.mark.parametrize("model", sorted(REFERENCES))
