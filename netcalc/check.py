@@ -389,20 +389,15 @@ def render(result: CheckResult, fmt: str = "table") -> str:
         f"{total.netcalc:,}" if total.agree else f"netcalc {total.netcalc:,}, torch {total.torch:,}"), "",
         "" if total is None else ("ok" if total.agree else "DIFF")]
     if fmt == "csv":
-        import csv
-        import io
+        from .render import csv_text
 
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["index", "name", "type", "module", "netcalc_output_shape", "torch_output_shape",
-                    "netcalc_params", "torch_params", "netcalc_macs", "torch_macs", "agree"])
-        for r in result.layers:
-            w.writerow([r.index, r.name, r.type, r.module, _dims(r.output_shape.netcalc, False),
-                        _dims(r.output_shape.torch, False) if r.output_shape.measured else "",
-                        *(("", "") if r.params is None else (r.params.netcalc, r.params.torch)),
-                        *(("", "") if r.macs is None else (r.macs.netcalc, r.macs.torch if r.macs.measured else "")),
-                        "true" if r.agree else "false"])
-        return buf.getvalue().rstrip("\n")
+        return csv_text(["index", "name", "type", "module", "netcalc_output_shape", "torch_output_shape",
+                         "netcalc_params", "torch_params", "netcalc_macs", "torch_macs", "agree"],
+                        [[r.index, r.name, r.type, r.module, _dims(r.output_shape.netcalc, False),
+                          _dims(r.output_shape.torch, False) if r.output_shape.measured else "",
+                          *(("", "") if r.params is None else (r.params.netcalc, r.params.torch)),
+                          *(("", "") if r.macs is None else (r.macs.netcalc, r.macs.torch if r.macs.measured else "")),
+                          "true" if r.agree else "false"] for r in result.layers])
     rows = [cells(r, True) for r in result.layers]
     if fmt == "markdown":
         out = [f"**{result.name}**", ""] if result.name else []

@@ -128,14 +128,9 @@ def _cell(v) -> str:
 
 def _table(cols, rows, footnotes, fmt) -> str:
     if fmt == "csv":
-        import csv
-        import io
+        from .render import csv_text
 
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(cols)
-        w.writerows(rows)
-        return buf.getvalue().rstrip("\n")
+        return csv_text(cols, rows)
     if fmt == "markdown":
         lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
         lines += ["| " + " | ".join(r) + " |" for r in rows]

@@ -220,14 +220,18 @@ def _merge_axes(steps):
     return out
 
 
-def _csv(report: Report, cols) -> str:
+def csv_text(header, rows) -> str:
+    """A header and rows as CSV text (every command's ``--format csv``)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(cols)
-    for row in report.layers:
-        w.writerow([cell(row, c, False) for c in cols])
-    w.writerow(_totals_cells(report, cols, False))
+    w.writerow(header)
+    w.writerows(rows)
     return buf.getvalue().rstrip("\n")
+
+
+def _csv(report: Report, cols) -> str:
+    rows = [[cell(row, c, False) for c in cols] for row in report.layers]
+    return csv_text(cols, rows + [_totals_cells(report, cols, False)])
 
 
 def _markdown(report: Report, cols, items) -> str:

@@ -1782,14 +1782,9 @@ def render_solve(result: SolveResult, fmt: str = "table") -> str:
                 keys.append(k)
     rows = [[_cell(s.assignments.get(k)) for k in keys] for s in result.solutions]
     if fmt == "csv":
-        import csv
-        import io
+        from .render import csv_text
 
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(keys)
-        w.writerows(rows)
-        return buf.getvalue().rstrip("\n")
+        return csv_text(keys, rows)
     lines = _summary(result)
     first = result.solutions[0] if result.solutions else None
     if fmt == "markdown":
