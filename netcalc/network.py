@@ -18,6 +18,14 @@ from .spec import Spec
 from .symbolic import ExprError, is_int, parse_condition, parse_expr, same
 
 
+# The most rows (leaf layers plus add/concat/multiply merges) one analysis may produce once
+# repeat:, block calls and when: are expanded. Each row costs about 50 µs and 3-5 KB (repeat: 100000
+# took 5 s and 520 MB), and a block calling the previous one twice doubles per level, so the count is
+# checked before anything is expanded. 20,000 is twice the 10,000-layer benchmark chain and ~30 times
+# the largest network in specs/ and netcalc/zoo/.
+MAX_LAYERS = 20_000
+
+
 def read_dim(raw, values: dict, pos, what: str, make_symbol=None):
     """A dimension as written in the spec: an integer, a name or an expression."""
     from .symbolic import symbol
@@ -74,10 +82,77 @@ class Walker:
         self.calls: list[str] = []  # block calls in progress, to report recursion
         self.warnings: list[str] = []
         self.shapes_only = False  # validity checks (netcalc sizes) need only the shapes
+        self.block_rows: dict = {}  # (block, its values) → rows one call adds at most, see rows_of
+
+    # ------------------------------------------------------------------ the MAX_LAYERS budget
+
+    def check_budget(self, entries, ctx):
+        """Refuse, before expanding anything, a sequence that would grow past MAX_LAYERS rows;
+        the error points at the entry that crosses the limit."""
+        total = len(self.rows)
+        for entry in entries:
+            total += self.rows_of(entry, ctx.values)
+            if total > MAX_LAYERS:
+                raise SpecError(f"the network expands to more than MAX_LAYERS = {MAX_LAYERS} layers here (repeat:, "
+                                "blocks and when: expanded); netcalc refuses networks that large: use a smaller "
+                                "repeat: or fewer nested block calls", entry.where("repeat"))
+
+    def rows_of(self, entry, values: dict) -> int:
+        """An upper bound on the rows ``entry`` adds, repeats included, computed without expanding
+        it: when: conditions count as true; a repeat: that cannot be read yet counts once (it is
+        checked again when its sequence is reached, with the values known by then)."""
+        if entry.kind == "layer" and entry.repeat is None:
+            return 1
+        copies = 1
+        if entry.repeat is not None:
+            try:
+                n = read_dim(entry.repeat, values, entry.pos, "repeat", _no_symbol)
+            except (SpecError, _Unknown):
+                n = 1
+            copies = n if is_int(n) and n > 0 else 1
+            if copies > MAX_LAYERS:
+                return copies  # over the limit already; skip counting the body
+        return copies * self.one_copy_rows(entry, values)
+
+    def one_copy_rows(self, entry, values: dict) -> int:
+        kind = entry.kind
+        if kind == "layer":
+            return 1
+        if kind == "block":
+            return self.block_call_rows(entry, values)
+        lists = ([entry.children] if entry.children is not None else []) + (entry.branches or [])
+        if entry.shortcut is not None:
+            lists.append(entry.shortcut)
+        merge = 0 if kind == "sequential" else 1
+        return merge + sum(self.rows_of(e, values) for body in lists for e in body)
+
+    def block_call_rows(self, entry, values: dict) -> int:
+        block = self.spec.blocks[entry.type]
+        inner = dict(values)
+        for key, default in block.params.items():
+            raw = entry.args.get(key, default)
+            try:
+                inner[key] = raw if isinstance(raw, bool) else read_dim(raw, values, entry.pos, key, _no_symbol)
+            except (SpecError, _Unknown):
+                inner.pop(key, None)  # depends on the incoming tensor: unknown until the call runs
+        key = (block.name, tuple(sorted(((k, v) for k, v in inner.items() if is_int(v)), key=lambda kv: kv[0])))
+        rows = self.block_rows.get(key)
+        if rows is None:
+            if block.name in self.calls or key in self.block_rows:
+                return 1  # a recursive block: call() reports the cycle
+            self.block_rows[key] = 1  # marks the call in progress
+            self.calls.append(block.name)
+            try:
+                rows = sum(self.rows_of(e, inner) for e in block.layers)
+            finally:
+                self.calls.pop()
+            self.block_rows[key] = rows
+        return rows
 
     # ------------------------------------------------------------------ sequences
 
     def sequence(self, entries, x, field, ctx, prefix: str):
+        self.check_budget(entries, ctx)
         ordinal = 0
         for entry in entries:
             if entry.when is not None and not self.condition(entry, ctx, x):
@@ -334,6 +409,14 @@ class Walker:
     def block_row(self, path, type_name, first, x, y):
         self.blocks.append(BlockRow(path=path, type=type_name, start=first, end=len(self.rows),
                                     input_shape=x, output_shape=y))
+
+
+class _Unknown(Exception):
+    """A name without a value while counting rows (see Walker.rows_of)."""
+
+
+def _no_symbol(name):
+    raise _Unknown(name)
 
 
 def implicit(x) -> dict:
