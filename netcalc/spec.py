@@ -18,6 +18,12 @@ TOP_KEYS = ("name", "input", "symbols", "blocks", "layers")
 STRUCTURAL = ("sequential", "residual", "concat", "add", "multiply")
 MAX_BYTES = 8 * 1024 * 1024
 MAX_ALIASES = 1000
+# The most layer entries (items of any layers:, shortcut: or branch list) one file may hold. Reading
+# costs ~15 µs and ~2 KB per entry before any check could run (400,000 entries: 5 s and 1 GB), so
+# they are counted from the parser's event stream first. Equal to network.MAX_LAYERS: a file with
+# more entries than that would expand to more rows than the analysis accepts anyway.
+MAX_ENTRIES = 20_000
+_LAYER_LISTS = ("layers", "shortcut")  # keys whose value is a list of layer entries
 
 
 @dataclass
@@ -267,8 +273,67 @@ def parse(text: str, filename: str = "<stdin>") -> Spec:
     """Parse spec text; TOML when the file name ends in ``.toml``, else YAML."""
     if len(text) > MAX_BYTES:
         raise SpecError(f"the spec is larger than {MAX_BYTES // (1024 * 1024)} MiB")
-    data = _load_toml(text) if filename.lower().endswith(".toml") else _load_yaml(text)
+    toml = filename.lower().endswith(".toml")
+    _check_entries(text, toml)
+    data = _load_toml(text) if toml else _load_yaml(text)
     return from_data(data)
+
+
+def _too_many_entries(pos: Pos | None = None) -> SpecError:
+    return SpecError(f"the spec has more than MAX_ENTRIES = {MAX_ENTRIES} layer entries; netcalc refuses files "
+                     "that large: use repeat: or blocks for repeated layers", pos)
+
+
+def _check_entries(text: str, toml: bool) -> None:
+    """Refuse a file with more than MAX_ENTRIES layer entries before building it."""
+    if toml:  # each entry written as a [[...]] table costs a header line; inline lists are counted later
+        if text.count("[[") > MAX_ENTRIES and len(re.findall(r"^[ \t]*\[\[", text, re.M)) > MAX_ENTRIES:
+            raise _too_many_entries()
+        return
+    if text.count("\n") + text.count(",") <= MAX_ENTRIES:  # every entry needs its own line or a comma
+        return
+    _count_yaml_entries(text)
+
+
+def _count_yaml_entries(text: str) -> None:
+    """Walk the YAML event stream (C-speed, no objects built) counting items of layer lists:
+    values of ``layers:``/``shortcut:`` and the lists inside ``branches:``."""
+    import yaml
+
+    events = yaml.CSafeLoader(text) if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader(text)
+    stack: list[list] = []  # ["map", expecting_key, last_key] or ["seq", what its items are]
+    count = 0
+    try:
+        while events.check_event():
+            ev = events.get_event()
+            if isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                stack.pop()
+                continue
+            if not isinstance(ev, yaml.NodeEvent):
+                continue
+            role = None  # what this node is: a layer entry, a layer list, a list of branches
+            if stack and stack[-1][0] == "map":
+                frame = stack[-1]
+                if frame[1]:
+                    frame[2] = ev.value if isinstance(ev, yaml.ScalarEvent) else None
+                else:
+                    role = "layers" if frame[2] in _LAYER_LISTS else "branches" if frame[2] == "branches" else None
+                frame[1] = not frame[1]
+            elif stack:
+                item_of = stack[-1][1]
+                role = "entry" if item_of == "layers" else "layers" if item_of == "branches" else None
+            if role == "entry":
+                count += 1
+                if count > MAX_ENTRIES:
+                    raise _too_many_entries((ev.start_mark.line + 1, ev.start_mark.column + 1))
+            if isinstance(ev, yaml.MappingStartEvent):
+                stack.append(["map", True, None])
+            elif isinstance(ev, yaml.SequenceStartEvent):
+                stack.append(["seq", role if role in ("layers", "branches") else None])
+    except yaml.YAMLError:
+        return  # malformed: the real parse reports it with its position
+    finally:
+        events.dispose()
 
 
 def from_data(data) -> Spec:
@@ -375,7 +440,8 @@ def _entry(item, pos: Pos, index: int, blocks: dict | None = None) -> Entry:
     for key, value in (("name", name), ("match", match)):
         if value is not None and not isinstance(value, (str, int)):
             raise SpecError(f"{key} must be a name, got a {type(value).__name__}", key_pos.get(key, pos))
-    if expect is not None and not isinstance(expect, list):
+    # a flat list only: nested lists are never a shape, and walking one (an alias bomb) never ends
+    if expect is not None and (not isinstance(expect, list) or any(isinstance(w, (list, dict)) for w in expect)):
         raise SpecError("expect must be a shape, a list like [1, 64, _, _]", key_pos.get("expect", pos))
     entry = Entry(type=type_name, args=args, pos=pos, key_pos=key_pos,
                   name=None if name is None else str(name), expect=expect,
