@@ -11,10 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import SpecError
+from .errors import SpecError, UsageError
 from .network import analyze
 from .spec import Spec
 from .symbolic import free_names, parse_expr
+
+
+# The largest --max: the scan runs the whole shapes-only analysis once per value per letter (about
+# 1 ms for a small net, 8 ms for ResNet-50), so --max 1000000000 never ended. 4096 is 8 times the
+# default and still a few seconds on the zoo's largest nets.
+MAX_SCAN = 4096
 
 
 @dataclass
@@ -102,6 +108,9 @@ def pattern(name: str, valid: list[int], limit: int) -> Pattern:
 
 def solve_sizes(spec: Spec, values: dict[str, int], limit: int = 512, check: dict[str, int] | None = None,
                 letters: list[str] | None = None) -> SizesResult:
+    if limit > MAX_SCAN:
+        raise UsageError(f"--max {limit}: the scan is limited to MAX_SCAN = {MAX_SCAN} values per letter; "
+                         f"check one size with --check instead")
     # the letters of the input shape are scanned even when symbols: gives them a default;
     # only --set fixes one
     letters = letters or [n for n in input_letters(spec, {}) if n not in values or n in (check or {})]
@@ -109,6 +118,7 @@ def solve_sizes(spec: Spec, values: dict[str, int], limit: int = 512, check: dic
     base = {k: v for k, v in values.items() if k not in letters}
     result = SizesResult(letters, [], None)
     if not letters:
+        analyze(spec, values, shapes_only=True)  # nothing to scan: an invalid spec is refused as shapes does
         result.notes.append("the input shape has no letters without values: nothing to scan")
     else:
         start = next((v for v in range(1, limit + 1) if first_error(spec, {**base, **dict.fromkeys(letters, v)}) is None),
