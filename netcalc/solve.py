@@ -1759,7 +1759,30 @@ def torch_call(layer, x) -> str:
 
 def solve_spec(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = False) -> SolveResult:
     """Every assignment of the spec's blanks and unset symbols that meets its expectations."""
+    refuse_known_errors(spec, values, no_bias)
     return Solver(spec, values, no_bias).run()
+
+
+def refuse_known_errors(spec: Spec, values: dict[str, int] | None, no_bias: bool) -> None:
+    """Raise what ``netcalc shapes`` raises (the same located error) for the layers solve has
+    nothing to find in: every layer before the first one with a blank or an unset symbol, so
+    all of them when there is none. Past that point a failure may be the unknowns' doing, and
+    the search reports it as a reason there is no solution; so is an unmet expect: that is
+    what solve answers (count 0), not a broken spec."""
+    from .network import analyze
+
+    static = Solver(spec, values, no_bias)  # a separate one: the setup below is not repeatable
+    static.check_flat()
+    static.probe()
+    static.find_symbols()
+    if static.input_symbols or any(d == BLANK for d in spec.input):
+        return
+    known = next((site.index - 1 for site in static.sites if site.symbols or site.expect_symbols
+                  or any(raw == BLANK or (isinstance(raw, list) and BLANK in raw) for raw in site.entry.args.values())),
+                 len(spec.layers))
+    if known:
+        layers = [replace(e, expect=None) for e in spec.layers[:known]]
+        analyze(replace(spec, layers=layers), values, no_bias, shapes_only=True)
 
 
 def solve_text(text: str, filename: str = "spec.yaml", values: dict | None = None,

@@ -7,6 +7,7 @@ finds them by scanning the text.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,28 +100,35 @@ def _yaml_loader():
     class Loader(base):  # type: ignore[misc, valid-type]
         pass
 
-    def mark(node) -> Pos:
+    def mark(node) -> Pos:  # a node, or an alias's recorded event
         return node.start_mark.line + 1, node.start_mark.column + 1
 
     def mapping(loader, node):
-        loader.flatten_mapping(node)
+        merge_at = next((mark(k) for k, _ in node.value if k.tag == _YAML_MERGE), None)
+        explicit = sum(1 for k, _ in node.value if k.tag != _YAML_MERGE)
+        loader.flatten_mapping(node)  # puts the merged pairs first, then the explicit ones
+        merged = len(node.value) - explicit
         out = PosDict()
         out.pos = mark(node)
-        for k_node, v_node in node.value:
+        written = set()
+        for i, (k_node, v_node) in enumerate(node.value):
             key = loader.construct_object(k_node, deep=True)
             if not isinstance(key, (str, int)):
                 raise SpecError("mapping keys must be names", mark(k_node))
             key = str(key)
-            if key in out:
-                raise SpecError(f"duplicate key {key!r}", mark(k_node))
+            if i >= merged:  # written here: unique among themselves, and they override merged keys
+                if key in written:
+                    raise SpecError(f"duplicate key {key!r}", mark(k_node))
+                written.add(key)
             out[key] = loader.construct_object(v_node, deep=True)
-            out.key_pos[key] = mark(k_node)
+            out.key_pos[key] = mark(k_node) if i >= merged else merge_at
         return out
 
     def sequence(loader, node):
         out = PosList(loader.construct_object(n, deep=True) for n in node.value)
         out.pos = mark(node)
-        out.item_pos = [mark(n) for n in node.value]
+        aliases = getattr(node, "alias_marks", {})  # an alias item is where the alias is, not the anchor
+        out.item_pos = [mark(aliases[i]) if i in aliases else mark(n) for i, n in enumerate(node.value)]
         return out
 
     Loader.add_constructor("tag:yaml.org,2002:map", mapping)
@@ -128,27 +136,66 @@ def _yaml_loader():
     return Loader
 
 
+_YAML_MERGE = "tag:yaml.org,2002:merge"
+
+
+def _alias_loader(base):
+    """``base`` composing in Python, so that each alias in a list keeps where it was written
+    (libyaml's composer returns the anchored node itself, whose position is the anchor's).
+    Used only for texts with anchors: it is about a quarter slower."""
+    import yaml
+    from yaml.composer import Composer
+
+    class AliasLoader(Composer, base):  # type: ignore[misc, valid-type]
+        def __init__(self, stream):
+            base.__init__(self, stream)
+            Composer.__init__(self)
+
+        def compose_node(self, parent, index):
+            if isinstance(parent, yaml.SequenceNode) and self.check_event(yaml.AliasEvent):
+                if not hasattr(parent, "alias_marks"):
+                    parent.alias_marks = {}
+                parent.alias_marks[index] = self.peek_event()
+            return super().compose_node(parent, index)
+
+    return AliasLoader
+
+
 _LOADER = None
+_ALIAS_LOADER = None
 
 
 def _load_yaml(text: str):
     import yaml
 
-    global _LOADER
+    global _LOADER, _ALIAS_LOADER
     if _LOADER is None:
         _LOADER = _yaml_loader()
+        _ALIAS_LOADER = _alias_loader(_LOADER)
     if text.count("*") > MAX_ALIASES and len(re.findall(r"(?<![\w*])\*[A-Za-z_]", text)) > MAX_ALIASES:
         raise SpecError(f"more than {MAX_ALIASES} YAML aliases: refusing a possible alias bomb")
     try:
-        return yaml.load(text, Loader=_LOADER)
+        return yaml.load(text, Loader=_ALIAS_LOADER if "&" in text and "*" in text else _LOADER)
+    except yaml.reader.ReaderError as e:  # a character YAML does not allow, e.g. a control character
+        char = f"#x{e.character:04x}" if isinstance(e.character, int) else repr(e.character)
+        raise SpecError(f"invalid YAML: character {char} is not allowed ({e.reason}); "
+                        "remove it, or write it as an escape in a double-quoted string",
+                        _text_pos(text, e.position)) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         pos = (mark.line + 1, mark.column + 1) if mark else None
         raise SpecError(f"invalid YAML: {e.problem or e.context}", pos) from None
     except yaml.YAMLError as e:
-        raise SpecError(f"invalid YAML: {e}") from None
+        raise SpecError(f"invalid YAML: {' '.join(str(e).split())}") from None
     except RecursionError:
         raise SpecError("YAML nesting is too deep") from None
+
+
+def _text_pos(text: str, offset: int) -> Pos:
+    """(line, column) of a character offset."""
+    offset = max(0, min(offset, len(text)))
+    line_start = text.rfind("\n", 0, offset) + 1
+    return text.count("\n", 0, offset) + 1, offset - line_start + 1
 
 
 # ----------------------------------------------------------------------------- TOML
@@ -169,102 +216,150 @@ def _load_toml(text: str):
 
 
 def _toml_positions(text: str, data: dict):
-    """Attach positions to the parsed TOML by scanning its lines."""
-    top = PosDict(data)
-    layers = data.get("layers")
-    entries: list[PosDict] = []
-    tables: dict[str, dict] = {}  # [table] name → key positions
-    section = None  # None: top level; int: index of the [[layers]] table we are in; str: another table
-    for lineno, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
-        col = len(line) - len(line.lstrip()) + 1
-        if stripped.startswith("[[") and stripped[2:].split("]]")[0].strip() == "layers":
-            section = len(entries)
-            entries.append(PosDict())
-            entries[-1].pos = (lineno, col)
-            continue
-        if stripped.startswith("["):
-            section = stripped.strip("[] ")  # another table, e.g. [symbols]
-            tables.setdefault(section, {})
-            continue
-        m = re.match(r"([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=", stripped)
-        if not m:
-            continue
-        key = m.group(1).strip('"')
-        if section is None:
-            top.key_pos.setdefault(key, (lineno, col))
-        elif isinstance(section, str):
-            tables[section].setdefault(key, (lineno, col))
-        else:
-            entries[section].key_pos.setdefault(key, (lineno, col))
-    if isinstance(layers, list):
+    """The parsed TOML with a position on every table, key and array item, found by scanning
+    the text (see :class:`_TomlScan`): a key's value is where the key is, a ``[table]`` or
+    ``[[array]]`` table is at its header, an inline array's item is where the item starts."""
+    try:
+        positions = _TomlScan(text).positions()
+    except (IndexError, AttributeError):  # text tomllib accepted but the scanner cannot follow
+        positions = {}
+    try:
+        return _with_positions(data, (), (1, 1), positions)
+    except RecursionError:
+        raise SpecError("TOML nesting is too deep") from None
+
+
+def _with_positions(value, path: tuple, pos: Pos, positions: dict):
+    """``value`` with PosDicts and PosLists; what the scanner missed is at its parent's position."""
+    if isinstance(value, dict):
+        out = PosDict()
+        out.pos = pos
+        for key, item in value.items():
+            at = positions.get(path + (key,), pos)
+            out[key] = _with_positions(item, path + (key,), at, positions) if isinstance(item, (dict, list)) else item
+            out.key_pos[key] = at
+        return out
+    if isinstance(value, list):
         out = PosList()
-        out.item_pos = []
-        inline = _inline_positions(text, top.key_pos.get("layers"))
-        for i, item in enumerate(layers):
-            if i < len(entries):
-                pos = entries[i].pos
-            elif i < len(inline):
-                pos = inline[i]
-            else:
-                pos = top.key_pos.get("layers", (1, 1))
-            if isinstance(item, dict):
-                d = PosDict(item)
-                d.pos = pos
-                if i < len(entries):
-                    d.key_pos = entries[i].key_pos
-                out.append(d)
-            else:
-                out.append(item)
-            out.item_pos.append(pos)
-        top["layers"] = out
-    for name, positions in tables.items():
-        if isinstance(top.get(name), dict):
-            table = PosDict(top[name])
-            table.key_pos = positions
-            top[name] = table
-    top.pos = (1, 1)
-    return top
+        out.pos, out.item_pos = pos, []
+        for index, item in enumerate(value):
+            at = positions.get(path + (index,), pos)
+            out.append(_with_positions(item, path + (index,), at, positions))
+            out.item_pos.append(at)
+        return out
+    return value
 
 
-def _inline_positions(text: str, start: Pos | None) -> list[Pos]:
-    """Positions of the items of an inline ``layers = [...]`` array (tables and bare names)."""
-    if start is None:
-        return []
-    out: list[Pos] = []
-    lines = text.splitlines()
-    square = curly = 0
-    quote = None
-    for lineno in range(start[0], len(lines) + 1):
-        line = lines[lineno - 1]
-        col = start[1] - 1 if lineno == start[0] else 0
-        while col < len(line):
-            ch = line[col]
-            if quote:
-                if ch == "\\" and quote == '"':
-                    col += 1
-                elif ch == quote:
-                    quote = None
-            elif ch == "#":
-                break
-            elif ch in "\"'":
-                if square == 1 and curly == 0:
-                    out.append((lineno, col + 1))
-                quote = ch
-            elif ch == "[":
-                square += 1
-            elif ch == "]":
-                square -= 1
-                if square == 0:
-                    return out
-            elif ch == "{":
-                if square == 1 and curly == 0:
-                    out.append((lineno, col + 1))
-                curly += 1
-            elif ch == "}":
-                curly -= 1
-            col += 1
-    return out
+# what the scanner steps over whole; tomllib has already checked the text, so these only need
+# to find where things end, not to validate them
+_TOML_SPACE = re.compile(r"(?:[ \t\r\n]|#[^\n]*)*")
+_TOML_STRING = re.compile(r'"""(?:[^\\]|\\[\s\S])*?"{3,5}|\'\'\'[\s\S]*?\'{3,5}|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'')
+_TOML_BARE_KEY = re.compile(r"[A-Za-z0-9_\-]+")
+_TOML_SCALAR = re.compile(r"[^,\]}#\r\n]*")  # numbers, booleans, dates (which may hold a space)
+
+
+class _TomlScan:
+    """Positions in TOML text by path: ``("layers", 2, "kernel_size")`` → (line, column).
+
+    Understands what can hide a ``[[layers]]`` or shift an item: basic, literal and multi-line
+    strings, comments, ``[tables]``, ``[[arrays of tables]]`` (nested ones too), dotted and
+    quoted keys, inline arrays and inline tables. Iterative, so deep nesting cannot overflow it."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        self.found: dict[tuple, Pos] = {}
+        self.tables_in: dict[tuple, int] = {}  # path of an array of tables → its tables so far
+
+    def at(self, offset: int) -> Pos:
+        line = bisect.bisect_right(self.line_starts, offset)
+        return line, offset - self.line_starts[line - 1] + 1
+
+    def skip(self, i: int) -> int:
+        return _TOML_SPACE.match(self.text, i).end()
+
+    def positions(self) -> dict[tuple, Pos]:
+        text, i, table = self.text, self.skip(0), ()
+        while i < len(text):
+            if text[i] == "[":
+                table, i = self.header(i)
+            else:
+                path, i = self.key(i, table)
+                i = self.value(self.skip(i) + 1, path)  # + 1: the '='
+            i = self.skip(i)
+        return self.found
+
+    def key(self, i: int, base: tuple | None) -> tuple[tuple, int]:
+        """A dotted key at ``i`` under ``base`` (None: in a header, which places itself): its path
+        (each part is at the key) and the end."""
+        pos, path, record = self.at(i), base or (), base is not None
+        while True:
+            m = _TOML_BARE_KEY.match(self.text, i) or _TOML_STRING.match(self.text, i)
+            part = m.group()
+            if part[0] in "\"'":
+                import tomllib
+                part = tomllib.loads(f"k = {part}")["k"]  # tomllib unescapes a quoted key
+            path += (part,)
+            if record:
+                self.found.setdefault(path, pos)
+            i = _TOML_SPACE.match(self.text, m.end()).end()
+            if self.text[i] != ".":
+                return path, i
+            i = _TOML_SPACE.match(self.text, i + 1).end()
+
+    def header(self, i: int) -> tuple[tuple, int]:
+        """``[a.b]`` or ``[[a.b]]`` at ``i``: the path of the table it opens, and the end."""
+        many = self.text.startswith("[[", i)
+        pos = self.at(i)
+        keys, end = self.key(self.skip(i + (2 if many else 1)), None)
+        path = ()
+        for n, part in enumerate(keys):
+            path += (part,)
+            self.found.setdefault(path, pos)
+            if n < len(keys) - 1 and path in self.tables_in:  # [[a]] then [a.b]: b is in the last a
+                path += (self.tables_in[path] - 1,)
+        if many:
+            self.tables_in[path] = self.tables_in.get(path, 0) + 1
+            path += (self.tables_in[path] - 1,)
+        self.found[path] = pos
+        return path, end + (2 if many else 1)
+
+    def value(self, i: int, path: tuple) -> int:
+        """Scan the value at ``i`` for ``path`` (arrays and inline tables item by item); its end."""
+        text, open_ = self.text, []  # open arrays [path, items so far] and inline tables [path, None]
+        i = self.skip(i)
+        if text[i] not in "[{":  # a plain value, the most common: no need for the loop
+            self.found.setdefault(path, self.at(i))
+            return (_TOML_STRING.match(text, i) or _TOML_SCALAR.match(text, i)).end()
+        want = "value"
+        while True:
+            i = self.skip(i)
+            if want == "value":
+                self.found.setdefault(path, self.at(i))
+                if text[i] in "[{":
+                    open_.append([path, 0 if text[i] == "[" else None])
+                    want = "item" if text[i] == "[" else "key"
+                    i += 1
+                    continue
+                i = (_TOML_STRING.match(text, i) or _TOML_SCALAR.match(text, i)).end()
+                want = "next"
+                if not open_:
+                    return i
+                continue
+            inside, count = open_[-1]
+            if text[i] in "]}" or (want == "next" and text[i] != ","):
+                open_.pop()
+                i, want = i + 1, "next"
+                if not open_:
+                    return i
+            elif want == "next":  # a ','
+                i, want = i + 1, ("item" if count is not None else "key")
+            elif want == "item":
+                path, want = inside + (count,), "value"
+                open_[-1][1] = count + 1
+            else:  # a key of an inline table
+                path, i = self.key(i, inside)
+                i, want = self.skip(i) + 1, "value"  # + 1: the '='
 
 
 # ----------------------------------------------------------------------------- Spec
@@ -404,7 +499,31 @@ def _entries(items, pos: Pos, blocks: dict, what: str) -> list[Entry]:
     if not isinstance(items, list):
         raise SpecError(f"{what} must be a list of layers", pos)
     item_pos = getattr(items, "item_pos", None) or [pos] * len(items)
-    return [_entry(item, p, i, blocks) for i, (item, p) in enumerate(zip(items, item_pos), 1)]
+    return [_entry_at(item, p, i, blocks) for i, (item, p) in enumerate(zip(items, item_pos), 1)]
+
+
+def _entry_at(item, pos: Pos, index: int, blocks: dict) -> Entry:
+    """:func:`_entry`, and for a YAML alias of a whole layer (``- *L``; the mapping still carries
+    the anchor's position) every error points at the alias: that is the layer that failed."""
+    aliased = getattr(item, "pos", pos) != pos and isinstance(item, PosDict)
+    try:
+        entry = _entry(item, pos, index, blocks)
+    except SpecError as e:
+        if aliased:
+            e.pos = pos
+        raise
+    if aliased:
+        _relocate(entry, pos)
+    return entry
+
+
+def _relocate(entry: Entry, pos: Pos) -> None:
+    """Point ``entry``, its keys and everything nested in it at ``pos``."""
+    entry.pos = pos
+    entry.key_pos = dict.fromkeys(entry.key_pos, pos)
+    nested = [entry.children, entry.shortcut, *(entry.branches or [])]
+    for child in (c for layers in nested if layers for c in layers):
+        _relocate(child, pos)
 
 
 def _entry(item, pos: Pos, index: int, blocks: dict | None = None) -> Entry:
