@@ -23,6 +23,12 @@ from .arith import rf_window_step
 from .symbolic import is_int, normalize
 
 
+# The longest period (phases per repeat) an exact field may have. A transposed step multiplies the
+# period by its stride, and the field stores one span per phase: Upsample(scale_factor=10000)
+# twice would need 10**8 of them. Beyond the limit the field is not computed (rf: null).
+MAX_RF_PERIOD = 1 << 16
+
+
 @dataclass(frozen=True)
 class ExactAxis:
     period: int
@@ -67,10 +73,19 @@ class ExactAxis:
     def transposed(self, kernel: int, stride: int, padding: int, dilation: int = 1) -> "ExactAxis":
         """Unit ``o`` reads units ``i`` with ``i*stride = o + padding - dilation*t``, ``t < kernel``."""
         period = self.period * stride
+        if period > MAX_RF_PERIOD:
+            return None  # reported as no receptive field (rf: null), see MAX_RF_PERIOD
+        g = gcd(dilation, stride)
+        step = stride // g  # the taps that land on an input unit are every step-th one
+        inverse = pow(dilation // g, -1, step) if step > 1 else 0
         spans = []
         for o in range(period):
-            taps = (o + padding - dilation * t for t in range(kernel))
-            spans.append(_union(self.span(v // stride) for v in taps if v % stride == 0))
+            if (o + padding) % g:
+                spans.append(None)
+                continue
+            first = (o + padding) // g * inverse % step if step > 1 else 0
+            taps = (o + padding - dilation * t for t in range(first, kernel, step))
+            spans.append(_union(self.span(v // stride) for v in taps))
         return _reduced(period, self.jump / stride, spans,
                         lambda: self.start + Fraction(padding * 2 - dilation * (kernel - 1), 2 * stride) * self.jump)
 
