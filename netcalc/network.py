@@ -15,7 +15,7 @@ from .layers.registry import UnknownType
 from .report import BlockRow, LayerRow, Report
 from .rf import Field, union
 from .spec import Spec
-from .symbolic import ExprError, is_int, parse_condition, parse_expr, same
+from .symbolic import ExprError, check_formula, is_int, parse_condition, parse_expr, same
 
 
 # The most rows (leaf layers plus add/concat/multiply merges) one analysis may produce once
@@ -221,7 +221,11 @@ class Walker:
     def node(self, entry, x, field, ctx, name: str, prefix: str):
         kind = entry.kind
         if kind == "layer":
-            return self.leaf(entry, x, field, ctx, name)
+            try:
+                return self.leaf(entry, x, field, ctx, name)
+            except RecursionError:  # sympy on a formula nested deeper than check_formula caught
+                raise SpecError(f"{name or entry.type}: a formula nested too deeply to compute; give some letters "
+                                "values with --set", entry.pos) from None
         first, x0 = len(self.rows), x
         transparent = kind != "block" and entry.name is None and bool(prefix)
         inner = prefix if transparent else name
@@ -378,6 +382,7 @@ class Walker:
         if layer.args.get("output_padding") == "auto":
             self.choices.append(fit_auto(layer, x, self.rows, self.mirror, self.strict_auto))
         y = layer.output_shape(x)
+        check_growth(entry, y)
         if entry.expect is not None:
             check_expect(entry, y, ctx.values)
         if self.shapes_only:
@@ -454,6 +459,16 @@ def fit_auto(layer, x, rows: list[LayerRow], mirror: list[LayerRow], strict: boo
     choice["why"] = why
     layer.args["output_padding"] = (0,) * layer.rank
     return choice
+
+
+def check_growth(entry, y):
+    """A layer whose output formula ran away (see symbolic.check_formula) is an error at its line."""
+    for d in y:
+        if type(d) is not int:
+            try:
+                check_formula(d)
+            except ExprError as e:
+                raise SpecError(f"{entry.name}: {e}", entry.pos) from None
 
 
 def check_expect(entry, y, values, name=None):

@@ -208,6 +208,16 @@ _TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z_0-9]*)|(\*\*|//|==|!=|<=|>=|
 KEYWORDS = ("and", "or", "not")
 FUNCTIONS = {"max": smax, "min": smin}
 MAX_BITS = 1 << 16  # refuse 10**10**10 rather than hang
+# Names (occurrences, not distinct ones) one expression may use: each symbolic + or * re-sorts the
+# sum or product built so far, so a padding written as a sum of 1,500 letters took 6 s to read, and
+# every formula downstream carries all of them. No layer argument needs anywhere near 100.
+MAX_EXPR_NAMES = 100
+# How large one computed dimension's formula may grow (nodes of its expression tree, nesting
+# depth). sympy's printer and simplifier recurse about four Python frames per level: 120 convs
+# with a symbolic stride nest 240 levels deep and hit RecursionError; sizes are linear in the
+# number of layers for ordinary chains (~5 nodes per conv), so real networks stay far below.
+MAX_FORMULA_NODES = 5_000
+MAX_FORMULA_DEPTH = 120
 
 
 class ExprError(ValueError):
@@ -241,6 +251,10 @@ class _Parser:
     def __init__(self, text, values, make_symbol):
         self.text = text
         self.toks = _tokens(text)
+        names = sum(1 for kind, val in self.toks if kind == "name" and val not in KEYWORDS and val not in FUNCTIONS)
+        if names > MAX_EXPR_NAMES:
+            raise ExprError(f"the expression uses {names} names, more than MAX_EXPR_NAMES = {MAX_EXPR_NAMES}; "
+                            "write it with fewer names")
         self.i = 0
         self.values = values
         self.make_symbol = make_symbol
@@ -419,3 +433,23 @@ def parse_condition(text, values: dict, make_symbol=symbol) -> bool:
         return _Parser(text, values, make_symbol).parse(condition=True)
     except RecursionError:
         raise ExprError("condition nested too deeply") from None
+
+
+_CHECKED: set = set()  # formulas already measured (a shape passes through many layers unchanged)
+
+
+def check_formula(x) -> None:
+    """Raise ExprError when ``x``'s formula is past MAX_FORMULA_NODES or MAX_FORMULA_DEPTH: a
+    runaway symbolic computation becomes an error instead of a hang or a RecursionError."""
+    if isinstance(x, (int, Fraction)) or x in _CHECKED:
+        return
+    nodes, stack = 0, [(x, 1)]
+    while stack:  # iterative, stopping at the first limit: the formula may be huge
+        e, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_FORMULA_NODES or depth > MAX_FORMULA_DEPTH:
+            which = (f"{MAX_FORMULA_NODES} operations (MAX_FORMULA_NODES)" if nodes > MAX_FORMULA_NODES
+                     else f"{MAX_FORMULA_DEPTH} levels of nesting (MAX_FORMULA_DEPTH)")
+            raise ExprError(f"this formula grew past {which}; give some letters values with --set")
+        stack.extend((a, depth + 1) for a in e.args)
+    _CHECKED.add(x)
