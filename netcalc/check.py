@@ -36,7 +36,9 @@ class TorchMissing(ImportError):
 
 def import_torch():
     try:
-        import torch
+        with warnings.catch_warnings():  # a torch wheel without numpy warns at import; check needs no numpy
+            warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+            import torch
     except ImportError:
         raise TorchMissing(TORCH_MISSING) from None
     return torch
@@ -161,12 +163,21 @@ def check_text(text: str, filename: str = "spec.yaml", values: dict | None = Non
     return check(parse(text, filename), values, no_bias, filename)
 
 
+class GeneratedCodeError(Exception):
+    """netcalc's export is not valid Python: netcalc's fault, never reported as a torch difference."""
+
+
 def build(exp: Export, device: str = "meta"):
     """The exported module, built on ``device``."""
     import torch
 
+    try:  # every input text in the code is escaped (netcalc.escape): failing to compile is netcalc's bug
+        code = compile(exp.code, "<netcalc export>", "exec")
+    except SyntaxError as e:
+        raise GeneratedCodeError(f"netcalc wrote Python that does not compile ({e.msg}, line {e.lineno}); "
+                                 "this is a netcalc bug, not a torch difference") from None
     namespace = {"__name__": "netcalc_export"}
-    exec(compile(exp.code, "<netcalc export>", "exec"), namespace)  # noqa: S102 (netcalc's own generated code)
+    exec(code, namespace)  # noqa: S102 (netcalc's own generated code)
     with torch.device(device), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return namespace[exp.class_name]()
@@ -180,6 +191,8 @@ def run(exp: Export) -> CheckResult:
     for device in ("meta", "cpu"):
         try:
             model = build(exp, device)
+        except GeneratedCodeError:
+            raise
         except Exception as e:  # noqa: BLE001  torch refuses a module netcalc accepted
             result.error = f"torch refused to build the module: {type(e).__name__}: {e}"
             result.device = device

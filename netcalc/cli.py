@@ -10,6 +10,8 @@ from typing import List, Optional
 import typer
 
 from .errors import SpecError, UsageError
+from .escape import printable, printable_lines
+from .spec import NAME as SYMBOL_NAME
 
 app = typer.Typer(
     help="Exact PyTorch network arithmetic: shapes, parameters, MACs/FLOPs and receptive fields "
@@ -43,12 +45,20 @@ def parse_sets(items: list[str] | None) -> dict[str, int]:
         name, eq, raw = item.partition("=")
         name = name.strip()
         if not eq or not name:
-            raise UsageError(f"--set {item}: expected NAME=VALUE, e.g. --set H=224")
+            raise UsageError(f"--set {printable(item)}: expected NAME=VALUE, e.g. --set H=224")
+        if not SYMBOL_NAME.fullmatch(name):
+            raise UsageError(f"--set {printable(item)}: '{printable(name)}' is not a symbol name "
+                             "(letters, digits and _, not starting with a digit)")
         try:
             values[name] = int(raw.strip())
         except ValueError:
-            raise UsageError(f"--set {item}: value must be an integer (symbol {name})") from None
+            raise UsageError(f"--set {printable(item)}: value must be an integer (symbol {name})") from None
     return values
+
+
+def emit(text: str) -> None:
+    """Print a command's result: spec text in it never reaches the terminal as control codes."""
+    print(printable_lines(text))
 
 
 def guarded(fn):
@@ -56,7 +66,7 @@ def guarded(fn):
     try:
         return fn()
     except UsageError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(printable(f"error: {e}"), file=sys.stderr)
         raise typer.Exit(2)
     except BrokenPipeError:
         raise typer.Exit(0)
@@ -65,7 +75,7 @@ def guarded(fn):
     except Exception as e:
         if os.environ.get("NETCALC_DEBUG"):
             raise
-        print(f"error: internal error: {type(e).__name__}: {e} (rerun with NETCALC_DEBUG=1 and report it)",
+        print(printable(f"error: internal error: {type(e).__name__}: {e} (rerun with NETCALC_DEBUG=1 and report it)"),
               file=sys.stderr)
         raise typer.Exit(1)
 
@@ -89,8 +99,8 @@ def _report(command: str, spec_path: str, sets, no_bias: bool, fmt: str, explain
     report = with_spec(spec_path, lambda spec_: analyze(spec_, values, no_bias, explain=explain, dtype=dtype))
     if command == "shapes" and fmt.lower() != "json":  # JSON always carries them in "warnings"
         for w in report.warnings:
-            print(f"{display_name(spec_path)}: warning: {w}", file=sys.stderr)
-    print(render(report, command, fmt.lower(), depth))
+            print(printable(f"{display_name(spec_path)}: warning: {w}"), file=sys.stderr)
+    emit(render(report, command, fmt.lower(), depth))
 
 
 def display_name(path: str) -> str:
@@ -219,7 +229,7 @@ def solve_padding(
         from .network import analyze
 
         report = with_spec(spec, lambda spec_: analyze(spec_, parse_sets(set), no_bias, strict_auto=False))
-        print(pad.render_choices(report.choices, fmt))
+        emit(pad.render_choices(report.choices, fmt))
 
     guarded(run)
 
@@ -244,7 +254,7 @@ def sizes(spec: str = SpecArg, set: Optional[List[str]] = SetOpt,
 
         checked = parse_sets(check.split(",")) if check else None
         result = with_spec(spec, lambda spec_: sz.solve_sizes(spec_, parse_sets(set), limit, checked))
-        print(sz.render(result, fmt))
+        emit(sz.render(result, fmt))
 
     guarded(run)
 
@@ -293,7 +303,7 @@ def solve(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool 
         from .solve import render_solve, solve_spec
 
         result = with_spec(spec, lambda spec_: solve_spec(spec_, parse_sets(set), no_bias))
-        print(render_solve(result, fmt))
+        emit(render_solve(result, fmt))
 
     guarded(run)
 
@@ -331,10 +341,10 @@ def import_model(
         try:
             result = importer.import_model(model, shape, target)
         except importer.ImportFailure as e:
-            print(f"error: cannot import {target}: {e}", file=sys.stderr)
+            print(printable(f"error: cannot import {target}: {e}"), file=sys.stderr)
             raise typer.Exit(1)
         for w in result.warnings:
-            print(f"warning: {w}", file=sys.stderr)
+            print(printable(f"warning: {w}"), file=sys.stderr)
         if output:
             with open(output, "w", encoding="utf-8") as fh:
                 fh.write(result.text)
@@ -431,7 +441,7 @@ def check_command(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bia
         except TorchMissing as e:
             raise UsageError(str(e)) from None
         result = with_spec(spec, lambda spec_: check(spec_, parse_sets(set), no_bias, source=display_name(spec)))
-        print(render(result, fmt))
+        emit(render(result, fmt))
         if not result.agree:
             raise typer.Exit(3)
 

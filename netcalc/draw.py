@@ -22,7 +22,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from xml.sax.saxutils import escape
+from .escape import xml_attr, xml_text
 
 from .report import Report
 from .symbolic import is_int
@@ -284,7 +284,7 @@ def _text(x, y, s, cls="", anchor="middle", weight=None, size=FONT, fill="#222")
     w = f' font-weight="{weight}"' if weight else ""
     c = f' class="{cls}"' if cls else ""
     return (f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}" fill="{fill}"{w}{c}>'
-            f"{escape(str(s))}</text>")
+            f"{xml_text(s)}</text>")
 
 
 def _svg_open(width, height) -> str:
@@ -406,7 +406,7 @@ def draw(report: Report, depth: int | None = None, sources: list | None = None) 
     for it in items:
         fam = "input" if it.kind == "input" else "block" if it.kind == "block" else family(it.type)
         cls = "input" if it.kind == "input" else "layer"
-        attrs = f'class="{cls}" data-name="{escape(it.name, {chr(34): "&quot;"})}" data-type="{escape(it.type)}"'
+        attrs = f'class="{cls}" data-name="{xml_attr(it.name)}" data-type="{xml_attr(it.type)}"'
         out.append(f"<g {attrs}>")
         if it.kind == "merge":
             out.append(f'<circle cx="{it.cx:.1f}" cy="{it.cy:.1f}" r="10" fill="#fff" stroke="#555"/>')
@@ -533,7 +533,7 @@ def draw_rf(report: Report) -> str:
             name = names[i - 1] if len(names[i - 1]) <= 28 else "…" + names[i - 1][-27:]
             ty = top + plot_h + 10
             out.append(f'<text x="{x:.1f}" y="{ty:.1f}" font-size="9" text-anchor="end" fill="#333" '
-                       f'transform="rotate(-45 {x:.1f} {ty:.1f})" class="xlabel">{escape(name)}</text>')
+                       f'transform="rotate(-45 {x:.1f} {ty:.1f})" class="xlabel">{xml_text(name)}</text>')
     out.append(_text(left + plot_w / 2, height - 8, "layer (in order)", "axis-label"))
 
     # series: RF size and jump per axis (one line each when all axes agree)
@@ -563,8 +563,8 @@ def draw_rf(report: Report) -> str:
                        f'stroke-width="1.6"{dash_attr}/>')
         for i, p in by_index.items():
             out.append(f'<circle class="rf-{key}" cx="{px(i):.1f}" cy="{py(p[key][a], vmax):.1f}" r="2.6" '
-                       f'fill="{color}" data-index="{i}" data-axis="{a}" data-layer="{escape(p["name"])}" '
-                       f'data-value="{_fmt(p[key][a])}"><title>{escape(p["name"])}: {label} {_fmt(p[key][a])}'
+                       f'fill="{color}" data-index="{i}" data-axis="{a}" data-layer="{xml_attr(p["name"])}" '
+                       f'data-value="{_fmt(p[key][a])}"><title>{xml_text(p["name"])}: {label} {_fmt(p[key][a])}'
                        f'</title></circle>')
     # legend
     lx = left + 10

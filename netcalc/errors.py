@@ -16,8 +16,10 @@ class SpecError(Exception):
         self.pos = pos
 
     def render(self, filename: str) -> str:
-        line, col = self.pos or (1, 1)
-        return f"{filename}:{line}:{col}: error: {self.message}"
+        from .escape import printable
+
+        line, col = self.pos or (1, 1)  # one line whatever the file name or message holds (no ESC, no newline)
+        return printable(f"{filename}:{line}:{col}: error: {self.message}")
 
 
 class UsageError(Exception):

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import Pos, SpecError, did_you_mean, show
+from .escape import printable
 
 TOP_KEYS = ("name", "input", "symbols", "blocks", "layers")
 # structural entries: how each combines its sub-networks (see README: whole networks)
 STRUCTURAL = ("sequential", "residual", "concat", "add", "multiply")
 MAX_BYTES = 8 * 1024 * 1024
+NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")  # symbol, block and --set names: Python-safe identifiers
 MAX_ALIASES = 1000
 # The most layer entries (items of any layers:, shortcut: or branch list) one file may hold. Reading
 # costs ~15 µs and ~2 KB per entry before any check could run (400,000 entries: 5 s and 1 GB), so
@@ -452,7 +454,7 @@ def from_data(data) -> Spec:
         raise SpecError("'symbols' must be a mapping of names to integers, e.g. {B: 100}", kp.get("symbols"))
     sym_pos = getattr(symbols, "key_pos", {})
     for k, v in symbols.items():
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z_0-9]*", str(k)):
+        if not NAME.fullmatch(str(k)):
             raise SpecError(f"symbol name {k!r} is not a name (letters, digits, _)", sym_pos.get(k, kp.get("symbols")))
         if isinstance(v, bool) or not isinstance(v, int):
             raise SpecError(f"symbol {k} must have an integer value, got {show(v)}", sym_pos.get(k, kp.get("symbols")))
@@ -478,7 +480,7 @@ def _blocks(raw, pos: Pos) -> dict[str, BlockDef]:
     out = {}
     for name, body in raw.items():
         bpos = getattr(raw, "key_pos", {}).get(name, pos)
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z_0-9]*", str(name)):
+        if not NAME.fullmatch(str(name)):
             raise SpecError(f"block name {name!r} is not a name (letters, digits, _)", bpos)
         if not isinstance(body, dict) or "layers" not in body:
             raise SpecError(f"block {name} needs 'layers:' (and optionally 'args:' with defaults)", bpos)
@@ -490,6 +492,10 @@ def _blocks(raw, pos: Pos) -> dict[str, BlockDef]:
         if not isinstance(params, dict):
             raise SpecError(f"the args of block {name} must map parameter names to defaults (null: required)",
                             getattr(body, "key_pos", {}).get("args", bpos))
+        for param in params:  # expressions in the block's layers refer to them by name
+            if not NAME.fullmatch(str(param)):
+                raise SpecError(f"argument {printable(param)!r} of block {name} is not a name (letters, digits, _)",
+                                getattr(params, "key_pos", {}).get(param, bpos))
         out[str(name)] = BlockDef(str(name), dict(params), body["layers"], getattr(body, "pos", bpos),
                                   dict(getattr(params, "key_pos", {})))
     return out
@@ -559,6 +565,7 @@ def _entry(item, pos: Pos, index: int, blocks: dict | None = None) -> Entry:
     for key, value in (("name", name), ("match", match)):
         if value is not None and not isinstance(value, (str, int)):
             raise SpecError(f"{key} must be a name, got a {type(value).__name__}", key_pos.get(key, pos))
+        _printable_name(value, key, key_pos.get(key, pos))
     # a flat list only: nested lists are never a shape, and walking one (an alias bomb) never ends
     if expect is not None and (not isinstance(expect, list) or any(isinstance(w, (list, dict)) for w in expect)):
         raise SpecError("expect must be a shape, a list like [1, 64, _, _]", key_pos.get("expect", pos))
@@ -567,6 +574,15 @@ def _entry(item, pos: Pos, index: int, blocks: dict | None = None) -> Entry:
                   match=None if match is None else str(match), index=index,
                   repeat=args.pop("repeat", None), when=args.pop("when", None))
     return _structure(entry, blocks)
+
+
+def _printable_name(value, key: str, pos) -> None:
+    """Names reach terminals, SVG and generated Python: a control character (a newline, ESC, NUL)
+    in one is never meant, so it is refused here rather than escaped everywhere it would show."""
+    if value is not None and not str(value).isprintable():
+        bad = next(c for c in str(value) if not c.isprintable())
+        raise SpecError(f"{key} {printable(value)!r} contains the control character {printable(bad)!r}; "
+                        "names must be printable text", pos)
 
 
 def _structure(entry: Entry, blocks: dict) -> Entry:
@@ -595,6 +611,7 @@ def _structure(entry: Entry, blocks: dict) -> Entry:
         sc = args.pop("shortcut")
         if isinstance(sc, dict) and "layers" in sc:
             entry.shortcut_name = None if sc.get("name") is None else str(sc.get("name"))
+            _printable_name(entry.shortcut_name, "shortcut name", kp.get("shortcut", entry.pos))
             sc = sc["layers"]
         entry.shortcut = _entries(sc or [], kp.get("shortcut", entry.pos), blocks, "the shortcut")
     if key in ("concat", "add"):
