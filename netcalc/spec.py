@@ -105,23 +105,33 @@ def _yaml_loader():
     def mark(node) -> Pos:  # a node, or an alias's recorded event
         return node.start_mark.line + 1, node.start_mark.column + 1
 
-    def mapping(loader, node):
-        merge_at = next((mark(k) for k, _ in node.value if k.tag == _YAML_MERGE), None)
+    def merge(loader, node) -> tuple[int, Pos | None]:
+        """Apply ``<<:`` merge keys: how many merged pairs now come first, and where the ``<<`` is."""
+        for k_node, _ in node.value:
+            if k_node.tag == _YAML_MERGE:
+                break
+        else:
+            return 0, None
         explicit = sum(1 for k, _ in node.value if k.tag != _YAML_MERGE)
         loader.flatten_mapping(node)  # puts the merged pairs first, then the explicit ones
-        merged = len(node.value) - explicit
+        return len(node.value) - explicit, mark(k_node)
+
+    def mapping(loader, node):
+        merged, merge_at = merge(loader, node)
         out = PosDict()
         out.pos = mark(node)
-        written = set()
+        overridable = set()  # merged keys not yet written here: each may be written once, to override it
         for i, (k_node, v_node) in enumerate(node.value):
             key = loader.construct_object(k_node, deep=True)
             if not isinstance(key, (str, int)):
                 raise SpecError("mapping keys must be names", mark(k_node))
             key = str(key)
-            if i >= merged:  # written here: unique among themselves, and they override merged keys
-                if key in written:
+            if i < merged:
+                overridable.add(key)
+            elif key in out:
+                if key not in overridable:
                     raise SpecError(f"duplicate key {key!r}", mark(k_node))
-                written.add(key)
+                overridable.discard(key)
             out[key] = loader.construct_object(v_node, deep=True)
             out.key_pos[key] = mark(k_node) if i >= merged else merge_at
         return out
@@ -283,12 +293,15 @@ class _TomlScan:
     def positions(self) -> dict[tuple, Pos]:
         text, i, table = self.text, self.skip(0), ()
         while i < len(text):
+            start = i
             if text[i] == "[":
                 table, i = self.header(i)
             else:
                 path, i = self.key(i, table)
                 i = self.value(self.skip(i) + 1, path)  # + 1: the '='
             i = self.skip(i)
+            if i <= start:  # cannot happen in text tomllib accepted; never loop on it
+                raise IndexError(start)
         return self.found
 
     def key(self, i: int, base: tuple | None) -> tuple[tuple, int]:
