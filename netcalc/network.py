@@ -15,7 +15,7 @@ from .layers.registry import UnknownType
 from .report import BlockRow, LayerRow, Report
 from .rf import Field, union
 from .spec import Spec
-from .symbolic import ExprError, check_formula, is_int, parse_condition, parse_expr, same
+from .symbolic import ExprError, check_formula, free_names, is_int, parse_condition, parse_expr, same
 
 
 # The most rows (leaf layers plus add/concat/multiply merges) one analysis may produce once
@@ -24,6 +24,11 @@ from .symbolic import ExprError, check_formula, is_int, parse_condition, parse_e
 # checked before anything is expanded. 20,000 is twice the 10,000-layer benchmark chain and ~30 times
 # the largest network in specs/ and netcalc/zoo/.
 MAX_LAYERS = 20_000
+
+
+class LimitError(SpecError):
+    """A spec refused for its size (MAX_LAYERS, a runaway formula), not for a wrong value:
+    ``netcalc sizes`` reports it instead of scanning on."""
 
 
 def read_dim(raw, values: dict, pos, what: str, make_symbol=None):
@@ -93,7 +98,7 @@ class Walker:
         for entry in entries:
             total += self.rows_of(entry, ctx.values)
             if total > MAX_LAYERS:
-                raise SpecError(f"the network expands to more than MAX_LAYERS = {MAX_LAYERS} layers here (repeat:, "
+                raise LimitError(f"the network expands to more than MAX_LAYERS = {MAX_LAYERS} layers here (repeat:, "
                                 "blocks and when: expanded); netcalc refuses networks that large: use a smaller "
                                 "repeat: or fewer nested block calls", entry.where("repeat"))
 
@@ -207,7 +212,8 @@ class Walker:
             return None
         n = read_dim(entry.repeat, ctx.values, entry.where("repeat"), "repeat")
         if not is_int(n) or n < 1:
-            raise SpecError(f"repeat must be a positive integer, got {n}", entry.where("repeat"))
+            hint = "" if is_int(n) else f"; give {', '.join(sorted(free_names(n)))} a value with --set"
+            raise SpecError(f"repeat must be a positive integer, got {n}{hint}", entry.where("repeat"))
         return n
 
     def condition(self, entry, ctx, x) -> bool:
@@ -224,7 +230,7 @@ class Walker:
             try:
                 return self.leaf(entry, x, field, ctx, name)
             except RecursionError:  # sympy on a formula nested deeper than check_formula caught
-                raise SpecError(f"{name or entry.type}: a formula nested too deeply to compute; give some letters "
+                raise LimitError(f"{name or entry.type}: a formula nested too deeply to compute; give some letters "
                                 "values with --set", entry.pos) from None
         first, x0 = len(self.rows), x
         transparent = kind != "block" and entry.name is None and bool(prefix)
@@ -468,7 +474,7 @@ def check_growth(entry, y):
             try:
                 check_formula(d)
             except ExprError as e:
-                raise SpecError(f"{entry.name}: {e}", entry.pos) from None
+                raise LimitError(f"{entry.name}: {e}", entry.pos) from None
 
 
 def check_expect(entry, y, values, name=None):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .errors import SpecError, UsageError
-from .network import analyze
+from .network import LimitError, analyze
 from .spec import Spec
 from .symbolic import free_names, parse_expr
 
@@ -76,6 +76,8 @@ class SizesResult:
 def first_error(spec: Spec, values: dict) -> str | None:
     try:
         analyze(spec, values, shapes_only=True)
+    except LimitError:
+        raise  # too large at any size: scanning on would repeat it for every value
     except SpecError as e:
         return e.message
     return None

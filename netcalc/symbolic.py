@@ -236,6 +236,10 @@ def _tokens(text: str):
         num, name, op = m.groups()
         out.append(("num", int(num)) if num else ("name", name) if name else ("op", op))
         pos = m.end()
+    names = sum(1 for kind, val in out if kind == "name" and val not in KEYWORDS and val not in FUNCTIONS)
+    if names > MAX_EXPR_NAMES:  # checked here, where every reader of expressions (solve too) passes
+        raise ExprError(f"the expression uses {names} names, more than MAX_EXPR_NAMES = {MAX_EXPR_NAMES}; "
+                        "write it with fewer names")
     return out
 
 
@@ -251,10 +255,6 @@ class _Parser:
     def __init__(self, text, values, make_symbol):
         self.text = text
         self.toks = _tokens(text)
-        names = sum(1 for kind, val in self.toks if kind == "name" and val not in KEYWORDS and val not in FUNCTIONS)
-        if names > MAX_EXPR_NAMES:
-            raise ExprError(f"the expression uses {names} names, more than MAX_EXPR_NAMES = {MAX_EXPR_NAMES}; "
-                            "write it with fewer names")
         self.i = 0
         self.values = values
         self.make_symbol = make_symbol
