@@ -181,7 +181,7 @@ class Walker:
                     x, field = self.node(entry, x, field, ctx, name, prefix)
                     ordinal += 1
             else:  # a named group whose children are numbered 0..n-1
-                group = self.name_of(entry, prefix, ordinal)
+                group = self.name_of(entry, prefix, ordinal) or self.default_name(entry, self.layer_class(entry, x))
                 first, x0 = len(self.rows), x
                 for k in range(copies):
                     x, field = self.node(entry, x, field, ctx, f"{group}.{k}", group)
@@ -375,13 +375,9 @@ class Walker:
         return y
 
     def leaf(self, entry, x, field, ctx, name):
-        try:
-            cls = lookup(entry.type, len(x))
-        except UnknownType as e:
-            raise SpecError(str(e), entry.where("type")) from None
+        cls = self.layer_class(entry, x)
         if not name:
-            name = f"{cls.TYPE}_{entry.index}"
-            self.claim_top(name, entry)
+            name = self.default_name(entry, cls)
         if entry.name is None or name != entry.name:
             entry = replace(entry, name=name)
         layer = cls(entry, ctx)
@@ -395,6 +391,7 @@ class Walker:
             self.rows.append(LayerRow(index=len(self.rows) + 1, name=name, type=cls.TYPE, input_shape=x, output_shape=y,
                                       state_shapes=None, weights=0, biases=0, params=0, macs=0, flops=0, rf=None))
             self.saved[name] = (y, None)
+            self.track_mirror(layer)
             return y, None
         self.warnings += layer.warnings(x)
         params = layer.parameters(x)
@@ -410,12 +407,29 @@ class Walker:
             explain=layer.explain(x, y, field_before, field) if self.explain else None,
             path=name if "." in name else None))
         self.saved[name] = (y, field)
+        self.track_mirror(layer)
+        return y, field
+
+    def track_mirror(self, layer):
+        """A strided layer (its row, just added) waits for the transposed conv that undoes it;
+        output_padding: auto mirrors the innermost one, in every mode (sizes uses shapes_only)."""
         step = getattr(layer, "resampling", lambda: 0)()
         if step > 0:
             self.mirror.append(self.rows[-1])
         elif step < 0 and self.mirror:
             self.mirror.pop()
-        return y, field
+
+    def layer_class(self, entry, x):
+        try:
+            return lookup(entry.type, len(x))
+        except UnknownType as e:
+            raise SpecError(str(e), entry.where("type")) from None
+
+    def default_name(self, entry, cls) -> str:
+        """An unnamed top-level layer's name: its class and 1-based position, e.g. Conv2d_3."""
+        name = f"{cls.TYPE}_{entry.index}"
+        self.claim_top(name, entry)
+        return name
 
     def block_row(self, path, type_name, first, x, y):
         self.blocks.append(BlockRow(path=path, type=type_name, start=first, end=len(self.rows),

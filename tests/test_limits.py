@@ -259,3 +259,13 @@ def test_symbolic_chains_below_the_formula_limit_still_work(tmp_path):
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines()[-1].split(",")[-1] == "Nx4xHxW"
     assert time.perf_counter() - start < WALL_SECONDS
+
+
+def test_an_unnamed_top_level_repeat_is_a_group_with_the_default_name(tmp_path):
+    """Found while counting expansions: its rows were named .0, .1, ... (an empty group name)."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(HEAD + "  - ReLU\n  - ReLU: {repeat: 3}\n  - Conv2d: {out_channels: 4, kernel_size: 1, repeat: 2}\n")
+    p, _ = netcalc("shapes", path, "--format", "csv")
+    assert p.returncode == 0, p.stderr
+    names = [line.split(",")[1] for line in p.stdout.splitlines()[1:] if line[:1].isdigit()]
+    assert names == ["ReLU_1", "ReLU_2.0", "ReLU_2.1", "ReLU_2.2", "Conv2d_3.0", "Conv2d_3.1"]
