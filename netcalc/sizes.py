@@ -83,6 +83,27 @@ def first_error(spec: Spec, values: dict) -> str | None:
     return None
 
 
+def refuse_size_free_error(spec: Spec, base: dict, letters: list[str], limit: int) -> None:
+    """Raise, as shapes does, an error that no size changes (an unknown layer type, stride: 0):
+    it is the spec's, and scanning would only answer "no common value". Told apart by being the
+    same error at the same place for the two largest sizes scanned (errors that depend on a
+    size name the sizes involved; large ones, so that earlier layers do not fail first on a
+    too small input)."""
+    if limit < 2:
+        return
+    errors = []
+    for size in (limit - 1, limit):
+        try:
+            analyze(spec, {**base, **dict.fromkeys(letters, size)}, shapes_only=True)
+        except SpecError as e:
+            errors.append(e)
+        else:
+            return
+    first, second = errors
+    if (first.message, first.pos) == (second.message, second.pos):
+        raise second
+
+
 def input_letters(spec: Spec, values: dict) -> list[str]:
     names: list[str] = []
     for raw in spec.input:
@@ -123,6 +144,7 @@ def solve_sizes(spec: Spec, values: dict[str, int], limit: int = 512, check: dic
         analyze(spec, values, shapes_only=True)  # nothing to scan: an invalid spec is refused as shapes does
         result.notes.append("the input shape has no letters without values: nothing to scan")
     else:
+        refuse_size_free_error(spec, base, letters, limit)
         start = next((v for v in range(1, limit + 1) if first_error(spec, {**base, **dict.fromkeys(letters, v)}) is None),
                      None)
         if start is None:

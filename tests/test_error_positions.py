@@ -148,3 +148,34 @@ def test_solve_still_answers_unmet_expects_with_no_solution(cli, spec_file):
     import json
 
     assert result.exit_code == 0 and json.loads(result.stdout)["count"] == 0
+
+
+# sizes with letters: an error no size changes is the spec's, refused as shapes refuses it
+SIZE_FREE = [
+    ("unknown type after a conv", "input: [1, 3, H, H]\nlayers:\n  - Conv2d: {out_channels: 4, kernel_size: 3}\n"
+     "  - Bogus\n", "4:5"),
+    ("stride 0", "input: [1, 3, H, H]\nlayers:\n  - Conv2d: {out_channels: 4, kernel_size: 3, stride: 0}\n", "3:5"),
+]
+
+
+@pytest.mark.parametrize("case, text, where", SIZE_FREE, ids=[c[0] for c in SIZE_FREE])
+def test_sizes_refuses_an_error_no_size_changes(cli, spec_file, case, text, where):
+    path = spec_file(text)
+    line = one_error(cli("sizes", path), path)
+    assert line.startswith(where + ": error:") and line == one_error(cli("shapes", path), path)
+
+
+@pytest.mark.parametrize("text, valid", [
+    # every size too small for the kernel: the answer is "none", not an error
+    ("input: [1, 3, H]\nlayers:\n  - Conv1d: {out_channels: 4, kernel_size: 1000}\n", False),
+    # output_padding: auto mirrors the strided conv in the scan too (it found no size at all)
+    ("input: [1, 1, H, H]\nlayers:\n  - Conv2d: {out_channels: 4, kernel_size: 3, stride: 2, padding: 1}\n"
+     "  - ConvTranspose2d: {out_channels: 1, kernel_size: 3, stride: 2, padding: 1, output_padding: auto}\n", True),
+])
+def test_sizes_still_scans_size_dependent_specs(cli, spec_file, text, valid):
+    import json
+
+    result = cli("sizes", spec_file(text), "--check", "H=27", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["check"]["valid"] is valid and bool(out["smallest"]) is valid
