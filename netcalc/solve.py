@@ -57,6 +57,9 @@ AXIS_ROWS = 4000  # assignments of one axis's unknowns kept (more: taken as unli
 AXIS_STEPS = 20_000  # steps of one axis's enumeration before it stops
 SCAN = 256        # values tried for a symbol that appears inside an expression
 BUDGET = 400_000  # candidate checks before the search gives up
+# values of the input's unset symbols at which the layers before any blank are checked: large,
+# so a real input fits, and two, since an error that depends on them names them
+INPUT_PROBES = (1023, 1024)
 
 AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 # the argument names of a window layer's per-axis quantities, in the solver's short names
@@ -1765,24 +1768,36 @@ def solve_spec(spec: Spec, values: dict[str, int] | None = None, no_bias: bool =
 
 def refuse_known_errors(spec: Spec, values: dict[str, int] | None, no_bias: bool) -> None:
     """Raise what ``netcalc shapes`` raises (the same located error) for the layers solve has
-    nothing to find in: every layer before the first one with a blank or an unset symbol, so
-    all of them when there is none. Past that point a failure may be the unknowns' doing, and
-    the search reports it as a reason there is no solution; so is an unmet expect: that is
-    what solve answers (count 0), not a broken spec."""
+    nothing to find in: every layer before the first one with a blank or an unset symbol of its
+    own, so all of them when there is none. Past that point a failure may be the unknowns'
+    doing, and the search reports it as a reason there is no solution; so is an unmet expect:
+    that is what solve answers (count 0), not a broken spec. Unset symbols of the input are
+    tried at the INPUT_PROBES values: an error the same at each (stride: 0) is no size's doing."""
     from .network import analyze
 
     static = Solver(spec, values, no_bias)  # a separate one: the setup below is not repeatable
     static.check_flat()
     static.probe()
     static.find_symbols()
-    if static.input_symbols or any(d == BLANK for d in spec.input):
+    if any(d == BLANK for d in spec.input):
         return
     known = next((site.index - 1 for site in static.sites if site.symbols or site.expect_symbols
                   or any(raw == BLANK or (isinstance(raw, list) and BLANK in raw) for raw in site.entry.args.values())),
                  len(spec.layers))
-    if known:
-        layers = [replace(e, expect=None) for e in spec.layers[:known]]
-        analyze(replace(spec, layers=layers), values, no_bias, shapes_only=True)
+    if not known:
+        return
+    prefix = replace(spec, layers=[replace(e, expect=None) for e in spec.layers[:known]])
+    probes = [dict.fromkeys(static.input_symbols, v) for v in INPUT_PROBES] if static.input_symbols else [{}]
+    errors = []
+    for probe in probes:
+        try:
+            analyze(prefix, {**(values or {}), **probe}, no_bias, shapes_only=True)
+        except SpecError as e:
+            errors.append(e)
+        else:
+            return
+    if len({(e.message, e.pos) for e in errors}) == 1:
+        raise errors[-1]
 
 
 def solve_text(text: str, filename: str = "spec.yaml", values: dict | None = None,

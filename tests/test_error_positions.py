@@ -117,6 +117,10 @@ REFUSED = [
      "  - Linear: {in_features: 5, out_features: 3}\n"),
     ("bad argument value", "input: [1, 3, 8, 8]\nlayers:\n  - ReLU\n  - Conv2d: {out_channels: 4, kernel_size: 3, stride: 0}\n"),
     ("kernel larger than the input", "input: [1, 3, 4, 4]\nlayers:\n  - Conv2d: {out_channels: 4, kernel_size: 9}\n"),
+    ("bad argument value, input letters", "input: [1, 3, H, W]\nlayers:\n  - ReLU\n"
+     "  - Conv2d: {out_channels: 4, kernel_size: 3, stride: 0}\n"),
+    ("unknown type, input letters", "input: [1, 3, H, H]\nlayers:\n  - Conv2d: {out_channels: 4, kernel_size: 3}\n"
+     "  - Bogus\n"),
 ]
 
 # solve only: the mismatch is before the blank, so no value of the blank can mend it
@@ -179,3 +183,13 @@ def test_sizes_still_scans_size_dependent_specs(cli, spec_file, text, valid):
     assert result.exit_code == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["check"]["valid"] is valid and bool(out["smallest"]) is valid
+
+
+def test_solve_still_finds_an_input_letter_that_mends_a_mismatch(cli, spec_file):
+    import json
+
+    path = spec_file("input: [1, 3, H]\nlayers:\n  - Linear: {in_features: 5, out_features: 3}\n")
+    result = cli("solve", path, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["count"] == 1 and out["solutions"][0]["assignments"] == {"H": 5}
