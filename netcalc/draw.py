@@ -24,6 +24,7 @@ import subprocess
 from dataclasses import dataclass, field
 from .escape import xml_attr, xml_text
 
+from .layers.registry import kind_of
 from .report import Report
 from .symbolic import is_int
 
@@ -46,29 +47,17 @@ COLORS = {  # type family → (front, top, side)
     "input": ("#ffffff", "#f7f7f7", "#e0e0e0"),
 }
 MERGE_SIGN = {"Add": "+", "Concat": "C", "Multiply": "×"}
-SEQUENCE_TYPES = ("Linear", "Bilinear", "RNN", "LSTM", "GRU", "MultiheadAttention", "TransformerEncoderLayer",
-                  "Embedding", "LayerNorm", "RMSNorm", "ClassToken", "PositionalEmbedding")
 
 
 def family(type_name: str) -> str:
-    t = type_name
-    if t.startswith("ConvTranspose"):
-        return "tconv"
-    if "Conv" in t:
-        return "conv"
-    if "Pool" in t:
-        return "pool"
-    if "Norm" in t:
-        return "norm"
-    if t in ("Linear", "Bilinear"):
-        return "linear"
-    if t in ("RNN", "LSTM", "GRU", "MultiheadAttention", "TransformerEncoderLayer", "Embedding"):
-        return "seq"
-    if t in ("Reshape", "View", "Permute", "Transpose", "Flatten", "Unflatten", "Mean", "Select", "Upsample",
-             "PixelShuffle", "PixelUnshuffle", "ClassToken", "PositionalEmbedding", "Parameter", "Identity") \
-            or "Pad" in t or t.startswith("Upsampling"):
-        return "tensor"
-    return "act"
+    """The colour family the layer kind declares (merges and unknown rows: activations' colours)."""
+    kind = kind_of(type_name)
+    return kind.FAMILY if kind is not None else "act"
+
+
+def layout_of(type_name: str) -> str | None:
+    kind = kind_of(type_name)
+    return kind.LAYOUT if kind is not None else None
 
 
 # ----------------------------------------------------------------------------- data-flow edges
@@ -231,18 +220,14 @@ def _items(report: Report, depth: int | None, sources) -> list[Item]:
         item.sources = srcs or [-1]
     # channels-first or sequence layout, inherited along the flow
     by_key = {it.key: it for it in ordered}
-    first_types = [r.type for r in rows[:1]]
     first_input.layout = "seq" if len(report.input_shape) < 3 or (
-        first_types and first_types[0] in SEQUENCE_TYPES) else "cf"
+        rows and layout_of(rows[0].type) == "seq") else "cf"
     for item in ordered[1:]:
-        t = rows[item.rows.stop - 1].type if item.kind == "block" else item.type
-        fam = family(t)
-        if fam in ("conv", "tconv", "pool") or t.startswith(("BatchNorm", "InstanceNorm", "Upsample", "Pixel")):
-            item.layout = "cf"
-        elif t in SEQUENCE_TYPES or t in ("Transpose", "Permute", "Flatten", "Reshape", "View", "Select", "Mean"):
-            item.layout = "seq" if len(item.shape) < 3 or t in SEQUENCE_TYPES else by_key[item.sources[0]].layout
-            if t in ("Transpose", "Permute"):
-                item.layout = "seq"
+        layout = layout_of(rows[item.rows.stop - 1].type if item.kind == "block" else item.type)
+        if layout in ("cf", "seq"):
+            item.layout = layout
+        elif layout == "to_seq" or (layout == "flat" and len(item.shape) < 3):
+            item.layout = "seq"
         else:
             item.layout = by_key[item.sources[0]].layout
     return ordered

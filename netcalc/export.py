@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import keyword
 import re
+import textwrap
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from .escape import py_comment, py_docstring, py_str
 from .errors import SpecError
-from .layers import Context, lookup
+from .layers import REGISTRY, Context, lookup
+from .layers.base import REQUIRED, axes_value
+from .layers.registry import UnknownType
 from .network import analyze, implicit, read_dim
 from .report import Report
 from .spec import Spec
@@ -57,101 +60,8 @@ register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_ex
 share_memory state_dict to to_empty train training type xpu zero_grad
 """.split())  # noqa: SIM905
 
-# input widths a layer takes from the incoming shape when the spec omits them
-WIDTH_ARGS = ("in_channels", "in_features", "input_size", "d_model", "embed_dim", "num_features", "num_channels",
-              "normalized_shape", "in1_features", "in2_features")
 PER_AXIS = ("axes", "padding", "axes_or_auto")
-# layers whose forward is not ``module(x)``
-CALLS = {"RNN": "{m}({x})[0]", "LSTM": "{m}({x})[0]", "GRU": "{m}({x})[0]",
-         "MultiheadAttention": "{m}({x}, {x}, {x}, need_weights=False)[0]", "Bilinear": "{m}({x}, {x})"}
 RESERVED_VARS = {"x", "self", "torch", "nn", "OrderedDict", "model", "y"}
-
-# netcalc's own tensor ops, as small modules written into the exported file when used
-HELPERS = {
-    "Reshape": '''class Reshape(nn.Module):
-    """netcalc's Reshape: x.reshape(shape), the batch dimension included."""
-
-    def __init__(self, *shape):
-        super().__init__()
-        self.shape = shape
-
-    def forward(self, x):
-        return x.reshape(self.shape)''',
-    "View": '''class View(nn.Module):
-    """netcalc's View: x.view(shape), the batch dimension included."""
-
-    def __init__(self, *shape):
-        super().__init__()
-        self.shape = shape
-
-    def forward(self, x):
-        return x.view(self.shape)''',
-    "Permute": '''class Permute(nn.Module):
-    """netcalc's Permute: x.permute(dims)."""
-
-    def __init__(self, *dims):
-        super().__init__()
-        self.dims = dims
-
-    def forward(self, x):
-        return x.permute(self.dims)''',
-    "Transpose": '''class Transpose(nn.Module):
-    """netcalc's Transpose: x.transpose(dim0, dim1)."""
-
-    def __init__(self, dim0, dim1):
-        super().__init__()
-        self.dim0, self.dim1 = dim0, dim1
-
-    def forward(self, x):
-        return x.transpose(self.dim0, self.dim1)''',
-    "Mean": '''class Mean(nn.Module):
-    """netcalc's Mean: x.mean(dim, keepdim)."""
-
-    def __init__(self, dim, keepdim=False):
-        super().__init__()
-        self.dim, self.keepdim = dim, keepdim
-
-    def forward(self, x):
-        return x.mean(dim=self.dim, keepdim=self.keepdim)''',
-    "Select": '''class Select(nn.Module):
-    """netcalc's Select: x.select(dim, index) (x[:, 0] is dim 1, index 0)."""
-
-    def __init__(self, dim, index=0):
-        super().__init__()
-        self.dim, self.index = dim, index
-
-    def forward(self, x):
-        return x.select(self.dim, self.index)''',
-    "ClassToken": '''class ClassToken(nn.Module):
-    """netcalc's ClassToken: a learned (1, 1, D) token put in front of a (N, L, D) sequence."""
-
-    def __init__(self, width):
-        super().__init__()
-        self.class_token = nn.Parameter(torch.zeros(1, 1, width))
-
-    def forward(self, x):
-        return torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)''',
-    "PositionalEmbedding": '''class PositionalEmbedding(nn.Module):
-    """netcalc's PositionalEmbedding: a learned (1, P, D) table whose first L rows are added to a
-    (N, L, D) sequence."""
-
-    def __init__(self, num_positions, width):
-        super().__init__()
-        self.pos_embedding = nn.Parameter(torch.zeros(1, num_positions, width))
-
-    def forward(self, x):
-        return x + self.pos_embedding[:, :x.shape[1]]''',
-    "Parameter": '''class Parameter(nn.Module):
-    """netcalc's Parameter: a learned tensor the model holds; the data passes unchanged."""
-
-    def __init__(self, *shape):
-        super().__init__()
-        self.weight = nn.Parameter(torch.zeros(shape))
-
-    def forward(self, x):
-        return x''',
-}
-
 
 class NotGeneric(Exception):
     """A block cannot be written as one class for all its calls (each call gets its own)."""
@@ -374,22 +284,6 @@ def number(v, subs: dict):
     return out
 
 
-def axes_value(v):
-    """A per-axis argument: one value when every axis agrees, else a tuple."""
-    if isinstance(v, tuple) and v and len(set(v)) == 1:
-        return v[0]
-    return v
-
-
-def width_of(layer, arg: str, x):
-    rank = getattr(layer, "rank", 0)
-    if arg == "in_channels" or (arg == "num_features" and layer.TYPE.startswith("InstanceNorm")):
-        return x[-rank - 1]
-    if arg in ("num_features", "num_channels"):
-        return x[1] if len(x) > 1 else x[0]
-    return x[-1]
-
-
 def _same(v, default) -> bool:
     if isinstance(v, bool) or isinstance(default, bool):
         return type(v) is type(default) and v == default
@@ -399,59 +293,33 @@ def _same(v, default) -> bool:
 
 
 def layer_ctor(layer, x) -> Ctor:
-    """The ``torch.nn`` constructor call that builds ``layer`` for the incoming shape ``x``:
-    input widths and required arguments positional (torch's order), then keywords for the
-    values that differ from torch's defaults. Depthwise/Pointwise are ``nn.ConvNd`` with groups."""
-    from .layers.base import REQUIRED
-    from .layers.conv import DepthwiseConvNd, PointwiseConvNd
-    from .layers.pool import PoolNd
-
-    a, t, rank = layer.args, layer.TYPE, getattr(layer, "rank", 0)
-    if isinstance(layer, DepthwiseConvNd):
-        c = x[-rank - 1]
-        kw = [(k, axes_value(a[k]), d) for k, d in (("stride", 1), ("padding", 0), ("dilation", 1))
-              if not _same(axes_value(a[k]), d)]
-        kw.append(("groups", c, 1))
-        if not a["bias"]:
-            kw.append(("bias", False, True))
-        if a["padding_mode"] != "zeros":
-            kw.append(("padding_mode", a["padding_mode"], "zeros"))
-        return Ctor(f"nn.Conv{rank}d", [c, c * a["depth_multiplier"], axes_value(a["kernel_size"])], kw)
-    if isinstance(layer, PointwiseConvNd):
-        return Ctor(f"nn.Conv{rank}d", [x[-rank - 1], a["out_channels"], 1], [] if a["bias"] else [("bias", False, True)])
-    if t in ("Reshape", "View", "Parameter"):
-        return Ctor(t, list(a["shape"]))
-    if t == "Permute":
-        return Ctor(t, list(a["dims"]))
-    if t == "Transpose":
-        return Ctor(t, [a["dim0"], a["dim1"]])
-    if t == "Mean":
-        return Ctor(t, [tuple(a["dim"])], [("keepdim", True, False)] if a["keepdim"] else [])
-    if t == "Select":
-        return Ctor(t, [a["dim"], a["index"]])
-    if t == "ClassToken":
-        return Ctor(t, [x[-1]])
-    if t == "PositionalEmbedding":
-        return Ctor(t, [a["num_positions"] if a.get("num_positions") is not None else x[1], x[2]])
+    """The ``torch.nn`` constructor call that builds ``layer`` for the incoming shape ``x``: the
+    kind's own (:meth:`Layer.torch_ctor`), or ``nn.TYPE`` with input widths and required arguments
+    positional (torch's order), then keywords for the values that differ from torch's defaults."""
+    own = layer.torch_ctor(x)
+    if own is not None:
+        return Ctor(*own)
+    a, t = layer.args, layer.TYPE
+    widths = type(layer).width_args()
     ctor = Ctor(f"nn.{t}")
     positional = True
     for arg in type(layer).ARGS:
         name = arg.name
         v = a.get(name)
-        if name in WIDTH_ARGS and v is None:
-            v = width_of(layer, name, x)
+        if name in widths and v is None:
+            v = layer.input_width(name, x)
         if arg.kind in PER_AXIS or (name == "output_size" and isinstance(v, tuple) and None not in v):
             v = axes_value(v)
         elif isinstance(v, tuple) and len(v) == 1 and name in ("normalized_shape", "size", "padding"):
             v = v[0]
         elif isinstance(v, list):
             v = tuple(v)
-        if positional and (name in WIDTH_ARGS or arg.default is REQUIRED):
+        if positional and (name in widths or arg.default is REQUIRED):
             ctor.pos.append(v)
             continue
         positional = False
-        if isinstance(layer, PoolNd) and name == "stride" and layer.entry.args.get("stride") is None:
-            continue  # torch's default: the kernel size
+        if name in layer.DEFAULT_FROM and layer.entry.args.get(name) is None:
+            continue  # torch's default is another argument's value (a pool's stride: its kernel size)
         default = arg.default
         if default is REQUIRED:
             ctor.kw.append((name, v, REQUIRED_ARG))
@@ -464,27 +332,14 @@ def layer_ctor(layer, x) -> Ctor:
     return ctor
 
 
-def call_kind(layer) -> str:
-    if layer.TYPE in ("RNN", "LSTM", "GRU"):
-        return "rnn"
-    if layer.TYPE == "MultiheadAttention" or layer.args.get("return_indices"):
-        return "tuple"
-    return "plain"
-
-
-def forward_call(layer, module: str, src: str) -> str:
-    template = CALLS.get(layer.TYPE)
-    if template is None and layer.args.get("return_indices"):
-        template = "{m}({x})[0]"
-    return (template or "{m}({x})").format(m=module, x=src)
-
-
 def chains(entry) -> bool:
     """Whether an entry can be one member of an nn.Sequential (its forward is ``module(x)``)."""
     if entry.kind == "layer":
-        key = str(entry.type).lower()
-        return key not in ("rnn", "lstm", "gru", "multiheadattention", "bilinear") and \
-            not entry.args.get("return_indices")
+        try:
+            kind = lookup(entry.type, None)
+        except UnknownType:  # a rank alias (conv, maxpool, ...): every ranked kind chains
+            kind = None
+        return (kind is None or kind.chains()) and not entry.args.get("return_indices")
     if entry.kind == "block":
         return True
     if entry.kind == "sequential":
@@ -690,7 +545,7 @@ class Generator:
                 self._collect_refs(sub)
 
     def _class_names(self) -> dict:
-        taken = {"nn", "torch", "OrderedDict", TOP_CLASS, *HELPERS}
+        taken = {"nn", "torch", "OrderedDict", TOP_CLASS, *(k.TYPE for k in REGISTRY.values() if k.TORCH_HELPER)}
         out = {}
         for name in self.spec.blocks:
             cls = name + "_" if keyword.iskeyword(name) else name
@@ -713,11 +568,11 @@ class Generator:
         for name in order:
             self._decide(name)
         first = self.rows[0] if self.rows else None
-        dtype = "long" if first is not None and first.type == "Embedding" and tuple(
+        dtype = first.layer.INPUT_DTYPE if first is not None and first.layer is not None and tuple(
             normalize(d) for d in first.input_shape) == x else "float32"
         size = sum(normalize(r.activation_bytes) + normalize(r.param_bytes) for r in self.rows)
         on_meta = size > 2**30
-        body = [HELPERS[h] for h in HELPERS if h in self.helpers]
+        body = [textwrap.dedent(k.TORCH_HELPER).strip() for k in REGISTRY.values() if k in self.helpers]
         for name in order:
             body += self._render_block(name)
         doc = f'"""{self.report.name or "The spec"}: input {shape_comment(x)}."""'
@@ -1160,10 +1015,10 @@ class Generator:
             row = self.next_row(name)
             layer, y = row.layer, tuple(normalize(d) for d in row.output_shape)
             x = tuple(normalize(d) for d in row.input_shape)
-            if layer.TYPE in ("RNN", "LSTM", "GRU"):
+            if row.state_shapes:
                 cc.states[cc.rel(name)] = "; ".join(f"{k} {shape_comment(v)}" for k, v in row.state_shapes.items())
-        if layer.TYPE in HELPERS:
-            self.helpers.add(layer.TYPE)
+        if layer.TORCH_HELPER:
+            self.helpers.add(type(layer))
         ctor = layer_ctor(layer, x)
         text = ctor.code(cc.names if cc.generic else None)
         comment = self.comment(cc, name, y, dyn, cond)
@@ -1172,10 +1027,10 @@ class Generator:
             seq.items.append([key, text, comment, cond, numbered])
         else:
             path, acc = self.register(cc, cc.rel(name), text, cond, shared=not layer.parameters(x))
-            self.forward(cc, forward_call(layer, acc, dst if cond else src), dst, comment, cond, acc, src)
+            self.forward(cc, layer.forward_call(acc, dst if cond else src), dst, comment, cond, acc, src)
         cc.records.append(("leaf", cc.rel(name), path, ctor, cc.cond_with(cond), x, dyn))
         if not cc.generic:
-            self.mapped.append(Mapped(name, "module", _join(cc.torch_root, path), call_kind(layer)))
+            self.mapped.append(Mapped(name, "module", _join(cc.torch_root, path), layer.call_kind()))
         return y, dst
 
     # ------------------------------------------------------------------ groups: nn.Sequential or inline

@@ -44,6 +44,7 @@ from .arith import (transposed_dilation_range, transposed_kernel_range, transpos
 from .errors import SpecError, did_you_mean
 from .layers import Context, lookup
 from .layers.base import REQUIRED, fmt_shape
+from .layers.linear import Flatten
 from .layers.registry import UnknownType
 from .spec import Entry, Spec
 from .symbolic import ExprError, _tokens, is_int, parse_expr
@@ -352,7 +353,7 @@ class Solver:
         cls, n = site.cls, site.ndim_in
         if getattr(cls, "PASS_RF", False):
             return groups
-        if cls.TYPE != "Flatten" or n is None or t_out is None:
+        if not issubclass(cls, Flatten) or n is None or t_out is None:
             return []
         s = self.static_int(site.entry.args.get("start_dim", 1))
         e = self.static_int(site.entry.args.get("end_dim", -1))
@@ -391,7 +392,7 @@ class Solver:
             return None
         t_in: list = [None] * n
         if t_out is not None and len(t_out) == n:
-            if getattr(cls, "PASS_RF", False) or cls.TYPE in ("MultiheadAttention", "TransformerEncoderLayer"):
+            if getattr(cls, "PASS_RF", False) or cls.KEEPS == "all":
                 t_in = list(t_out)
             elif issubclass(cls, Windowed) and n in (cls.rank + 1, cls.rank + 2):
                 r = cls.rank
@@ -416,9 +417,9 @@ class Solver:
                             t_in[n - r + a] = self.axis_preimage(site, cls, r, a, t)
                 else:
                     t_in[n - r:] = t_out[n - r:]
-            elif cls.TYPE in ("Linear", "Bilinear", "RNN", "LSTM", "GRU"):
+            elif cls.KEEPS == "all_but_last":
                 t_in[:-1] = t_out[:-1]
-            elif cls.TYPE == "Flatten":
+            elif issubclass(cls, Flatten):
                 s = self.static_int(site.entry.args.get("start_dim", 1))
                 e = self.static_int(site.entry.args.get("end_dim", -1))
                 if s is not None and e is not None and -n <= s < n and -n <= e < n:

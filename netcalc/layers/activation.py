@@ -22,8 +22,20 @@ class Elementwise(Layer):
         return self.COST * numel(y)
 
 
+# the torch calls in a forward() each kind stands for (Layer.TORCH_FUNCTIONS: netcalc import reads them)
+CALLS = {
+    "ReLU": ("F.relu", "torch.relu", ".relu", ".relu_"), "ReLU6": ("F.relu6",), "GELU": ("F.gelu", ".gelu"),
+    "Sigmoid": ("torch.sigmoid", "F.sigmoid", ".sigmoid"), "Tanh": ("torch.tanh", "F.tanh", ".tanh"),
+    "SiLU": ("F.silu",), "Mish": ("F.mish",), "Hardswish": ("F.hardswish",), "Hardsigmoid": ("F.hardsigmoid",),
+    "ELU": ("F.elu",), "LeakyReLU": ("F.leaky_relu",), "Softplus": ("F.softplus",), "LogSigmoid": ("F.logsigmoid",),
+    "Softmax": ("F.softmax", "torch.softmax", ".softmax"),
+    "LogSoftmax": ("F.log_softmax", "torch.log_softmax", ".log_softmax"),
+    "Dropout": ("F.dropout",),
+}
+
+
 def _elementwise(name, args=(), cost=1, base=Elementwise):
-    cls = type(name, (base,), {"TYPE": name, "ARGS": args, "COST": cost,
+    cls = type(name, (base,), {"TYPE": name, "ARGS": args, "COST": cost, "TORCH_FUNCTIONS": CALLS.get(name, ()),
                                "__doc__": f"``torch.nn.{name}``: element-wise, {cost} FLOP{'s' * (cost > 1)} per element."})
     register(cls)
     return cls
@@ -54,6 +66,12 @@ class SoftmaxNd(Elementwise):
         if self.args.get("dim") is not None:
             dim_index(self, self.args["dim"], len(x), "dim")
         return x
+
+    @classmethod
+    def args_from_call(cls, bound, x, y):
+        if bound.get("dim") is None:  # torch's implicit dim is deprecated and depends on the rank
+            raise ValueError("softmax without dim; give dim explicitly")
+        return {"dim": bound["dim"]}
 
 
 class Softmax2dRule(Elementwise):
@@ -125,4 +143,5 @@ class ChannelDropout1d(Dropout):
 
 for _name in ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"):
     _base = ChannelDropout1d if _name == "Dropout1d" else Dropout
-    register(type(_name, (_base,), {"TYPE": _name, "__doc__": f"``torch.nn.{_name}``: " + Dropout.__doc__}))
+    register(type(_name, (_base,), {"TYPE": _name, "__doc__": f"``torch.nn.{_name}``: " + Dropout.__doc__,
+                                    "TORCH_FUNCTIONS": CALLS.get(_name, ())}))

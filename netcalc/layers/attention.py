@@ -13,7 +13,7 @@ attention score 4 more (scale, exp, sum, divide); the encoder layer adds its act
 
 from __future__ import annotations
 
-from ..symbolic import exact_div, is_int
+from ..symbolic import exact_div, is_int, known_positive, to_text
 from .base import Arg, Layer
 from .registry import register
 
@@ -24,6 +24,7 @@ def dense_flops(outputs, fan_in, bias):
 
 
 class SequenceLayer(Layer):
+    FAMILY, LAYOUT, KEEPS = "seq", "seq", "all"
     WIDTH_KEY = "embed_dim"
     HEADS_KEY = "num_heads"
 
@@ -79,6 +80,8 @@ class SequenceLayer(Layer):
 class MultiheadAttention(SequenceLayer):
     __doc__ = __doc__
     TYPE = "MultiheadAttention"
+    FORWARD = "{m}({x}, {x}, {x}, need_weights=False)[0]"  # self-attention: (output, weights)
+    CALL_KIND = "tuple"
     ARGS = (Arg("embed_dim", None), Arg("num_heads"), Arg("dropout", 0.0, "float"), Arg("bias", True, "bool"),
             Arg("add_bias_kv", False, "bool"), Arg("add_zero_attn", False, "bool"), Arg("kdim", None),
             Arg("vdim", None), Arg("batch_first", False, "bool"))
@@ -108,6 +111,12 @@ class TransformerEncoderLayer(SequenceLayer):
     ARGS = (Arg("d_model", None), Arg("nhead"), Arg("dim_feedforward", 2048), Arg("dropout", 0.1, "float"),
             Arg("activation", "relu", "choice", ("relu", "gelu")), Arg("layer_norm_eps", 1e-5, "float"),
             Arg("batch_first", False, "bool"), Arg("norm_first", False, "bool"), Arg("bias", True, "bool"))
+
+    def validate(self):
+        super().validate()
+        f = self.args["dim_feedforward"]
+        if known_positive(f + 1) is False:  # torch builds Linear(d_model, 0) but no negative width
+            self.error(f"dim_feedforward is {to_text(f)}, but must be at least 0", "dim_feedforward")
 
     def output_shape(self, x):
         self.dims(x)

@@ -21,6 +21,9 @@ from ..symbolic import Dim, ExprError, is_int, known_positive, parse_expr, prod,
 Shape = tuple  # of Dim
 
 REQUIRED = object()
+# torch's names for widths of the incoming tensor: torch needs them, a spec may leave them out
+INPUT_WIDTHS = ("in_channels", "in_features", "input_size", "d_model", "embed_dim", "num_features", "num_channels",
+                "normalized_shape", "in1_features", "in2_features")
 RESERVED_KEYS = ("type", "name", "expect", "match")
 
 
@@ -49,6 +52,26 @@ class Layer:
     ARGS: ClassVar[tuple[Arg, ...]] = ()
     rank: ClassVar[int] = 0  # spatial axes, for ConvNd/PoolNd families
     PASS_RF: ClassVar[bool] = False  # shape-preserving layers pass the field through
+    # "dims" arguments whose entries may be null (torch: an adaptive pool's None keeps that input size)
+    NULL_ENTRIES: ClassVar[tuple[str, ...]] = ()
+
+    # What the commands built on the graph need of a kind (export, check, draw, solve, import).
+    FORWARD: ClassVar[str] = "{m}({x})"  # how forward() calls module m on tensor x
+    CALL_KIND: ClassVar[str] = "plain"  # "rnn": returns (output, state); "tuple": (output, extra)
+    INPUT_DTYPE: ClassVar[str] = "float32"  # what a network that starts with this kind is fed
+    # arguments whose torch default is another argument's value (a pool's stride is its kernel_size)
+    DEFAULT_FROM: ClassVar[dict[str, str]] = {}
+    TORCH_HELPER: ClassVar[str | None] = None  # source (indented as written) of the nn.Module export writes for a kind torch lacks
+    FAMILY: ClassVar[str] = "act"  # draw: colour family (conv, tconv, pool, norm, act, linear, seq, tensor)
+    # draw: the layout a kind's output has: "cf" channels first, "seq" a sequence (and its input is one
+    # too), "to_seq" a sequence made from any layout, "flat" a sequence when under 3-D; None: as its input
+    LAYOUT: ClassVar[str | None] = None
+    # solve: the output dims that repeat input dims ("all", "all_but_last"; PASS_RF kinds: all)
+    KEEPS: ClassVar[str | None] = None
+    # import: the torch calls in a forward() this kind stands for: "F.relu" (torch.nn.functional.relu),
+    # "torch.relu", ".relu" (the Tensor method); ranked families write the rank as {} ("F.max_pool{}d")
+    # and the registry fills it like TYPE. Strings, because netcalc itself never imports torch.
+    TORCH_FUNCTIONS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, entry, ctx: Context):
         self.entry = entry
@@ -138,10 +161,13 @@ class Layer:
         return raw
 
     def _read_dims(self, arg, raw, ctx):
-        """A list of dims (a single int is a one-element list); ``null`` entries stay None."""
+        """A list of dims (a single int is a one-element list); ``null`` entries stay None where the kind
+        lists the argument in NULL_ENTRIES, and are refused elsewhere (they are no size)."""
         if raw is None and arg.default is None:
             return None
         items = raw if isinstance(raw, list) else [raw]
+        if None in items and arg.name not in self.NULL_ENTRIES:
+            raise ValueError(f"expected integers or expressions, got null{' in the list' * (raw is not None)}")
         return tuple(None if v is None else self._read_dim(arg, v, ctx) for v in items)
 
     def _read_any(self, arg, raw, ctx):
@@ -216,13 +242,99 @@ class Layer:
     def explain_rf(self, x: Shape, y: Shape, before, after) -> list:
         return []
 
+    # ---------------------------------------------------------------- what torch code needs
+
+    @classmethod
+    def width_args(cls) -> tuple[str, ...]:
+        """The kind's arguments that are widths of the incoming tensor, in torch's order."""
+        return tuple(a.name for a in cls.ARGS if a.name in INPUT_WIDTHS)
+
+    def input_width(self, arg: str, x: Shape) -> Dim:
+        """The value of the width argument ``arg`` (one of WIDTH_ARGS) for the incoming shape."""
+        if arg == "in_channels":
+            return x[-self.rank - 1]
+        if arg in ("num_features", "num_channels"):
+            return x[1] if len(x) > 1 else x[0]
+        return x[-1]
+
+    def torch_ctor(self, x: Shape) -> tuple[str, list, list] | None:
+        """``(callee, positional, keywords)`` of the constructor call when it is not the generic one
+        (``nn.TYPE`` with ARGS in torch's order); keywords are ``(name, value, default)``."""
+        return None
+
+    def forward_call(self, module: str, src: str) -> str:
+        template = "{m}({x})[0]" if self.args.get("return_indices") else self.FORWARD  # (output, indices)
+        return template.format(m=module, x=src)
+
+    def call_kind(self) -> str:
+        return "tuple" if self.args.get("return_indices") else self.CALL_KIND
+
+    @classmethod
+    def chains(cls) -> bool:
+        """Whether the kind can be one member of an nn.Sequential (its forward is ``module(x)``)."""
+        return cls.FORWARD == Layer.FORWARD
+
+    @classmethod
+    def args_from_call(cls, bound: dict, x: tuple, y: tuple) -> dict:
+        """The spec arguments for a call of one of TORCH_FUNCTIONS with arguments ``bound`` (torch's
+        names) on input shape ``x`` giving ``y``: every one of ARGS whose value is not its default.
+        Raises ValueError (the message says why) for a call netcalc cannot express."""
+        out = {}
+        for a in cls.ARGS:
+            v = plain_value(bound.get(a.name))
+            if v is None or v == []:  # torch's schemas write "the default" as None or []
+                continue
+            source = cls.DEFAULT_FROM.get(a.name)
+            default = plain_value(bound.get(source)) if source else a.default
+            if default is not REQUIRED and default is not None and same_value(v, plain_value(default)):
+                continue
+            if a.kind == "float" and isinstance(v, int) and not isinstance(v, bool):
+                v = float(v)
+            if a.kind in ("axes", "padding", "axes_or_auto") and isinstance(v, list) and v and v.count(v[0]) == len(v):
+                v = v[0]  # one value for every axis
+            out[a.name] = v
+        return out
+
+    @classmethod
+    def from_call(cls, bound: dict, x: tuple, y: tuple) -> tuple[type, dict]:
+        """``(kind, spec arguments)`` for a call of one of TORCH_FUNCTIONS: this kind, unless one torch
+        call stands for several kinds (``F.pad`` for every pad layer, ``x.view`` for Flatten too)."""
+        return cls, cls.args_from_call(bound, x, y)
+
     @property
     def has_bias(self) -> bool:
         return bool(self.args.get("bias", False))
 
 
+def axes_value(v):
+    """A per-axis argument as torch's constructors take it: one value when every axis agrees."""
+    if isinstance(v, tuple) and v and len(set(v)) == 1:
+        return v[0]
+    return v
+
+
 def numel(shape: Shape) -> Dim:
     return prod(shape)
+
+
+def plain_value(v):
+    """An argument value as spec data: tuples (torch.Size too) become lists."""
+    if isinstance(v, (tuple, list)):
+        return [plain_value(item) for item in v]
+    return v
+
+
+def same_value(a, b) -> bool:
+    """Whether two argument values mean the same: ``[2, 2]`` is ``2``, ``0.1`` is ``0.1000000000001``,
+    but ``True`` is not ``1``."""
+    if isinstance(a, list) and a and a.count(a[0]) == len(a):
+        a = a[0]
+    if isinstance(b, list) and b and b.count(b[0]) == len(b):
+        b = b[0]
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) \
+            and not isinstance(b, bool) and abs(a - b) <= 1e-12 * max(1.0, abs(a), abs(b))
+    return a == b and type(a) is type(b) or (a == b and not isinstance(a, bool) and not isinstance(b, bool))
 
 
 def fmt_shape(shape) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..arith import (effective_kernel, output_padding_to_reach, transposed_out, transposed_padding_fix, window_out,
                      window_remainder)
 from ..symbolic import exact_div, fdiv, is_int, known_positive, prod, to_text
-from .base import Arg, Layer, fmt_shape, numel
+from .base import Arg, Layer, axes_value, fmt_shape, numel
 from .registry import ranked
 
 AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
@@ -95,6 +95,7 @@ class ConvNd(Windowed):
     """
 
     TYPE = "Conv{}d"
+    FAMILY, LAYOUT = "conv", "cf"
     ARGS = (Arg("in_channels", None), Arg("out_channels"), Arg("kernel_size", kind="axes"),
             Arg("stride", 1, "axes"), Arg("padding", 0, "padding"), Arg("dilation", 1, "axes"),
             Arg("groups", 1), Arg("bias", True, "bool"), Arg("padding_mode", "zeros", "choice", PADDING_MODES))
@@ -220,6 +221,17 @@ class DepthwiseConvNd(ConvNd):
         self.check_width("in_channels", self.args["in_channels"], c_in, "the incoming channels")
         return c_in, c_in * self.args["depth_multiplier"], c_in
 
+    def torch_ctor(self, x):
+        a, c = self.args, x[-self.rank - 1]
+        kw = [(k, axes_value(a[k]), d) for k, d in (("stride", 1), ("padding", 0), ("dilation", 1))
+              if axes_value(a[k]) != d]
+        kw.append(("groups", c, 1))
+        if not a["bias"]:
+            kw.append(("bias", False, True))
+        if a["padding_mode"] != "zeros":
+            kw.append(("padding_mode", a["padding_mode"], "zeros"))
+        return f"nn.Conv{self.rank}d", [c, c * a["depth_multiplier"], axes_value(a["kernel_size"])], kw
+
 
 class PointwiseConvNd(ConvNd):
     """netcalc's ``PointwiseConvNd``: a 1×1 ``ConvNd(C, out_channels, 1)``."""
@@ -231,6 +243,10 @@ class PointwiseConvNd(ConvNd):
         one = (1,) * self.rank
         self.args.update(kernel_size=one, stride=one, dilation=one, padding=(0,) * self.rank, groups=1)
 
+    def torch_ctor(self, x):
+        return f"nn.Conv{self.rank}d", [x[-self.rank - 1], self.args["out_channels"], 1], \
+            [] if self.args["bias"] else [("bias", False, True)]
+
 
 class ConvTransposeNd(Windowed):
     """``torch.nn.ConvTransposeNd``: ``out = (L-1)s - 2p + d(k-1) + output_padding + 1`` per axis.
@@ -240,6 +256,7 @@ class ConvTransposeNd(Windowed):
     """
 
     TYPE = "ConvTranspose{}d"
+    FAMILY, LAYOUT = "tconv", "cf"
     ARGS = (Arg("in_channels", None), Arg("out_channels"), Arg("kernel_size", kind="axes"),
             Arg("stride", 1, "axes"), Arg("padding", 0, "axes"), Arg("output_padding", 0, "axes_or_auto"),
             Arg("groups", 1), Arg("bias", True, "bool"), Arg("dilation", 1, "axes"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..symbolic import prod, same, to_text
+from ..symbolic import is_int, prod, same, to_text
 from .base import Arg, Layer, fmt_shape, numel
 from .registry import register
 
@@ -16,6 +16,7 @@ class Linear(Layer):
     """
 
     TYPE = "Linear"
+    FAMILY, LAYOUT, KEEPS = "linear", "seq", "all_but_last"
     ARGS = (Arg("in_features", None), Arg("out_features"), Arg("bias", True, "bool"))
 
     def validate(self):
@@ -58,6 +59,8 @@ class Embedding(Layer):
     A lookup: no MACs, no FLOPs."""
 
     TYPE = "Embedding"
+    FAMILY, LAYOUT = "seq", "seq"
+    INPUT_DTYPE = "long"  # token ids
     ARGS = (Arg("num_embeddings"), Arg("embedding_dim"), Arg("padding_idx", None), Arg("max_norm", None, "float"),
             Arg("norm_type", 2.0, "float"), Arg("scale_grad_by_freq", False, "bool"), Arg("sparse", False, "bool"))
 
@@ -86,12 +89,35 @@ def dim_index(layer, dim, ndim, key):
     return dim % n
 
 
+def check_shape_entries(layer, sizes, key, infer: bool = True):
+    """torch's rule for a shape argument: each entry is a size (0 or more), or -1 (once, where ``infer``)
+    for "the rest"; -1 next to a 0 is refused, since nothing could say how big the rest is."""
+    minus_ones = sum(1 for v in sizes if is_int(v) and v == -1)
+    for v in sizes:
+        if is_int(v) and (v < -1 or v == -1 and not infer):
+            allowed = "at least 0, or -1 for the rest" if infer else "at least 0"
+            layer.error(f"{key} {fmt_shape(sizes)} has the size {v}, but sizes must be {allowed}", key)
+    if minus_ones > 1:
+        layer.error(f"only one entry of {key} may be -1, got {fmt_shape(sizes)}", key)
+    if minus_ones and any(is_int(v) and v == 0 for v in sizes):
+        layer.error(f"{key} {fmt_shape(sizes)} has a 0 next to the -1, so the -1 cannot be worked out "
+                    f"(torch refuses it); give that size", key)
+
+
 @register
 class Flatten(Layer):
     """``torch.nn.Flatten``: dims ``start_dim..end_dim`` become one (their product)."""
 
     TYPE = "Flatten"
+    FAMILY, LAYOUT = "tensor", "flat"
     ARGS = (Arg("start_dim", 1), Arg("end_dim", -1))
+    TORCH_FUNCTIONS = ("torch.flatten", ".flatten")
+
+    @classmethod
+    def args_from_call(cls, bound, x, y):
+        # torch.flatten's start_dim defaults to 0, nn.Flatten's (and so netcalc's) to 1
+        start, end = bound.get("start_dim", 0), bound.get("end_dim", -1)
+        return {**({"start_dim": start} if start != 1 else {}), **({"end_dim": end} if end != -1 else {})}
 
     def output_shape(self, x):
         if len(x) == 0:
@@ -116,14 +142,14 @@ class Unflatten(Layer):
     """``torch.nn.Unflatten``: dim ``dim`` becomes ``unflattened_size`` (one entry may be -1)."""
 
     TYPE = "Unflatten"
+    FAMILY = "tensor"
     ARGS = (Arg("dim"), Arg("unflattened_size", kind="dims"))
 
     def output_shape(self, x):
         d = dim_index(self, self.args["dim"], len(x), "dim")
         sizes = list(self.args["unflattened_size"])
+        check_shape_entries(self, sizes, "unflattened_size")
         known = prod(v for v in sizes if v != -1)
-        if sizes.count(-1) > 1:
-            self.error("only one entry of unflattened_size may be -1", "unflattened_size")
         if -1 in sizes:
             sizes[sizes.index(-1)] = x[d] // known if isinstance(x[d], int) and isinstance(known, int) else x[d] / known
             known = prod(sizes)
@@ -138,6 +164,7 @@ class Identity(Layer):
     """``torch.nn.Identity``: the input, unchanged."""
 
     TYPE = "Identity"
+    FAMILY = "tensor"
     PASS_RF = True
 
 
@@ -147,6 +174,8 @@ class Bilinear(Layer):
     weight ``(out, in1, in2)``; MACs = output elements × in1 × (in2 + 1)."""
 
     TYPE = "Bilinear"
+    FAMILY, LAYOUT, KEEPS = "linear", "seq", "all_but_last"
+    FORWARD = "{m}({x}, {x})"  # both inputs are the incoming tensor
     ARGS = (Arg("in1_features", None), Arg("in2_features", None), Arg("out_features"), Arg("bias", True, "bool"))
 
     def validate(self):

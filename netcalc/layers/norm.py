@@ -16,6 +16,7 @@ EPS = Arg("eps", 1e-5, "float")
 
 
 class Norm(Layer):
+    FAMILY = "norm"
     PASS_RF = True
     NORMALIZE_COST = 5
 
@@ -44,6 +45,7 @@ class BatchNormNd(Norm):
     """``torch.nn.BatchNormNd``: ``(N, C, *)``; weight and bias ``(C,)`` when affine."""
 
     TYPE = "BatchNorm{}d"
+    LAYOUT = "cf"
     NORMALIZE_COST = 2
     ARGS = (Arg("num_features", None), EPS, Arg("momentum", 0.1, "float"), Arg("affine", True, "bool"),
             Arg("track_running_stats", True, "bool"), Arg("bias", True, "bool"))
@@ -71,8 +73,12 @@ class InstanceNormNd(Norm):
     """``torch.nn.InstanceNormNd``: ``(N, C, *)`` or unbatched ``(C, *)``; weight and bias ``(C,)`` when affine."""
 
     TYPE = "InstanceNorm{}d"
+    LAYOUT = "cf"
     ARGS = (Arg("num_features", None), EPS, Arg("momentum", 0.1, "float"), Arg("affine", False, "bool"),
             Arg("track_running_stats", False, "bool"), Arg("bias", True, "bool"))
+
+    def input_width(self, arg, x):
+        return x[-self.rank - 1] if arg == "num_features" else super().input_width(arg, x)  # (N, C, *) or (C, *)
 
     def affine_shape(self, x):
         self.check_ndim(x, (self.rank + 1, self.rank + 2), "(N, C, ...) or unbatched (C, ...)")
@@ -102,6 +108,7 @@ class LayerNorm(Norm):
     weight and bias of that shape."""
 
     TYPE = "LayerNorm"
+    LAYOUT = "seq"
     ARGS = (Arg("normalized_shape", None, "dims"), EPS, Arg("elementwise_affine", True, "bool"), Arg("bias", True, "bool"))
 
     def affine_shape(self, x):
@@ -168,6 +175,7 @@ class LocalResponseNorm(Layer):
     """``torch.nn.LocalResponseNorm``: shape-preserving, no parameters; ``size + 3`` FLOPs per element."""
 
     TYPE = "LocalResponseNorm"
+    FAMILY = "norm"
     PASS_RF = True
     ARGS = (Arg("size"), Arg("alpha", 1e-4, "float"), Arg("beta", 0.75, "float"), Arg("k", 1.0, "float"))
 

@@ -21,6 +21,9 @@ class PoolNd(Windowed):
     would start the last window past the input and left padding.
     """
 
+    FAMILY, LAYOUT = "pool", "cf"
+    DEFAULT_FROM = {"stride": "kernel_size"}  # torch: stride=None means the kernel size
+
     AVERAGES = False  # average and power-average pools: 3-D ones need the kernel to fit the input
 
     def validate(self):
@@ -69,6 +72,12 @@ class PoolNd(Windowed):
     def window_size(self):
         return prod(self.args["kernel_size"])
 
+    @classmethod
+    def args_from_call(cls, bound, x, y):
+        if bound.get("return_indices"):
+            raise ValueError("max pooling with return_indices (a tuple); netcalc follows one tensor")
+        return super().args_from_call(bound, x, y)
+
     def flops(self, x, y):
         return numel(y) * self.window_size()
 
@@ -82,6 +91,7 @@ class PoolNd(Windowed):
 class MaxPoolNd(PoolNd):
     __doc__ = PoolNd.__doc__
     TYPE = "MaxPool{}d"
+    TORCH_FUNCTIONS = ("F.max_pool{}d", "torch.max_pool{}d")
     ARGS = (Arg("kernel_size", kind="axes"), Arg("stride", None, "axes"), Arg("padding", 0, "axes"),
             Arg("dilation", 1, "axes"), Arg("return_indices", False, "bool"), Arg("ceil_mode", False, "bool"))
 
@@ -92,6 +102,7 @@ class MaxPoolNd(PoolNd):
 class AvgPoolNd(PoolNd):
     __doc__ = PoolNd.__doc__
     TYPE = "AvgPool{}d"
+    TORCH_FUNCTIONS = ("F.avg_pool{}d", "torch.avg_pool{}d")
     ARGS = (Arg("kernel_size", kind="axes"), Arg("stride", None, "axes"), Arg("padding", 0, "axes"),
             Arg("ceil_mode", False, "bool"), Arg("count_include_pad", True, "bool"),
             Arg("divisor_override", None))
@@ -123,7 +134,9 @@ class AdaptivePoolNd(Windowed):
     """``torch.nn.AdaptiveAvgPoolNd``/``AdaptiveMaxPoolNd``: output ``(N, C, *output_size)``;
     a ``null`` entry keeps that input size."""
 
+    FAMILY, LAYOUT = "pool", "cf"
     ARGS = (Arg("output_size", kind="dims"),)
+    NULL_ENTRIES = ("output_size",)
 
     def validate(self):
         size = self.args["output_size"]
@@ -151,6 +164,7 @@ class AdaptivePoolNd(Windowed):
 class AdaptiveAvgPoolNd(AdaptivePoolNd):
     __doc__ = AdaptivePoolNd.__doc__
     TYPE = "AdaptiveAvgPool{}d"
+    TORCH_FUNCTIONS = ("F.adaptive_avg_pool{}d", "torch.adaptive_avg_pool{}d")
 
     def output_shape(self, x):
         # torch takes a global average (every output size 1, 2-D and 3-D pools) as a mean over the
@@ -167,6 +181,7 @@ class AdaptiveAvgPoolNd(AdaptivePoolNd):
 class AdaptiveMaxPoolNd(AdaptivePoolNd):
     __doc__ = AdaptivePoolNd.__doc__
     TYPE = "AdaptiveMaxPool{}d"
+    TORCH_FUNCTIONS = ("F.adaptive_max_pool{}d",)
     ARGS = (Arg("output_size", kind="dims"), Arg("return_indices", False, "bool"))
 
 

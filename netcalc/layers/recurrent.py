@@ -22,6 +22,9 @@ from .registry import register
 
 
 class Recurrent(Layer):
+    FORWARD = "{m}({x})[0]"  # (output, h_n) or (output, (h_n, c_n))
+    CALL_KIND = "rnn"
+    FAMILY, LAYOUT, KEEPS = "seq", "seq", "all_but_last"
     GATES = 1
     GATE_FLOPS = 1
     ARGS = (Arg("input_size", None), Arg("hidden_size"), Arg("num_layers", 1), Arg("bias", True, "bool"),

@@ -26,10 +26,13 @@ def register(cls):
 
 
 def ranked(base, *ranks, **attrs):
-    """Register ``base`` for each rank as ``{base.TYPE with {} filled}``: ConvNd → Conv1d/2d/3d."""
+    """Register ``base`` for each rank as ``{base.TYPE with {} filled}``: ConvNd → Conv1d/2d/3d (and its
+    TORCH_FUNCTIONS filled alike)."""
     for r in ranks or (1, 2, 3):
         name = base.TYPE.format(r)
-        register(type(name, (base,), {"TYPE": name, "rank": r, "__doc__": base.__doc__, **attrs}))
+        calls = tuple(call.format(r) for call in base.TORCH_FUNCTIONS)  # "F.max_pool{}d" → F.max_pool2d
+        register(type(name, (base,), {"TYPE": name, "rank": r, "__doc__": base.__doc__, "TORCH_FUNCTIONS": calls,
+                                      **attrs}))
     return base
 
 
@@ -55,6 +58,11 @@ def lookup(type_name: str, ndim: int | None):
     names = sorted({c.TYPE for c in REGISTRY.values()} | set(ALIASES))
     hint = did_you_mean(type_name, names)
     raise UnknownType(f"unknown layer type {type_name!r}{hint or '; see netcalc layers for the list'}")
+
+
+def kind_of(type_name: str):
+    """The class of a report row's canonical type name (None for merge rows such as Add)."""
+    return REGISTRY.get(type_name.lower())
 
 
 def canonical_names() -> list[str]:

@@ -11,10 +11,12 @@ per output element (r interpolated axes; bicubic 31).
 
 from __future__ import annotations
 
+import math
+
 from ..symbolic import exact_div, fdiv, is_int, prod, same, to_text
-from .base import Arg, Layer, fmt_shape, numel
-from .linear import dim_index
-from .registry import ranked, register
+from .base import Arg, Layer, fmt_shape, numel, plain_value
+from .linear import Flatten, check_shape_entries, dim_index
+from .registry import REGISTRY, ranked, register
 
 
 @register
@@ -22,12 +24,39 @@ class Reshape(Layer):
     """``x.reshape(shape)``: the whole shape, batch included; one entry may be -1."""
 
     TYPE = "Reshape"
+    # x.view(n, -1) and friends: what comes out decides (a flatten of all but the batch is Flatten)
+    TORCH_FUNCTIONS = ("torch.reshape", ".reshape", ".view", "torch.squeeze", ".squeeze", "torch.unsqueeze",
+                       ".unsqueeze", "torch.unflatten", ".unflatten", ".view_as", ".reshape_as")
+    FAMILY, LAYOUT = "tensor", "flat"
+    TORCH_HELPER = '''
+        class Reshape(nn.Module):
+            """netcalc's Reshape: x.reshape(shape), the batch dimension included."""
+
+            def __init__(self, *shape):
+                super().__init__()
+                self.shape = shape
+
+            def forward(self, x):
+                return x.reshape(self.shape)
+    '''
     ARGS = (Arg("shape", kind="dims"),)
+
+    @classmethod
+    def args_from_call(cls, bound, x, y):
+        return {"shape": list(y)}
+
+    @classmethod
+    def from_call(cls, bound, x, y):
+        if len(y) == 2 and len(x) >= 2 and y[0] == x[0] and y[1] == prod(x[1:]):
+            return Flatten, {}  # x.view(n, -1): the batch kept, the rest in one dimension
+        return super().from_call(bound, x, y)
+
+    def torch_ctor(self, x):
+        return self.TYPE, list(self.args["shape"]), []
 
     def output_shape(self, x):
         shape = list(self.args["shape"])
-        if shape.count(-1) > 1:
-            self.error("only one dimension may be -1", "shape")
+        check_shape_entries(self, shape, "shape")
         total = numel(x)
         known = prod(v for v in shape if v != -1)
         if -1 in shape:
@@ -45,6 +74,18 @@ class Reshape(Layer):
 class View(Reshape):
     __doc__ = "``x.view(shape)``: as Reshape."
     TYPE = "View"
+    TORCH_FUNCTIONS = ()  # x.view(shape) imports as Reshape
+    TORCH_HELPER = '''
+        class View(nn.Module):
+            """netcalc's View: x.view(shape), the batch dimension included."""
+
+            def __init__(self, *shape):
+                super().__init__()
+                self.shape = shape
+
+            def forward(self, x):
+                return x.view(self.shape)
+    '''
 
 
 @register
@@ -52,7 +93,30 @@ class Permute(Layer):
     """``x.permute(dims)``."""
 
     TYPE = "Permute"
+    TORCH_FUNCTIONS = ("torch.permute", ".permute")
+    FAMILY, LAYOUT = "tensor", "to_seq"
+    TORCH_HELPER = '''
+        class Permute(nn.Module):
+            """netcalc's Permute: x.permute(dims)."""
+
+            def __init__(self, *dims):
+                super().__init__()
+                self.dims = dims
+
+            def forward(self, x):
+                return x.permute(self.dims)
+    '''
     ARGS = (Arg("dims", kind="dims"),)
+
+    @classmethod
+    def args_from_call(cls, bound, x, y):
+        dims = plain_value(bound.get("dims"))
+        if not isinstance(dims, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
+            raise ValueError("permutes with dimensions that are not constants")
+        return {"dims": dims}
+
+    def torch_ctor(self, x):
+        return self.TYPE, list(self.args["dims"]), []
 
     def output_shape(self, x):
         dims = [dim_index(self, d, len(x), "dims") for d in self.args["dims"]]
@@ -66,7 +130,33 @@ class Transpose(Layer):
     """``x.transpose(dim0, dim1)``."""
 
     TYPE = "Transpose"
+    TORCH_FUNCTIONS = ("torch.transpose", ".transpose", "torch.swapaxes", ".swapaxes", "torch.swapdims", ".swapdims",
+                       "torch.t", ".t")
+    FAMILY, LAYOUT = "tensor", "to_seq"
+    TORCH_HELPER = '''
+        class Transpose(nn.Module):
+            """netcalc's Transpose: x.transpose(dim0, dim1)."""
+
+            def __init__(self, dim0, dim1):
+                super().__init__()
+                self.dim0, self.dim1 = dim0, dim1
+
+            def forward(self, x):
+                return x.transpose(self.dim0, self.dim1)
+    '''
     ARGS = (Arg("dim0"), Arg("dim1"))
+
+    @classmethod
+    def args_from_call(cls, bound, x, y):
+        d0, d1 = bound.get("dim0", bound.get("axis0")), bound.get("dim1", bound.get("axis1"))  # swapaxes: axis0/1
+        if d0 is None or d1 is None:  # x.t(): the two dimensions of a matrix
+            if len(x) != 2:
+                raise ValueError(f"t() of a {len(x)}-D tensor; netcalc's Transpose of a matrix needs 2-D")
+            d0, d1 = 0, 1
+        return {"dim0": d0, "dim1": d1}
+
+    def torch_ctor(self, x):
+        return self.TYPE, [self.args["dim0"], self.args["dim1"]], []
 
     def output_shape(self, x):
         a = dim_index(self, self.args["dim0"], len(x), "dim0")
@@ -81,7 +171,30 @@ class Mean(Layer):
     """``x.mean(dim, keepdim)``: 1 FLOP per input element."""
 
     TYPE = "Mean"
+    TORCH_FUNCTIONS = ("torch.mean", ".mean")
+    FAMILY, LAYOUT = "tensor", "flat"
+    TORCH_HELPER = '''
+        class Mean(nn.Module):
+            """netcalc's Mean: x.mean(dim, keepdim)."""
+
+            def __init__(self, dim, keepdim=False):
+                super().__init__()
+                self.dim, self.keepdim = dim, keepdim
+
+            def forward(self, x):
+                return x.mean(dim=self.dim, keepdim=self.keepdim)
+    '''
     ARGS = (Arg("dim", kind="dims"), Arg("keepdim", False, "bool"))
+
+    @classmethod
+    def args_from_call(cls, bound, x, y):
+        dim = plain_value(bound.get("dim"))
+        if dim is None or dim == []:
+            raise ValueError("a mean over every dimension (a scalar); netcalc's Mean needs dim")
+        return {"dim": dim if isinstance(dim, list) else [dim], **({"keepdim": True} if bound.get("keepdim") else {})}
+
+    def torch_ctor(self, x):
+        return self.TYPE, [tuple(self.args["dim"])], [("keepdim", True, False)] if self.args["keepdim"] else []
 
     def output_shape(self, x):
         listed = [dim_index(self, d, len(x), "dim") for d in self.args["dim"]]
@@ -101,7 +214,22 @@ class Select(Layer):
     """``x.select(dim, index)`` (``x[:, 0]`` is dim 1, index 0): that dimension goes away."""
 
     TYPE = "Select"
+    FAMILY, LAYOUT = "tensor", "flat"
+    TORCH_HELPER = '''
+        class Select(nn.Module):
+            """netcalc's Select: x.select(dim, index) (x[:, 0] is dim 1, index 0)."""
+
+            def __init__(self, dim, index=0):
+                super().__init__()
+                self.dim, self.index = dim, index
+
+            def forward(self, x):
+                return x.select(self.dim, self.index)
+    '''
     ARGS = (Arg("dim"), Arg("index", 0))
+
+    def torch_ctor(self, x):
+        return self.TYPE, [self.args["dim"], self.args["index"]], []
 
     def output_shape(self, x):
         d = dim_index(self, self.args["dim"], len(x), "dim")
@@ -116,6 +244,21 @@ class ClassToken(Layer):
     """A learned token ``(1, 1, D)`` put in front of a ``(N, L, D)`` sequence (ViT): ``(N, L + 1, D)``."""
 
     TYPE = "ClassToken"
+    FAMILY, LAYOUT = "tensor", "seq"
+    TORCH_HELPER = '''
+        class ClassToken(nn.Module):
+            """netcalc's ClassToken: a learned (1, 1, D) token put in front of a (N, L, D) sequence."""
+
+            def __init__(self, width):
+                super().__init__()
+                self.class_token = nn.Parameter(torch.zeros(1, 1, width))
+
+            def forward(self, x):
+                return torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)
+    '''
+
+    def torch_ctor(self, x):
+        return self.TYPE, [x[-1]], []
 
     def output_shape(self, x):
         self.check_ndim(x, (3,), "(N, L, D)")
@@ -131,7 +274,24 @@ class PositionalEmbedding(Layer):
     (``P = num_positions``, default L, at least L); 1 FLOP per element."""
 
     TYPE = "PositionalEmbedding"
+    FAMILY, LAYOUT = "tensor", "seq"
+    TORCH_HELPER = '''
+        class PositionalEmbedding(nn.Module):
+            """netcalc's PositionalEmbedding: a learned (1, P, D) table whose first L rows are added to a
+            (N, L, D) sequence."""
+
+            def __init__(self, num_positions, width):
+                super().__init__()
+                self.pos_embedding = nn.Parameter(torch.zeros(1, num_positions, width))
+
+            def forward(self, x):
+                return x + self.pos_embedding[:, :x.shape[1]]
+    '''
     ARGS = (Arg("num_positions", None),)
+
+    def torch_ctor(self, x):
+        n = self.args["num_positions"]
+        return self.TYPE, [n if n is not None else x[1], x[2]], []
 
     def positions(self, x):
         self.check_ndim(x, (3,), "(N, L, D)")
@@ -158,8 +318,26 @@ class Parameter(Layer):
     """A plain learned tensor of ``shape`` that the model holds (it does not change the data flow)."""
 
     TYPE = "Parameter"
+    FAMILY = "tensor"
+    TORCH_HELPER = '''
+        class Parameter(nn.Module):
+            """netcalc's Parameter: a learned tensor the model holds; the data passes unchanged."""
+
+            def __init__(self, *shape):
+                super().__init__()
+                self.weight = nn.Parameter(torch.zeros(shape))
+
+            def forward(self, x):
+                return x
+    '''
     PASS_RF = True
     ARGS = (Arg("shape", kind="dims"),)
+
+    def torch_ctor(self, x):
+        return self.TYPE, list(self.args["shape"]), []
+
+    def validate(self):
+        check_shape_entries(self, self.args["shape"], "shape", infer=False)  # torch.zeros(shape) takes no -1
 
     def parameters(self, x):
         return {"weight": tuple(self.args["shape"])}
@@ -169,6 +347,8 @@ class Resize(Layer):
     """``torch.nn.Upsample``: ``size`` or ``⌊L·scale_factor⌋`` per spatial axis of ``(N, C, *spatial)``."""
 
     TYPE = "Upsample"
+    TORCH_FUNCTIONS = ("F.interpolate",)
+    FAMILY, LAYOUT = "tensor", "cf"
     ARGS = (Arg("size", None, "dims"), Arg("scale_factor", None, "any"), Arg("mode", "nearest", "choice",
             ("nearest", "linear", "bilinear", "bicubic", "trilinear", "nearest-exact")),
             Arg("align_corners", None, "any"), Arg("recompute_scale_factor", None, "any"))
@@ -193,10 +373,13 @@ class Resize(Layer):
             size = a["size"] * rank if len(a["size"]) == 1 else a["size"]
             if len(size) != rank:
                 self.error(f"size needs {rank} values, got {len(size)}", "size")
+            for v in size:
+                self.check_positive(v, "output size", "size")  # torch: sizes "should be greater than 0"
             return (*x[:2], *size)
         scale = a["scale_factor"]
         scales = scale if isinstance(scale, list) else [scale] * rank
-        if len(scales) != rank or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and s > 0 for s in scales):
+        if len(scales) != rank or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and 0 < s < math.inf
+                                          for s in scales):
             self.error(f"scale_factor must be a positive number or {rank} of them", "scale_factor")
         out = []
         for L, s in zip(x[2:], scales):
@@ -227,8 +410,10 @@ register(Resize)
 
 
 class _FixedMode(Resize):
+    LAYOUT = None  # the UpsamplingNearest2d/Bilinear2d forms keep their input's layout
     ARGS = (Arg("size", None, "dims"), Arg("scale_factor", None, "any"))
     MODE = "nearest"
+    TORCH_FUNCTIONS = ()  # F.interpolate imports as Upsample
 
     def validate(self):
         self.args["mode"] = self.MODE
@@ -245,10 +430,31 @@ class PadNd(Layer):
     ``2·rank`` ints (left, right, top, bottom, front, back: last axis first)."""
 
     TYPE = "ZeroPad{}d"
+    TORCH_FUNCTIONS = ("F.pad",)  # every pad layer: from_call picks the one by mode and value
+    MODE = "constant"  # F.pad's mode
+    FAMILY = "tensor"
     ARGS = (Arg("padding", kind="dims"),)
     PASS_RF = False
     CONSTANT = True  # constant padding takes any input of at least `rank` dims; the others (C, *) or (N, C, *)
     LIMIT = None  # each pad must be "less than" (reflection) or "at most" (circular) the input size
+
+    @classmethod
+    def from_call(cls, bound, x, y):
+        pad = plain_value(bound.get("pad"))
+        pad = pad if isinstance(pad, list) else [pad]
+        mode, value = bound.get("mode", "constant"), bound.get("value")
+        family = ConstantPadNd if mode == "constant" and value not in (None, 0, 0.0) else PAD_MODES.get(mode)
+        rank = len(pad) // 2
+        if family is None or rank not in (1, 2, 3) or len(pad) % 2:
+            raise ValueError(f"padding {pad} in mode {mode!r} is not one of the torch.nn pad layers")
+        kind = REGISTRY[family.TYPE.format(rank).lower()]
+        return kind, kind.args_from_call(bound, x, y)
+
+    @classmethod
+    def args_from_call(cls, bound, x, y):
+        pad = plain_value(bound.get("pad"))
+        pad = pad if isinstance(pad, list) else [pad]
+        return {"padding": pad[0] if pad.count(pad[0]) == len(pad) else pad}
 
     def pads(self):
         p = self.args["padding"]
@@ -283,13 +489,21 @@ class ConstantPadNd(PadNd):
     __doc__ = PadNd.__doc__
     TYPE = "ConstantPad{}d"
     ARGS = (Arg("padding", kind="dims"), Arg("value", kind="float"))
+    TORCH_FUNCTIONS = ()  # F.pad: PadNd.from_call
+
+    @classmethod
+    def args_from_call(cls, bound, x, y):
+        return {**super().args_from_call(bound, x, y), "value": float(bound["value"])}
 
 
 ranked(PadNd)
 ranked(ConstantPadNd)
-for _kind, _limit in (("Reflection", "less than"), ("Replication", None), ("Circular", "at most")):
-    ranked(type(f"{_kind}PadNd", (PadNd,), {"TYPE": _kind + "Pad{}d", "__doc__": PadNd.__doc__, "CONSTANT": False,
-                                            "LIMIT": _limit}))
+PAD_MODES = {PadNd.MODE: PadNd}  # F.pad's mode → its family of pad layers (a constant value: ConstantPadNd)
+for _kind, _limit, _mode in (("Reflection", "less than", "reflect"), ("Replication", None, "replicate"),
+                             ("Circular", "at most", "circular")):
+    PAD_MODES[_mode] = ranked(type(f"{_kind}PadNd", (PadNd,), {
+        "TYPE": _kind + "Pad{}d", "__doc__": PadNd.__doc__, "CONSTANT": False, "LIMIT": _limit, "MODE": _mode,
+        "TORCH_FUNCTIONS": ()}))
 
 
 @register
@@ -297,7 +511,11 @@ class PixelShuffle(Layer):
     """``torch.nn.PixelShuffle(r)``: ``(*, C·r², H, W) → (*, C, H·r, W·r)``."""
 
     TYPE = "PixelShuffle"
+    FAMILY, LAYOUT = "tensor", "cf"
     ARGS = (Arg("upscale_factor"),)
+
+    def validate(self):
+        self.check_positive(self.args["upscale_factor"], "upscale_factor", "upscale_factor")
 
     def output_shape(self, x):
         r = self.args["upscale_factor"]
@@ -314,7 +532,11 @@ class PixelUnshuffle(Layer):
     """``torch.nn.PixelUnshuffle(r)``: ``(*, C, H·r, W·r) → (*, C·r², H, W)``."""
 
     TYPE = "PixelUnshuffle"
+    FAMILY, LAYOUT = "tensor", "cf"
     ARGS = (Arg("downscale_factor"),)
+
+    def validate(self):
+        self.check_positive(self.args["downscale_factor"], "downscale_factor", "downscale_factor")
 
     def output_shape(self, x):
         r = self.args["downscale_factor"]
