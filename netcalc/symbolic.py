@@ -216,8 +216,12 @@ MAX_EXPR_NAMES = 100
 # depth). sympy's printer and simplifier recurse about four Python frames per level: 120 convs
 # with a symbolic stride nest 240 levels deep and hit RecursionError; sizes are linear in the
 # number of layers for ordinary chains (~5 nodes per conv), so real networks stay far below.
-MAX_FORMULA_NODES = 5_000
-MAX_FORMULA_DEPTH = 120
+MAX_FORMULA_NODES = 2_000
+MAX_FORMULA_DEPTH = 64
+# Distinct letters in one such formula: each layer's arithmetic re-sorts sums whose length grows
+# with them (60 convs, each with a padding of 50 new letters, took 19 s to reach 5,000 nodes). The
+# specs in specs/ and netcalc/zoo/ use at most 6 nodes, 4 levels and a handful of letters.
+MAX_FORMULA_LETTERS = 64
 
 
 class ExprError(ValueError):
@@ -443,13 +447,21 @@ def check_formula(x) -> None:
     runaway symbolic computation becomes an error instead of a hang or a RecursionError."""
     if isinstance(x, (int, Fraction)) or x in _CHECKED:
         return
-    nodes, stack = 0, [(x, 1)]
+    nodes, letters, stack = 0, set(), [(x, 1)]
     while stack:  # iterative, stopping at the first limit: the formula may be huge
         e, depth = stack.pop()
         nodes += 1
-        if nodes > MAX_FORMULA_NODES or depth > MAX_FORMULA_DEPTH:
-            which = (f"{MAX_FORMULA_NODES} operations (MAX_FORMULA_NODES)" if nodes > MAX_FORMULA_NODES
-                     else f"{MAX_FORMULA_DEPTH} levels of nesting (MAX_FORMULA_DEPTH)")
-            raise ExprError(f"this formula grew past {which}; give some letters values with --set")
+        if e.is_Symbol:
+            letters.add(e)
+        if nodes > MAX_FORMULA_NODES:
+            _grew(f"{MAX_FORMULA_NODES} operations (MAX_FORMULA_NODES)")
+        if depth > MAX_FORMULA_DEPTH:
+            _grew(f"{MAX_FORMULA_DEPTH} levels of nesting (MAX_FORMULA_DEPTH)")
+        if len(letters) > MAX_FORMULA_LETTERS:
+            _grew(f"{MAX_FORMULA_LETTERS} letters (MAX_FORMULA_LETTERS)")
         stack.extend((a, depth + 1) for a in e.args)
     _CHECKED.add(x)
+
+
+def _grew(past: str):
+    raise ExprError(f"this formula grew past {past}; give some letters values with --set")

@@ -17,10 +17,14 @@ The limits (name, value, why):
 - ``netcalc.symbolic.MAX_EXPR_NAMES = 100``: name occurrences in one expression; each symbolic
   ``+``/``*`` re-sorts what was built so far (a padding of 1,500 letters: 6.6 s, and ``solve``
   hung on it).
-- ``netcalc.symbolic.MAX_FORMULA_NODES = 5_000`` and ``MAX_FORMULA_DEPTH = 120``: size and
-  nesting of one layer's output-dimension formula; sympy's printer recurses ~4 frames a level
-  (120 convs with a symbolic stride: RecursionError; 40 convs with symbolic kernel, stride,
-  padding and dilation: 5 s). The error says to give letters values with ``--set``.
+- ``netcalc.symbolic.MAX_FORMULA_NODES = 2_000``, ``MAX_FORMULA_DEPTH = 64`` and
+  ``MAX_FORMULA_LETTERS = 64``: size, nesting and distinct letters of one layer's
+  output-dimension formula, checked after every layer (``netcalc.network.check_growth``).
+  sympy's printer recurses ~4 frames a level (120 convs with a symbolic stride:
+  RecursionError); 40 convs with their own symbolic kernel, stride, padding and dilation took
+  5 s, 60 convs each padding with 50 new letters > 25 s. The specs in specs/ and netcalc/zoo/
+  need at most 6 nodes and 4 levels. The error says to give letters values with ``--set``;
+  a RecursionError that still happens in a layer becomes a located error too.
 - ``netcalc.sizes.MAX_SCAN = 4096``: the largest ``netcalc sizes --max`` (one shapes-only
   analysis per value per letter; ``--max 1000000000`` never ended). A usage error, exit 2.
 - ``netcalc.rf.MAX_RF_PERIOD = 65536``: phases of an exact receptive field; a transposed step
@@ -110,8 +114,10 @@ REFUSED = [
     ("doubling-blocks-sizes", "sizes", doubling_blocks(20).replace("[1, 3, 8, 8]", "[1, 3, H, H]"), [], 1,
      r"MAX_LAYERS", "25:5"),
     ("symbolic-k-s-p-d", "summary", convs(40, "kernel_size: K{i}, stride: S{i}, padding: P{i}, dilation: D{i}"), [], 1,
-     r"Conv2d_\d+: this formula grew past 120 levels of nesting \(MAX_FORMULA_DEPTH\); give some letters values "
-     r"with --set", None),
+     r"Conv2d_\d+: this formula grew past \d+ letters \(MAX_FORMULA_LETTERS\); give some letters values with --set",
+     None),
+    ("many-new-letters", "shapes", convs(60, "kernel_size: 3, padding: \"" + "+".join(f"p{{i}}_{j}" for j in range(50)) + "\""),
+     [], 1, r"Conv2d_2: this formula grew past \d+ letters \(MAX_FORMULA_LETTERS\)", "4:5"),
     ("symbolic-stride-120", "shapes", convs(120, "kernel_size: 1, stride: S"), [], 1,
      r"MAX_FORMULA_DEPTH\); give some letters values with --set", None),
     ("symbolic-stride-sizes", "sizes", convs(120, "kernel_size: 1, stride: S"), [], 1, r"MAX_FORMULA_DEPTH", None),
