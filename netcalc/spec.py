@@ -196,11 +196,20 @@ def _load_yaml(text: str):
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         pos = (mark.line + 1, mark.column + 1) if mark else None
-        raise SpecError(f"invalid YAML: {e.problem or e.context}", pos) from None
+        raise SpecError(f"invalid YAML: {_yaml_problem(e)}", pos) from None
     except yaml.YAMLError as e:
         raise SpecError(f"invalid YAML: {' '.join(str(e).split())}") from None
     except RecursionError:
         raise SpecError("YAML nesting is too deep") from None
+
+
+def _yaml_problem(e) -> str:
+    """PyYAML's problem, with its context when that says more (``found duplicate anchor 'x';
+    first occurrence`` at line 1, ``second occurrence`` here), on one line."""
+    problem = e.problem or e.context or "unreadable YAML"
+    if e.context and e.problem and e.context_mark:
+        problem = f"{e.context} (line {e.context_mark.line + 1}), {e.problem}"
+    return " ".join(str(problem).split())
 
 
 def _text_pos(text: str, offset: int) -> Pos:

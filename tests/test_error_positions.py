@@ -33,6 +33,8 @@ ALIASES = [
      "input: [1, 3, 8, 8]\nlayers:\n  - Tanh\n  - *L\n", "8:5", "name must be a name"),
     ("the anchored layer itself still at the anchor", "input: [1, 3, 8, 8]\nlayers:\n"
      "  - &L {type: Conv2d, in_channels: 5, out_channels: 4, kernel_size: 3}\n  - *L\n", "3:5", "in_channels=5"),
+    ("duplicate anchor", "input: [1, 3, 8, 8]\nlayers:\n  - &L ReLU\n  - &L Tanh\n", "4:5",
+     "first occurrence (line 3), second occurrence"),
 ]
 
 MERGES = [
