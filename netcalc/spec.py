@@ -406,12 +406,20 @@ def _too_many_entries(pos: Pos | None = None) -> SpecError:
 def _check_entries(text: str, toml: bool) -> None:
     """Refuse a file with more than MAX_ENTRIES layer entries before building it."""
     if toml:  # each entry written as a [[...]] table costs a header line; inline lists are counted later
-        if text.count("[[") > MAX_ENTRIES and len(re.findall(r"^[ \t]*\[\[", text, re.M)) > MAX_ENTRIES:
-            raise _too_many_entries()
+        if text.count("[[") > MAX_ENTRIES:
+            _count_toml_tables(text)
         return
     if text.count("\n") + text.count(",") <= MAX_ENTRIES:  # every entry needs its own line or a comma
         return
     _count_yaml_entries(text)
+
+
+def _count_toml_tables(text: str) -> None:
+    """Refuse at the first ``[[...]]`` header past MAX_ENTRIES (every array-of-tables entry of a
+    spec is a layer entry: of layers, a block's layers or a shortcut)."""
+    for count, m in enumerate(re.finditer(r"^[ \t]*\[\[", text, re.M), 1):
+        if count > MAX_ENTRIES:
+            raise _too_many_entries((text.count("\n", 0, m.start()) + 1, m.end() - m.start() - 1))
 
 
 def _count_yaml_entries(text: str) -> None:
