@@ -39,6 +39,11 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from .layers import tensor
+from .layers.base import INPUT_WIDTHS
+from .layers.base import plain_value as _plain
+from .layers.base import same_value as _same
+
 TORCH_MISSING = "netcalc import needs PyTorch: pip install 'netcalc[torch]'"
 
 
@@ -181,31 +186,7 @@ class Imported:
 # ----------------------------------------------------------------------------- modules → entries
 
 MISSING = object()
-INPUT_WIDTHS = ("in_channels", "in_features", "input_size", "num_features", "normalized_shape", "d_model",
-                "embed_dim", "num_channels", "in1_features", "in2_features")
-
-
-def _plain(v):
-    """A torch attribute as a YAML-friendly value: tuples become lists (or one int when all agree)."""
-    import torch
-
-    if isinstance(v, torch.Size):
-        v = tuple(v)
-    if isinstance(v, (tuple, list)):
-        items = [_plain(x) for x in v]
-        return items
-    return v
-
-
-def _same(a, b) -> bool:
-    if isinstance(a, list) and a and all(x == a[0] for x in a):
-        a = a[0]
-    if isinstance(b, list) and b and all(x == b[0] for x in b):
-        b = b[0]
-    if isinstance(a, float) or isinstance(b, float):
-        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) \
-            and not isinstance(b, bool) and abs(a - b) <= 1e-12 * max(1.0, abs(a), abs(b))
-    return a == b and type(a) is type(b) or (a == b and not isinstance(a, bool) and not isinstance(b, bool))
+UNWRITTEN = ("inplace",)  # arguments with no arithmetic meaning: never written to the spec
 
 
 def _activation_name(act, where):
@@ -238,8 +219,8 @@ def _attr(mod, name, where):
         if name in ("kdim", "vdim"):
             v = getattr(mod, name)
             return MISSING if v == mod.embed_dim else v
-    if name == "inplace":
-        return MISSING  # no arithmetic meaning
+    if name in UNWRITTEN:
+        return MISSING
     if name == "init" and isinstance(mod, nn.PReLU):
         return MISSING
     v = getattr(mod, name, MISSING)
@@ -293,8 +274,8 @@ def module_entries(mod, path: str, in_shape: tuple, out_shape: tuple, call: int)
                 v = v[0]
             args[a.name] = v  # written out: netcalc checks it against the incoming shape
             continue
-        if a.name == "stride" and cls.TYPE.startswith(("MaxPool", "AvgPool", "LPPool")) and \
-                _same(v, _plain(getattr(mod, "kernel_size", None))):
+        source = cls.DEFAULT_FROM.get(a.name)  # a pool's stride defaults to its kernel_size
+        if source and _same(v, _plain(getattr(mod, source, None))):
             continue
         default = a.default
         if default is not None and not isinstance(default, (int, float, str, bool, tuple, list)):
@@ -311,38 +292,39 @@ def module_entries(mod, path: str, in_shape: tuple, out_shape: tuple, call: int)
 # ----------------------------------------------------------------------------- fx: functions and methods
 
 def _fn_tables():
+    """(torch function or Tensor method name → layer class, merges, pass-throughs) for fx call nodes;
+    the layer classes say which torch calls they stand for (``Layer.TORCH_FUNCTIONS``)."""
     import torch
-    import torch.nn.functional as F
 
-    acts = {
-        "ReLU": (F.relu, torch.relu, "relu", "relu_"), "ReLU6": (F.relu6,), "GELU": (F.gelu, "gelu"),
-        "Sigmoid": (torch.sigmoid, F.sigmoid, "sigmoid"), "Tanh": (torch.tanh, F.tanh, "tanh"),
-        "SiLU": (F.silu,), "Mish": (F.mish,), "Hardswish": (F.hardswish,), "Hardsigmoid": (F.hardsigmoid,),
-        "ELU": (F.elu,), "LeakyReLU": (F.leaky_relu,), "Softplus": (F.softplus,), "LogSigmoid": (F.logsigmoid,),
-        "Softmax": (F.softmax, torch.softmax, "softmax"),
-        "LogSoftmax": (F.log_softmax, torch.log_softmax, "log_softmax"),
-        "Dropout": (F.dropout,),
-    }
-    table = {}
-    for t, fns in acts.items():
-        for f in fns:
-            table[f] = t
-    pools = {}
-    for r in (1, 2, 3):
-        for kind, fns in (("MaxPool", (getattr(F, f"max_pool{r}d"), getattr(torch, f"max_pool{r}d", None))),
-                          ("AvgPool", (getattr(F, f"avg_pool{r}d"), getattr(torch, f"avg_pool{r}d", None))),
-                          ("AdaptiveAvgPool", (getattr(F, f"adaptive_avg_pool{r}d"),
-                                               getattr(torch, f"adaptive_avg_pool{r}d", None))),
-                          ("AdaptiveMaxPool", (getattr(F, f"adaptive_max_pool{r}d"),))):
-            for f in fns:
-                if f is not None:
-                    pools[f] = f"{kind}{r}d"
     merges = {operator.add: "add", operator.iadd: "add", torch.add: "add", "add": "add", "add_": "add",
               operator.mul: "mul", operator.imul: "mul", torch.mul: "mul", "mul": "mul", "mul_": "mul",
               torch.cat: "cat", torch.concat: "cat", getattr(torch, "concatenate", torch.cat): "cat"}
     passthrough = {"contiguous", "clone", "detach", "float", "to", "type_as", "requires_grad_", torch.clone,
                    torch.Tensor.contiguous}
-    return table, pools, merges, passthrough
+    return _call_kinds(), merges, passthrough
+
+
+def _call_kinds() -> dict:
+    """What each torch call named in the registry's TORCH_FUNCTIONS is: ``F.relu`` (the function
+    object) → ReLU, ``.relu`` (fx's call_method target, the method name) → ReLU."""
+    import torch
+    import torch.nn.functional as F
+
+    from .layers import REGISTRY
+
+    namespaces = {"F": F, "torch": torch}
+    kinds: dict = {}
+    for cls in REGISTRY.values():
+        for call in cls.TORCH_FUNCTIONS:
+            where, _, name = call.rpartition(".")
+            target = getattr(namespaces[where], name, None) if where else name
+            if target is not None:  # None: not in this torch version
+                kinds.setdefault(target, cls)  # ranks of one family share F.pad: the first decides
+    return kinds
+
+
+# Tensor methods that take their one list argument as separate arguments too
+VARARG_METHODS = ("permute",)
 
 
 def _bind(node, fn=None):
@@ -356,6 +338,8 @@ def _bind(node, fn=None):
 
         target = getattr(torch, node.target, None)
         args = node.args
+        if node.target in VARARG_METHODS and len(args) > 1 and not isinstance(args[1], (list, tuple)):
+            args = (args[0], tuple(args[1:]))  # x.permute(0, 2, 1) is torch.permute(x, (0, 2, 1))
     try:
         pair = normalize_function(target, tuple(args), dict(node.kwargs), normalize_to_only_use_kwargs=True)
     except Exception:  # noqa: BLE001 (torch's schema lookup can fail in many ways)
@@ -368,12 +352,6 @@ def _bind(node, fn=None):
         return dict(inspect.signature(target).bind(*args, **node.kwargs).arguments)
     except (TypeError, ValueError):
         return dict(node.kwargs)
-
-
-def _int_list(v):
-    if isinstance(v, int):
-        return [v]
-    return [int(x) for x in v]
 
 
 # ----------------------------------------------------------------------------- the data-flow graph
@@ -512,7 +490,7 @@ class Converter:
     # ---------------------------------------------------------------- which inputs carry data
 
     def data_inputs(self, node) -> list:
-        merges = self.tables[2]
+        merges = self.tables[1]
         if node.op == "call_module":
             mod = self.gm.get_submodule(node.target)
             from torch import nn
@@ -587,7 +565,7 @@ class Converter:
     def convert(self, node):
         from torch import nn
 
-        merges, passthrough = self.tables[2], self.tables[3]
+        merges, passthrough = self.tables[1], self.tables[2]
         if node.op == "placeholder":
             if any(isinstance(o, Op) and o.kind == "source" for o in self.ops.values()):
                 self.fail(node, "a second input; netcalc import handles models with one input tensor")
@@ -686,7 +664,7 @@ class Converter:
                                 "to the data; netcalc cannot express that")
             # x + self.position_embeddings(arange(L)): the table is a learned tensor the data passes
             # (netcalc's Parameter, as the zoo's BERT writes it); the addition itself is not counted
-            leaf = Leaf("Parameter", {"shape": list(t.shape)}, t.target.rsplit(".", 1)[-1], _scope_of_node(node),
+            leaf = Leaf(tensor.Parameter.TYPE, {"shape": list(t.shape)}, t.target.rsplit(".", 1)[-1], _scope_of_node(node),
                         shape, path=t.target, module=self.gm.get_submodule(t.target), params=t.numel)
             self.ops[node] = self.new_op("layer", node, inputs=[tensors[0]], entries=[leaf])
             return
@@ -695,10 +673,10 @@ class Converter:
             typ = None
             if len(learned) == 1 and len(tensors) == 1 and len(shape) == 3:
                 if kind == "add" and t.shape == (1, *shape[1:]):
-                    typ = "PositionalEmbedding"  # x + self.pos_embedding
+                    typ = tensor.PositionalEmbedding.TYPE  # x + self.pos_embedding
                 elif kind == "cat" and isinstance(srcs[0], Learned) and t.shape == (1, 1, shape[2]) and \
                         _bind(node).get("dim", 0) in (1, -2):
-                    typ = "ClassToken"  # torch.cat([self.class_token.expand(n, -1, -1), x], dim=1)
+                    typ = tensor.ClassToken.TYPE  # torch.cat([self.class_token.expand(n, -1, -1), x], dim=1)
             if typ is None:
                 self.fail(node, f"uses the tensor self.{t.target} directly; netcalc can express a learned positional "
                                 "embedding added to a (N, L, D) sequence and a class token put in front of it, "
@@ -763,7 +741,7 @@ class Converter:
             if isinstance(i, slice) and i == slice(None):
                 dim += 1
             elif isinstance(i, int) and not isinstance(i, bool):
-                entries.append(Leaf("Select", {"dim": dim, "index": i}, self.local_name(node, "select"),
+                entries.append(Leaf(tensor.Select.TYPE, {"dim": dim, "index": i}, self.local_name(node, "select"),
                                     _scope_of_node(node), ()))
             else:
                 self.fail(node, f"indexing {_show_index(index)} is not expressible; netcalc has Select for "
@@ -779,115 +757,18 @@ class Converter:
 
     def function_layer(self, node, x: tuple, y: tuple):
         """(netcalc type, args) for a shape-changing function or method call."""
-        table, pools = self.tables[0], self.tables[1]
-        t = node.target
-        name = t if isinstance(t, str) else getattr(t, "__name__", "")
         if y is None:
             self.fail(node, "does not produce a tensor netcalc can follow")
-        if t in table:
-            typ = table[t]
-            b = _bind(node)
-            args = {}
-            if typ in ("Softmax", "LogSoftmax"):
-                dim = b.get("dim")
-                if dim is None:
-                    self.fail(node, "softmax without dim; give dim explicitly")
-                args["dim"] = dim
-            elif typ == "GELU" and b.get("approximate", "none") != "none":
-                args["approximate"] = b["approximate"]
-            elif typ == "LeakyReLU" and b.get("negative_slope", 0.01) != 0.01:
-                args["negative_slope"] = float(b["negative_slope"])
-            elif typ == "ELU" and b.get("alpha", 1.0) != 1.0:
-                args["alpha"] = float(b["alpha"])
-            elif typ == "Dropout" and b.get("p", 0.5) != 0.5:
-                args["p"] = float(b["p"])
-            return typ, args
-        if t in pools:
-            typ = pools[t]
-            b = _bind(node)
-            if typ.startswith("Adaptive"):
-                return typ, {"output_size": _plain(b.get("output_size"))}
-            args = {"kernel_size": _plain(b.get("kernel_size"))}
-            stride = b.get("stride")
-            if stride not in (None, [], ()) and _plain(stride) != args["kernel_size"]:
-                args["stride"] = _plain(stride)
-            for key, default in (("padding", 0), ("dilation", 1), ("ceil_mode", False), ("count_include_pad", True),
-                                 ("divisor_override", None)):
-                v = b.get(key, default)
-                if v is not None and not _same(_plain(v), default) and (key != "dilation" or typ.startswith("Max")):
-                    args[key] = _plain(v)
-            if b.get("return_indices"):
-                self.fail(node, "max pooling with return_indices (a tuple); netcalc follows one tensor")
-            return typ, _collapse(args)
-        if name == "flatten":
-            b = _bind(node)
-            args = {}
-            start, end = b.get("start_dim", 0), b.get("end_dim", -1)
-            if start != 1:  # torch.flatten's default is 0, netcalc's (nn.Flatten's) 1
-                args["start_dim"] = start
-            if end != -1:
-                args["end_dim"] = end
-            return "Flatten", args
-        if name in ("view", "reshape", "squeeze", "unsqueeze", "unflatten", "view_as", "reshape_as"):
-            if len(y) == 2 and len(x) >= 2 and y[0] == x[0] and y[1] == _prod(x[1:]):
-                return "Flatten", {}
-            return "Reshape", {"shape": list(y)}
-        if name == "permute":
-            dims = list(node.args[1:]) if node.op == "call_method" else [node.args[1]] if len(node.args) > 1 else []
-            if not dims:
-                dims = [node.kwargs.get("dims")]
-            if len(dims) == 1 and isinstance(dims[0], (list, tuple)):
-                dims = list(dims[0])
-            if not all(isinstance(d, int) for d in dims):
-                self.fail(node, "permutes with dimensions that are not constants")
-            return "Permute", {"dims": dims}
-        if name in ("transpose", "swapaxes", "swapdims"):
-            b = _bind(node)
-            d0 = b.get("dim0", b.get("axis0"))
-            d1 = b.get("dim1", b.get("axis1"))
-            if d0 is None:
-                d0, d1 = node.args[1], node.args[2]
-            return "Transpose", {"dim0": d0, "dim1": d1}
-        if name == "t" and len(x) == 2:
-            return "Transpose", {"dim0": 0, "dim1": 1}
-        if name == "mean":
-            b = _bind(node)
-            dim = b.get("dim")
-            if dim is None:
-                self.fail(node, "a mean over every dimension (a scalar); netcalc's Mean needs dim")
-            args = {"dim": _int_list(dim)}
-            if b.get("keepdim"):
-                args["keepdim"] = True
-            return "Mean", args
-        if name == "interpolate":
-            b = _bind(node)
-            args = {}
-            if b.get("size") is not None:
-                args["size"] = _plain(b["size"])
-            if b.get("scale_factor") is not None:
-                args["scale_factor"] = _plain(b["scale_factor"])
-            mode = b.get("mode", "nearest")
-            if mode != "nearest":
-                args["mode"] = mode
-            if b.get("align_corners") is not None:
-                args["align_corners"] = b["align_corners"]
-            return "Upsample", args
-        if name == "pad":
-            b = _bind(node)
-            pad = _int_list(b.get("pad"))
-            mode = b.get("mode", "constant")
-            rank = len(pad) // 2
-            value = b.get("value")
-            kind = {"constant": "ConstantPad" if value not in (None, 0, 0.0) else "ZeroPad", "reflect": "ReflectionPad",
-                    "replicate": "ReplicationPad", "circular": "CircularPad"}.get(mode)
-            if kind is None or rank not in (1, 2, 3) or len(pad) % 2:
-                self.fail(node, f"padding {pad} in mode {mode!r} is not one of the torch.nn pad layers")
-            args = {"padding": pad[0] if len(set(pad)) == 1 else pad}
-            if kind == "ConstantPad":
-                args["value"] = float(value)
-            return f"{kind}{rank}d", args
-        self.fail(node, "is not an operation netcalc can express (it knows the torch.nn layers, +, *, torch.cat, "
-                        "reshapes, permute/transpose, mean, x[:, i], interpolate, pad and the common activations)")
+        cls = self.tables[0].get(node.target)
+        if cls is None:
+            self.fail(node, "is not an operation netcalc can express (it knows the torch.nn layers, +, *, torch.cat, "
+                            "reshapes, permute/transpose, mean, x[:, i], interpolate, pad and the common activations)")
+        bound = {k: v for k, v in _bind(node).items() if k not in UNWRITTEN}
+        try:
+            kind, args = cls.from_call(bound, x, y)
+        except ValueError as e:
+            self.fail(node, str(e))
+        return kind.TYPE, args
 
     # ---------------------------------------------------------------- series-parallel structure
 
@@ -951,18 +832,6 @@ def _show_index(index) -> str:
         return str(i) if isinstance(i, int) else type(i).__name__
     idx = index if isinstance(index, tuple) else (index,)
     return "x[" + ", ".join(one(i) for i in idx) + "]"
-
-
-def _prod(xs) -> int:
-    out = 1
-    for v in xs:
-        out *= v
-    return out
-
-
-def _collapse(args: dict) -> dict:
-    return {k: (v[0] if isinstance(v, list) and v and all(x == v[0] for x in v) and k != "output_size" else v)
-            for k, v in args.items()}
 
 
 # ----------------------------------------------------------------------------- hooks fallback: plain chains
