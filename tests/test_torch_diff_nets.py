@@ -191,6 +191,7 @@ SMOKE = {
     "UpsamplingBilinear2d": ([1, 2, 3, 4], {"scale_factor": 1.5}),
     "PixelShuffle": ([1, 8, 3, 3], {"upscale_factor": 2}),
     "PixelUnshuffle": ([1, 2, 4, 6], {"downscale_factor": 2}),
+    "ChannelShuffle": ([1, 6, 3, 3], {"groups": 3}),
     "Reshape": ([2, 3, 4], {"shape": [6, -1]}),
     "View": ([2, 3, 4], {"shape": [-1, 12]}),
     "Permute": ([2, 3, 4], {"dims": [2, 0, 1]}),

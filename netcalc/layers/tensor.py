@@ -547,3 +547,26 @@ class PixelUnshuffle(Layer):
                 self.error(f"height and width must be divisible by downscale_factor ({r}), got {fmt_shape(x)}",
                            "downscale_factor")
         return (*x[:-3], x[-3] * r * r, fdiv(x[-2], r), fdiv(x[-1], r))
+
+
+@register
+class ChannelShuffle(Layer):
+    """``torch.nn.ChannelShuffle(groups)``: ``(N, C, *)`` keeps its shape, the channels regrouped
+    (``C`` must divide by ``groups``); no parameters, and moving data costs nothing. Each output
+    unit reads the input unit at its own position, so the receptive field passes through."""
+
+    TYPE = "ChannelShuffle"
+    FAMILY, LAYOUT = "tensor", "cf"
+    PASS_RF = True
+    ARGS = (Arg("groups"),)
+
+    def validate(self):
+        self.check_positive(self.args["groups"], "groups", "groups")
+
+    def output_shape(self, x):
+        if len(x) < 3:
+            self.error(f"expects an input with more than 2 dims (N, C, *), got {fmt_shape(x)}")
+        c, g = x[1], self.args["groups"]
+        if is_int(c) and is_int(g) and c % g:
+            self.error(f"channels ({c}) must be divisible by groups ({g})", "groups")
+        return x
