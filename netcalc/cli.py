@@ -373,11 +373,12 @@ def draw(spec: str = SpecArg,
 
     def run():
         from . import draw as dr
+        from .network import analyze
 
         if output and not output.lower().endswith((".svg", ".png")):
             raise UsageError(f"-o {output}: the picture must be .svg or .png")
-        report, sources = with_spec(spec, lambda spec_: dr.trace(spec_, parse_sets(set), no_bias))
-        svg = dr.draw_rf(report) if rf else dr.draw(report, depth, sources)
+        report = with_spec(spec, lambda spec_: analyze(spec_, parse_sets(set), no_bias))
+        svg = dr.draw_rf(report) if rf else dr.draw(report, depth)
         if not output:
             sys.stdout.write(svg)
         elif output.lower().endswith(".png"):

@@ -11,8 +11,8 @@ frame with their name.
 :func:`draw_rf` is a line chart of receptive-field size (left axis) and jump (right axis) by
 layer.
 
-Both are pure functions of the report (plus, for :func:`draw`, the data-flow edges that
-:func:`trace` recovers while analysing; without them the layers are drawn as a chain).
+Both are pure functions of the report: its rows, their data-flow edges (``LayerRow.inputs``)
+and its blocks.
 """
 
 from __future__ import annotations
@@ -58,62 +58,6 @@ def family(type_name: str) -> str:
 def layout_of(type_name: str) -> str | None:
     kind = kind_of(type_name)
     return kind.LAYOUT if kind is not None else None
-
-
-# ----------------------------------------------------------------------------- data-flow edges
-
-def trace(spec, values=None, no_bias: bool = False, **options):
-    """Analyse ``spec`` and record, for every row, the rows whose outputs it reads (-1: the input).
-
-    Returns ``(report, sources)``. This follows the walker in :mod:`netcalc.network` by tagging
-    each tensor shape with the row that made it; if that ever fails, ``sources`` is None and
-    the picture is a chain.
-    """
-    from .layers import Context
-    from .network import Walker, analyze, input_shape
-    from .report import Report as _Report
-    from .rf import Field
-
-    class Tagged(tuple):
-        src = -1
-
-    def tag(shape, src):
-        t = Tagged(shape)
-        t.src = src
-        return t
-
-    class GraphWalker(Walker):
-        def __init__(self, *a):
-            super().__init__(*a)
-            self.sources: list[list[int]] = []
-
-        def leaf(self, entry, x, fld, ctx, name):
-            n = len(self.rows)
-            y, fld = super().leaf(entry, x, fld, ctx, name)
-            if len(self.rows) > n:
-                self.sources.append([getattr(x, "src", -1)])
-                y = tag(y, len(self.rows) - 1)
-                self.saved[self.rows[-1].name] = (y, fld)
-            return y, fld
-
-        def merge(self, entry, op, prefix, parts, x_in, ctx):
-            srcs = [getattr(s, "src", -1) for _, s in parts]
-            y = super().merge(entry, op, prefix, parts, x_in, ctx)
-            self.sources.append(srcs)
-            return tag(y, len(self.rows) - 1)
-
-    try:
-        vals = {**spec.symbols, **(values or {})}
-        walker = GraphWalker(spec, Context(vals, no_bias), True, False)
-        x = tag(input_shape(spec, vals), -1)
-        y, _ = walker.sequence(spec.layers, x, Field(), walker.ctx, "")
-        report = _Report(name=spec.name, input_shape=tuple(x), output_shape=tuple(y), layers=walker.rows,
-                         choices=walker.choices, blocks=walker.blocks, warnings=walker.warnings, **options)
-        if len(walker.sources) == len(report.layers):
-            return report, walker.sources
-    except (AttributeError, TypeError):  # the walker changed shape: draw a chain
-        pass
-    return analyze(spec, values, no_bias, **options), None
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -189,7 +133,7 @@ def _dims(item: Item):
     return 6.0, 10.0, 3.0
 
 
-def _items(report: Report, depth: int | None, sources) -> list[Item]:
+def _items(report: Report, depth: int | None) -> list[Item]:
     rows = report.layers
     collapsed = [b for b in report.blocks if depth is not None and b.depth == depth and b.end > b.start]
     owner = {}  # row index → item key
@@ -213,7 +157,7 @@ def _items(report: Report, depth: int | None, sources) -> list[Item]:
     for item in ordered[1:]:
         srcs = []
         for i in item.rows:
-            for s in (sources[i] if sources is not None else [i - 1]):
+            for s in rows[i].inputs:
                 key = -1 if s < 0 else owner[s]
                 if key != item.key and key not in srcs and (s < 0 or s < item.rows.start or s >= item.rows.stop):
                     srcs.append(key)
@@ -290,11 +234,11 @@ def _cuboid(x, y, w, h, d, colors) -> str:
     return "".join(parts)
 
 
-def draw(report: Report, depth: int | None = None, sources: list | None = None) -> str:
+def draw(report: Report, depth: int | None = None) -> str:
     """The architecture diagram as an SVG document (a string)."""
     from .render import quantity, shape_text
 
-    items = _items(report, depth, sources)
+    items = _items(report, depth)
     for it in items:
         it.w, it.h, it.d = _dims(it)
         it.label_w = max(len(s) for s in it.lines) * CHAR

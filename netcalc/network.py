@@ -82,7 +82,8 @@ class Walker:
         self.blocks: list[BlockRow] = []
         self.choices: list[dict] = []
         self.mirror: list[LayerRow] = []  # strided layers not yet undone by a transposed conv, innermost last
-        self.saved: dict[str, tuple] = {}  # name → (output shape, field) for `with:` references
+        self.saved: dict[str, tuple] = {}  # name → (output shape, field, source) for `with:` references
+        self.source = -1  # the row whose output is the current tensor (-1: the network input)
         self.top_names: dict[str, int] = {}
         self.calls: list[str] = []  # block calls in progress, to report recursion
         self.warnings: list[str] = []
@@ -232,7 +233,7 @@ class Walker:
             except RecursionError:  # sympy on a formula nested deeper than check_formula caught
                 raise LimitError(f"{name or entry.type}: a formula nested too deeply to compute; give some letters "
                                 "values with --set", entry.pos) from None
-        first, x0 = len(self.rows), x
+        first, x0, source = len(self.rows), x, self.source
         transparent = kind != "block" and entry.name is None and bool(prefix)
         inner = prefix if transparent else name
         if kind == "block":
@@ -243,13 +244,13 @@ class Walker:
             y, field = self.residual(entry, x, field, ctx, inner)
         elif kind == "multiply":
             gate, _ = self.sequence(entry.children, x, field, ctx, inner)
-            y = self.merge(entry, "Multiply", inner, [("input", x), ("gate", gate)], x, ctx)
+            y = self.merge(entry, "Multiply", inner, [("input", x, source), ("gate", gate, self.source)], x, ctx)
             field = None
         else:  # concat, add
             y, field = self.combine(entry, x, field, ctx, inner)
         if not transparent:
             self.block_row(name, entry.type if kind == "block" else kind.capitalize(), first, x0, y)
-            self.saved[name] = (y, field)
+            self.saved[name] = (y, field, self.source)
         if entry.expect is not None:
             check_expect(entry, y, ctx.values, name)
         return y, field
@@ -280,7 +281,9 @@ class Walker:
         return y, field
 
     def residual(self, entry, x, field, ctx, prefix):
+        source = self.source
         y, main_field = self.sequence(entry.children, x, field, ctx, prefix)
+        main, self.source = self.source, source
         if entry.shortcut:
             sc_prefix = f"{prefix}.{entry.shortcut_name}" if entry.shortcut_name and prefix else (
                 entry.shortcut_name or prefix)
@@ -290,25 +293,26 @@ class Walker:
                 self.block_row(sc_prefix, "shortcut", first, s_in, s)
         else:
             s, sc_field = x, field
-        out = self.merge(entry, "Add", prefix, [("the main branch", y), ("the shortcut", s)], x, ctx)
+        out = self.merge(entry, "Add", prefix, [("the main branch", y, main), ("the shortcut", s, self.source)], x, ctx)
         return out, self.merged_field(self.union(main_field, sc_field), out)
 
     def combine(self, entry, x, field, ctx, prefix):
-        parts, fields = [], []
+        parts, fields, source = [], [], self.source
         if entry.branches is not None:
             for i, branch in enumerate(entry.branches):
+                self.source = source
                 y, f = self.sequence(branch, x, field, ctx, f"{prefix}.{i}" if prefix else f"branch{i}")
-                parts.append((f"branch {i}", y))
+                parts.append((f"branch {i}", y, self.source))
                 fields.append(f)
         for ref in entry.refs or ():
             if ref not in self.saved:
                 hint = did_you_mean(ref, list(self.saved))
                 raise SpecError(f"with: no earlier layer or block is named {ref!r}{hint}", entry.where("with"))
-            shape, f = self.saved[ref]
-            parts.insert(0, (ref, shape))  # the skip comes first, as in torch.cat([skip, x])
+            shape, f, ref_source = self.saved[ref]
+            parts.insert(0, (ref, shape, ref_source))  # the skip comes first, as in torch.cat([skip, x])
             fields.insert(0, f)
         if entry.branches is None:
-            parts.append((self.rows[-1].name if self.rows else "the network input", x))
+            parts.append((self.rows[-1].name if self.rows else "the network input", x, source))
             fields.append(field)
         op = "Concat" if entry.kind == "concat" else "Add"
         y = self.merge(entry, op, prefix, parts, x, ctx)
@@ -341,11 +345,12 @@ class Walker:
         return d % ndim
 
     def merge(self, entry, op, prefix, parts, x_in, ctx):
-        """Combine branch outputs; shapes must line up (broadcasting for Multiply)."""
-        (name_a, a), rest = parts[0], parts[1:]
+        """Combine branch outputs ``(what, shape, source row)``; shapes must line up (broadcasting
+        for Multiply)."""
+        (name_a, a, _), rest = parts[0], parts[1:]
         where = prefix or entry.type
         out = list(a)
-        for name_b, b in rest:
+        for name_b, b, _ in rest:
             if op == "Concat":
                 d = self.concat_dim(entry, ctx, len(out))
                 ok = len(b) == len(out) and all(same(p, q) for i, (p, q) in enumerate(zip(out, b)) if i != d)
@@ -366,12 +371,11 @@ class Walker:
         while row_name in self.saved:  # a second merge in the same block: add, add_1, ...
             row_name = f"{where}.{op.lower()}_{k}"
             k += 1
-        self.saved[row_name] = (y, None)
-        inputs = len(parts)
-        flops = 0 if op == "Concat" else (inputs - 1) * numel(y)
-        self.rows.append(LayerRow(index=len(self.rows) + 1, name=row_name, type=op, input_shape=a, output_shape=y,
-                                  state_shapes=None, weights=0, biases=0, params=0, macs=0, flops=flops, rf=None,
-                                  path=row_name if "." in row_name else None))
+        flops = 0 if op == "Concat" else (len(parts) - 1) * numel(y)
+        self.add_row(LayerRow(index=len(self.rows) + 1, name=row_name, type=op, input_shape=a, output_shape=y,
+                              state_shapes=None, weights=0, biases=0, params=0, macs=0, flops=flops, rf=None,
+                              path=row_name if "." in row_name else None, inputs=tuple(p[2] for p in parts)))
+        self.saved[row_name] = (y, None, self.source)
         return y
 
     def leaf(self, entry, x, field, ctx, name):
@@ -388,9 +392,10 @@ class Walker:
         if entry.expect is not None:
             check_expect(entry, y, ctx.values)
         if self.shapes_only:
-            self.rows.append(LayerRow(index=len(self.rows) + 1, name=name, type=cls.TYPE, input_shape=x, output_shape=y,
-                                      state_shapes=None, weights=0, biases=0, params=0, macs=0, flops=0, rf=None))
-            self.saved[name] = (y, None)
+            self.add_row(LayerRow(index=len(self.rows) + 1, name=name, type=cls.TYPE, input_shape=x, output_shape=y,
+                                  state_shapes=None, weights=0, biases=0, params=0, macs=0, flops=0, rf=None,
+                                  inputs=(self.source,)))
+            self.saved[name] = (y, None, self.source)
             self.track_mirror(layer)
             return y, None
         self.warnings += layer.warnings(x)
@@ -399,16 +404,21 @@ class Walker:
         biases = sum(numel(s) for n, s in params.items() if "bias" in n)
         field_before = field
         field = layer.receptive_field(field) if field is not None else None
-        self.rows.append(LayerRow(
+        self.add_row(LayerRow(
             index=len(self.rows) + 1, name=name, type=cls.TYPE, input_shape=x, output_shape=y,
             state_shapes=layer.state_shapes(x), weights=weights, biases=biases, params=weights + biases,
             macs=layer.macs(x, y), flops=layer.flops(x, y),
             rf=field.report(len(y)) if field is not None else None, layer=layer,
             explain=layer.explain(x, y, field_before, field) if self.explain else None,
-            path=name if "." in name else None))
-        self.saved[name] = (y, field)
+            path=name if "." in name else None, inputs=(self.source,)))
+        self.saved[name] = (y, field, self.source)
         self.track_mirror(layer)
         return y, field
+
+    def add_row(self, row: LayerRow):
+        """Append a row; its output becomes the current tensor."""
+        self.rows.append(row)
+        self.source = len(self.rows) - 1
 
     def track_mirror(self, layer):
         """A strided layer (its row, just added) waits for the transposed conv that undoes it;

@@ -31,6 +31,7 @@ class LayerRow:
     layer: Any = field(default=None, repr=False)
     explain: dict | None = field(default=None, repr=False)  # concern → [explain.Step]
     path: str | None = None  # dotted position inside blocks, e.g. layer1.0.conv2
+    inputs: tuple = ()  # the rows (0-based) whose outputs it reads, in order; -1 is the network input
     dtype_bytes: int = 4
 
     @property

@@ -11,8 +11,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from netcalc.draw import CHAR, draw, draw_rf, rf_points, trace
+from netcalc.draw import CHAR, draw, draw_rf, rf_points
 from netcalc.errors import SpecError
+from netcalc.network import analyze
 from netcalc.render import quantity, shape_text
 from netcalc.spec import parse
 
@@ -24,12 +25,12 @@ RESNET = os.path.join(ROOT, "netcalc", "zoo", "resnet18.yaml")
 
 def load(path, values=None):
     with open(path, encoding="utf-8") as fh:
-        return trace(parse(fh.read(), path), values)
+        return analyze(parse(fh.read(), path), values)
 
 
 def svg_of(path, depth=None):
-    report, sources = load(path)
-    return report, sources, ET.fromstring(draw(report, depth, sources))
+    report = load(path)
+    return report, ET.fromstring(draw(report, depth))
 
 
 def boxes(root):
@@ -41,7 +42,7 @@ def texts(g) -> dict:
 
 
 def test_one_box_per_layer_with_name_type_shape_and_params():
-    report, _, root = svg_of(CPEN)
+    report, root = svg_of(CPEN)
     gs = boxes(root)
     assert len(gs) == len(report.layers) == 11
     assert len(root.findall(".//s:g[@class='input']", NS)) == 1
@@ -55,7 +56,7 @@ def test_one_box_per_layer_with_name_type_shape_and_params():
 
 def test_box_size_follows_the_tensor():
     """Height grows with the spatial size, thickness with the channels (log scale)."""
-    _, _, root = svg_of(CPEN)
+    _, root = svg_of(CPEN)
     fronts = {g.get("data-name"): g.find("s:rect", NS) for g in boxes(root)}
     h = {k: float(r.get("height")) for k, r in fronts.items()}
     w = {k: float(r.get("width")) for k, r in fronts.items()}
@@ -64,7 +65,7 @@ def test_box_size_follows_the_tensor():
 
 
 def test_resnet_at_depth_1_draws_blocks():
-    _, _, root = svg_of(RESNET, depth=1)
+    _, root = svg_of(RESNET, depth=1)
     names = [g.get("data-name") for g in boxes(root)]
     assert names == ["conv1", "bn1", "relu", "maxpool", "layer1.0", "layer1.1", "layer2.0", "layer2.1",
                      "layer3.0", "layer3.1", "layer4.0", "layer4.1", "avgpool", "flatten", "fc"]
@@ -75,8 +76,7 @@ def test_resnet_at_depth_1_draws_blocks():
 
 
 def test_resnet_skips_are_arcs_and_downsample_branches_get_a_lane():
-    report, sources, root = svg_of(RESNET)
-    assert sources is not None
+    report, root = svg_of(RESNET)
     assert len(boxes(root)) == len(report.layers)
     # 8 residual adds: the 5 identity shortcuts jump over boxes as arcs; the 3 downsample shortcuts
     # run in a lane of their own
@@ -84,15 +84,7 @@ def test_resnet_skips_are_arcs_and_downsample_branches_get_a_lane():
     assert len(root.findall(".//s:path[@class='branch']", NS)) == 6
     adds = [i for i, r in enumerate(report.layers) if r.type == "Add"]
     first = adds[0]
-    assert report.layers[sources[first][0]].name == "layer1.0.bn2"
-    assert report.layers[sources[first][1]].name == "maxpool"
-
-
-def test_without_edges_the_layers_are_a_chain():
-    report, _ = load(RESNET)
-    root = ET.fromstring(draw(report, None, None))
-    assert len(boxes(root)) == len(report.layers)
-    assert not root.findall(".//s:path[@class='skip']", NS)
+    assert [report.layers[i].name for i in report.layers[first].inputs] == ["layer1.0.bn2", "maxpool"]
 
 
 def _label_spans(root):
@@ -108,7 +100,7 @@ def _label_spans(root):
 
 @pytest.mark.parametrize("path, depth", [(CPEN, None), (RESNET, None), (RESNET, 1), (RESNET, 0)])
 def test_layout_stays_on_canvas_without_overlaps(path, depth):
-    _, _, root = svg_of(path, depth)
+    _, root = svg_of(path, depth)
     width, height = float(root.get("width")), float(root.get("height"))
     spans = _label_spans(root)
     for y, x0, x1 in spans:
@@ -133,7 +125,7 @@ def test_layout_stays_on_canvas_without_overlaps(path, depth):
 
 
 def test_rf_chart_points_match_the_report():
-    report, _ = load(RESNET)
+    report = load(RESNET)
     root = ET.fromstring(draw_rf(report))
     circles = root.findall(".//s:circle[@class='rf-size']", NS)
     with_rf = [(i, r) for i, r in enumerate(report.layers, 1) if r.rf is not None]
@@ -155,7 +147,7 @@ def test_rf_chart_points_match_the_report():
 def test_rf_chart_per_axis_when_axes_differ(spec_file):
     path = spec_file("input: [1, 1, 64, 32]\nlayers:\n  - Conv2d: {out_channels: 4, kernel_size: [5, 3]}\n"
                      "  - MaxPool2d: {kernel_size: [2, 1]}\n")
-    report, _ = load(path)
+    report = load(path)
     root = ET.fromstring(draw_rf(report))
     sizes = root.findall(".//s:circle[@class='rf-size']", NS)
     assert {(c.get("data-axis"), c.get("data-value")) for c in sizes} == {("0", "5"), ("1", "3"), ("0", "6")}
@@ -163,10 +155,10 @@ def test_rf_chart_per_axis_when_axes_differ(spec_file):
 
 
 def test_symbolic_and_rf_free_specs_still_draw(spec_file):
-    report, sources = load(os.path.join(ROOT, "specs", "classics", "symbolic.yaml"))
-    ET.fromstring(draw(report, None, sources))
+    report = load(os.path.join(ROOT, "specs", "classics", "symbolic.yaml"))
+    ET.fromstring(draw(report, None))
     ET.fromstring(draw_rf(report))
-    report, sources = load(os.path.join(ROOT, "specs", "classics", "lstm_lm.yaml"))
+    report = load(os.path.join(ROOT, "specs", "classics", "lstm_lm.yaml"))
     root = ET.fromstring(draw_rf(report))
     assert root.find(".//s:text[@class='note']", NS) is not None
 
@@ -175,10 +167,10 @@ def test_symbolic_and_rf_free_specs_still_draw(spec_file):
                                         + glob.glob(os.path.join(ROOT, "netcalc", "zoo", "*.yaml"))))
 def test_every_spec_draws(path):
     try:
-        report, sources = load(path)
+        report = load(path)
     except SpecError as e:  # specs with blanks (for solve) are not drawable as they are
         pytest.skip(f"{os.path.basename(path)}: {e}")
-    root = ET.fromstring(draw(report, None, sources))
+    root = ET.fromstring(draw(report, None))
     assert len(boxes(root)) == len(report.layers)
 
 

@@ -269,3 +269,35 @@ def test_symbolic_recurrent_and_encoder_params():
     assert simplified_equal(lstm.output_shape[2], 4 * E)
     d = 4 * E   # attention 4d² + 4d, FFN 2·2048·d + 2048 + d, norms 4d
     assert simplified_equal(enc.params, 4 * d ** 2 + 4 * d + 2 * 2048 * d + 2048 + d + 4 * d)
+
+
+def test_rows_record_the_rows_they_read():
+    """The walk is the graph: every row names the rows whose outputs it reads (-1: the input),
+    through branches, shortcuts, gates, `with:` references and skipped `when:` entries."""
+    report = analyze_text("""
+input: [1, 4, 8, 8]
+layers:
+  - Conv2d: {out_channels: 4, kernel_size: 3, padding: 1, name: stem}
+  - residual:
+      layers: [ReLU, {Conv2d: {out_channels: 4, kernel_size: 1}}]
+      shortcut: [{Conv2d: {out_channels: 4, kernel_size: 1}}]
+  - concat: {branches: [[ReLU], [{Conv2d: {out_channels: 2, kernel_size: 1}}, {Identity: {when: "in_channels > 100"}}]]}
+  - multiply: {layers: [{AdaptiveAvgPool2d: {output_size: 1}}, Sigmoid]}
+  - concat: {with: stem}
+""", "x.yaml")
+    def name(i):
+        return report.layers[i].name if i >= 0 else "input"
+
+    edges = [(r.name, [name(i) for i in r.inputs]) for r in report.layers]
+    assert edges == [
+        ("stem", ["input"]),
+        ("Residual_2.0", ["stem"]), ("Residual_2.1", ["Residual_2.0"]),
+        ("Residual_2.0", ["stem"]),  # the shortcut's conv: the same path as the main branch's first (issue 16)
+        ("Residual_2.add", ["Residual_2.1", "Residual_2.0"]),
+        ("Concat_3.0.0", ["Residual_2.add"]), ("Concat_3.1.0", ["Residual_2.add"]),
+        ("Concat_3.concat", ["Concat_3.0.0", "Concat_3.1.0"]),
+        ("Multiply_4.0", ["Concat_3.concat"]), ("Multiply_4.1", ["Multiply_4.0"]),
+        ("Multiply_4.multiply", ["Concat_3.concat", "Multiply_4.1"]),
+        ("Concat_5.concat", ["stem", "Multiply_4.multiply"]),
+    ]
+    assert report.layers[4].inputs == (2, 3)
