@@ -512,6 +512,9 @@ def _blocks(raw, pos: Pos) -> dict[str, BlockDef]:
         bpos = getattr(raw, "key_pos", {}).get(name, pos)
         if not NAME.fullmatch(str(name)):
             raise SpecError(f"block name {name!r} is not a name (letters, digits, _)", bpos)
+        if str(name) in STRUCTURAL:
+            raise SpecError(f"block name {name!r} is netcalc's structural word {name}:, so the block could never be "
+                            f"called; give it another name (e.g. {str(name).capitalize()}Block)", bpos)
         if not isinstance(body, dict) or "layers" not in body:
             raise SpecError(f"block {name} needs 'layers:' (and optionally 'args:' with defaults)", bpos)
         for key in body:
@@ -619,7 +622,9 @@ def _structure(entry: Entry, blocks: dict) -> Entry:
     """Recognise block calls and structural entries, and parse their sub-networks."""
     key = entry.type.strip().lower()
     by_lower = {b.lower(): b for b in blocks}
-    if entry.type in blocks or key in by_lower:
+    # a block's exact name first, then the structural words in any case, then block names in any case:
+    # a user's block Residual never turns the residual: inside it into a call of itself
+    if entry.type in blocks or (key not in STRUCTURAL and key in by_lower):
         entry.kind = "block"
         entry.type = entry.type if entry.type in blocks else by_lower[key]
         return entry

@@ -154,3 +154,31 @@ def test_zoo_by_name(cli):
     assert r.exit_code == 0 and json.loads(r.stdout)["totals"]["params"] == 11_689_512
     r = cli("params", "resnet19")
     assert r.exit_code == 2 and "did you mean 'resnet18'" in r.stderr
+
+
+D2L_RESIDUAL = """
+input: [1, 3, 32, 32]
+blocks:
+  {name}:
+    args: {{c: 8}}
+    layers:
+      - residual:
+          layers: [{{Conv2d: {{out_channels: c, kernel_size: 3, padding: 1}}}}, ReLU]
+layers:
+  - Conv2d: {{out_channels: 8, kernel_size: 3, padding: 1}}
+  - {call}: {{c: 8}}
+"""
+
+
+@pytest.mark.parametrize("name", ["Residual", "RESIDUAL", "Concat"])
+def test_a_block_named_like_a_structural_word_is_still_a_block(name):
+    """d2l's own block name: the `residual:` inside it stays structural, whatever the block's case."""
+    report = analyze_text(D2L_RESIDUAL.format(name=name, call=name), "x.yaml")
+    assert [r.type for r in report.layers] == ["Conv2d", "Conv2d", "ReLU", "Add"]
+    assert report.blocks[-1].type == name
+
+
+def test_a_block_named_exactly_as_a_structural_word_is_refused_at_its_definition():
+    with pytest.raises(SpecError, match="structural word residual:.*another name") as e:
+        analyze_text(D2L_RESIDUAL.format(name="residual", call="residual"), "x.yaml")
+    assert e.value.pos == (4, 3)
