@@ -372,6 +372,18 @@ def test_functional_ops():
     assert "groups: 8" in result.text and "mode: bilinear" in result.text
 
 
+
+def test_new_layer_kinds_import_through_the_registry():
+    """A kind added as one class in netcalc/layers/ imports with no change to the importer."""
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ChannelShuffle(2), nn.FractionalMaxPool2d(2, output_size=4),
+                          nn.CrossMapLRN2d(3), nn.Unfold(2, stride=2), nn.Fold(4, 2, stride=2), nn.Flatten(),
+                          nn.GRUCell(128, 16))
+    result = imported(model, torch.randn(2, 3, 10, 10))
+    assert [r.type for r in result.report.layers] == ["Conv2d", "ChannelShuffle", "FractionalMaxPool2d",
+                                                      "CrossMapLRN2d", "Unfold", "Fold", "Flatten", "GRUCell"]
+    assert result.report.totals["params"] == sum(p.numel() for p in model.parameters())
+
+
 # ----------------------------------------------------------------------------- the zoo's reference models
 
 @pytest.mark.parametrize("name", ["lenet5", "lstm_lm", "unet", "vit_b_16", "bert_base"])
@@ -471,6 +483,16 @@ class TwoInputs(nn.Module):
         return self.c(x) + y
 
 
+class Distance(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c, self.d = nn.Conv2d(3, 4, 3), nn.PairwiseDistance()
+
+    def forward(self, x):
+        x = self.c(x)
+        return self.d(x, x)
+
+
 @pytest.mark.parametrize("model, shape, words", [
     (Tangled(), (1, 4, 8, 8), ["a (nn.Conv2d)", "DenseNet"]),
     (Positions(), (2, 5, 8), ["does not come from the model's input"]),
@@ -479,7 +501,7 @@ class TwoInputs(nn.Module):
     (Sliced(), (1, 4, 8, 8), ["x[:, :2]", "Select"]),
     (Scaled(), (1, 4, 8, 8), ["mul", "constant"]),
     (TwoInputs(), (1, 4, 8, 8), ["2 inputs (x, y)"]),
-    (nn.Sequential(nn.Conv2d(3, 4, 3), nn.Unfold(2)), (1, 3, 8, 8), ["1 (nn.Unfold)", "no layer type Unfold"]),
+    (Distance(), (1, 3, 8, 8), ["d (nn.PairwiseDistance)", "no layer type PairwiseDistance"]),
     (nn.Sequential(nn.Linear(4, 4)), (1, 3), ["failed at 0 (nn.Linear)", "RuntimeError"]),
 ])
 def test_what_cannot_be_expressed_fails_by_name(model, shape, words):

@@ -176,3 +176,36 @@ EDGES = [
 @pytest.mark.parametrize("why,shape,layers,verdict", EDGES, ids=[e[0] for e in EDGES])
 def test_conv_edge_cases(why, shape, layers, verdict):
     assert oracle.compare(shape, layers) == verdict, why
+
+
+@st.composite
+def fold_cases(draw):
+    window = {"kernel_size": per_axis(draw, 2, mostly(st.integers(1, 3), 0))}
+    for key, values in (("dilation", mostly(st.integers(1, 2), 0)), ("padding", mostly(st.integers(0, 2), -1)),
+                        ("stride", mostly(st.integers(1, 3), 0))):
+        if draw(st.booleans()):
+            window[key] = per_axis(draw, 2, values)
+    lead = [draw(st.integers(1, 2))] if draw(st.booleans()) else []
+    if draw(st.booleans()):
+        return spatial_input(draw, 2, lead, draw(st.integers(1, 3)), 8), [("Unfold", window)]
+    # Fold: the input is (N, C·∏k, L) for the blocks of output_size, now and then one off
+    size = [draw(st.integers(1, 8)), draw(st.integers(1, 8))]
+    k = window["kernel_size"] if isinstance(window["kernel_size"], list) else [window["kernel_size"]] * 2
+
+    def axis(key, i, default):
+        v = window.get(key, default)
+        return v[i] if isinstance(v, list) else v
+
+    blocks = 1
+    for i in range(2):
+        span = axis("dilation", i, 1) * (k[i] - 1) + 1
+        blocks *= max((size[i] + 2 * axis("padding", i, 0) - span) // max(axis("stride", i, 1), 1) + 1, 0)
+    channels = draw(st.integers(1, 3)) * k[0] * k[1] + (1 if one_in(draw, 10) else 0)
+    length = blocks + (1 if one_in(draw, 10) else 0)
+    return [*lead, channels, length], [("Fold", {"output_size": size if draw(st.booleans()) else size[0], **window}
+                                        if size[0] == size[1] else {"output_size": size, **window})]
+
+
+def test_fold_and_unfold_match_torch():
+    oracle.run_cases(fold_cases(), lambda case: oracle.compare(case[0], case[1], no_bias_modes=(False,)),
+                     min_ok=15, min_error=5, max_examples=60)

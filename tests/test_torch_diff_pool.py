@@ -87,3 +87,26 @@ EDGES = [
 @pytest.mark.parametrize("why,shape,layers,verdict", EDGES, ids=[e[0] for e in EDGES])
 def test_pool_edge_cases(why, shape, layers, verdict):
     assert oracle.compare(shape, layers, no_bias_modes=(False,)) == verdict, why
+
+
+@st.composite
+def fractional_cases(draw):
+    rank = draw(st.integers(2, 3))
+    args = {"kernel_size": per_axis(draw, rank, mostly(st.integers(1, 4), 0))}
+    how = draw(st.sampled_from(["size", "ratio", "ratio", "both", "neither"]) if one_in(draw, 8)
+               else st.sampled_from(["size", "ratio"]))
+    if how in ("size", "both"):
+        args["output_size"] = per_axis(draw, rank, st.integers(1, 6))
+    if how in ("ratio", "both"):
+        ratio = st.sampled_from([0.3, 0.5, 0.75, 0.9]) if not one_in(draw, 10) else st.sampled_from([0.0, 1.0, 1.5])
+        args["output_ratio"] = per_axis(draw, rank, ratio)
+    if one_in(draw, 4):
+        args["return_indices"] = True
+    lead = [draw(st.integers(1, 2))] if draw(st.booleans()) else []
+    shape = spatial_input(draw, rank, lead, draw(st.integers(1, 3)), 10 if rank < 3 else 7)
+    return shape, [(f"FractionalMaxPool{rank}d", args)]
+
+
+def test_fractional_max_pools_match_torch():
+    # the windows' positions are random, their number is not: output_size or int(L * output_ratio)
+    oracle.run_cases(fractional_cases(), check, min_ok=10, min_error=5, max_examples=50)

@@ -118,3 +118,54 @@ def test_encoder_fast_path_would_hide_macs():
         layer(torch.zeros(2, 3, 8))
     _, _, macs = oracle.forward("TransformerEncoderLayer", layer, (2, 3, 8))
     assert counter.get_total_flops() < 2 * macs
+
+
+@st.composite
+def cell_cases(draw):
+    kind = draw(st.sampled_from(["RNNCell", "LSTMCell", "GRUCell"]))
+    d_in = draw(st.integers(1, 5))
+    args = {"hidden_size": draw(mostly(st.integers(1, 6), 0, 10))}
+    if draw(st.booleans()):
+        args["bias"] = draw(st.booleans())
+    if kind == "RNNCell" and draw(st.booleans()):
+        args["nonlinearity"] = draw(st.sampled_from(["tanh", "relu"]))
+    if one_in(draw, 4):
+        args["input_size"] = d_in + draw(st.sampled_from([0, 0, 1]))
+    shape = draw(st.sampled_from([[d_in], [draw(st.integers(1, 3)), d_in], [1, 2, d_in]]))
+    return shape, [(kind, args)]
+
+
+def test_recurrent_cells_match_torch():
+    # one step of each cell: the two matmuls (input and zero initial state) are FlopCounterMode's MACs
+    oracle.run_cases(cell_cases(), check_recurrent, min_ok=10, min_error=2, max_examples=40)
+
+
+@st.composite
+def decoder_cases(draw):
+    """Llama-style attention and gated MLP, against torch's SDPA (enable_gqa) and plain Linears."""
+    width = draw(st.sampled_from([4, 6, 8, 12, 16]))
+    shape = [draw(st.integers(1, 2)), draw(st.integers(1, 5)), width]
+    if one_in(draw, 10):
+        shape = shape[1:]
+    if draw(st.booleans()):
+        args = {"intermediate_size": draw(mostly(st.integers(1, 10), 0, 10))}
+        if draw(st.booleans()):
+            args["bias"] = draw(st.booleans())
+        if draw(st.booleans()):
+            args["activation"] = draw(st.sampled_from(["silu", "gelu", "gelu_tanh", "relu"]))
+        return shape, [("GatedMLP", args)]
+    heads = draw(st.sampled_from([1, 2, 3, 4]))
+    args = {"num_heads": heads}
+    if draw(st.booleans()):
+        args["num_key_value_heads"] = draw(st.sampled_from([1, 2, heads]))
+    if draw(st.booleans()):
+        args["head_dim"] = draw(st.sampled_from([2, 3, 4, 8]))
+    for key in ("bias", "out_bias", "causal", "rotary"):
+        if draw(st.booleans()):
+            args[key] = draw(st.booleans())
+    return shape, [("GroupedQueryAttention", args)]
+
+
+def test_decoder_blocks_match_torch():
+    oracle.run_cases(decoder_cases(), lambda case: oracle.compare(case[0], case[1], check_macs=True),
+                     min_ok=15, min_error=5, max_examples=60)

@@ -28,6 +28,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
+import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -144,6 +145,61 @@ class HeldParameter(nn.Module):
         return x
 
 
+class GatedMLP(nn.Module):
+    """SwiGLU as Llama's LlamaMLP writes it: down_proj(act(gate_proj(x)) * up_proj(x))."""
+
+    ACTS = {"silu": F.silu, "gelu": F.gelu, "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"), "relu": F.relu}
+
+    def __init__(self, width, intermediate_size, bias=False, activation="silu"):
+        super().__init__()
+        if activation not in self.ACTS:
+            raise ValueError(f"unknown activation {activation!r}")
+        self.gate_proj = nn.Linear(width, intermediate_size, bias=bias)
+        self.up_proj = nn.Linear(width, intermediate_size, bias=bias)
+        self.down_proj = nn.Linear(intermediate_size, width, bias=bias)
+        self.act = self.ACTS[activation]
+
+    def forward(self, x):
+        return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
+
+
+class GroupedQueryAttention(nn.Module):
+    """Llama's attention with torch's own SDPA (enable_gqa) instead of netcalc's explicit matmuls;
+    rotary embedding by the half-rotation, causal by is_causal."""
+
+    def __init__(self, width, num_heads, num_key_value_heads=None, head_dim=None, bias=False, out_bias=False,
+                 causal=True, rotary=True, rope_theta=10000.0):
+        super().__init__()
+        kv = num_heads if num_key_value_heads is None else num_key_value_heads
+        d = width // num_heads if head_dim is None else head_dim
+        if num_heads < 1 or kv < 1 or num_heads % kv or (head_dim is None and width % num_heads) or (rotary and d % 2):
+            raise ValueError("bad head configuration")
+        self.h, self.kv, self.d, self.causal, self.rotary, self.theta = num_heads, kv, d, causal, rotary, rope_theta
+        self.q_proj = nn.Linear(width, num_heads * d, bias=bias)
+        self.k_proj = nn.Linear(width, kv * d, bias=bias)
+        self.v_proj = nn.Linear(width, kv * d, bias=bias)
+        self.o_proj = nn.Linear(num_heads * d, width, bias=out_bias)
+
+    def rope(self, t):
+        half = self.d // 2
+        angle = torch.arange(t.shape[-2], dtype=t.dtype, device=t.device)[:, None] * (
+            self.theta ** (-torch.arange(half, dtype=t.dtype, device=t.device) / half))
+        c, s = angle.cos().repeat(1, 2), angle.sin().repeat(1, 2)
+        return t * c + torch.cat([-t[..., half:], t[..., :half]], -1) * s
+
+    def forward(self, x):
+        if x.dim() != 3:
+            raise ValueError("expects (N, L, E)")
+        n, length, _ = x.shape
+        q = self.q_proj(x).view(n, length, self.h, self.d).transpose(1, 2)
+        k = self.k_proj(x).view(n, length, self.kv, self.d).transpose(1, 2)
+        v = self.v_proj(x).view(n, length, self.kv, self.d).transpose(1, 2)
+        if self.rotary:
+            q, k = self.rope(q), self.rope(k)
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal, enable_gqa=True)
+        return self.o_proj(out.transpose(1, 2).reshape(n, length, self.h * self.d))
+
+
 def _dims(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v,)
 
@@ -159,6 +215,10 @@ NETCALC_OPS = {
     "PositionalEmbedding": lambda x, num_positions=None: PositionalEmbedding(
         _width(x, 1) if num_positions is None else num_positions, _width(x, -1)),
     "Parameter": lambda x, shape: HeldParameter(_dims(shape)),
+    "GatedMLP": lambda x, intermediate_size, in_features=None, **kw: GatedMLP(
+        _width(x, -1) if in_features is None else in_features, intermediate_size, **kw),
+    "GroupedQueryAttention": lambda x, num_heads, embed_dim=None, **kw: GroupedQueryAttention(
+        _width(x, -1) if embed_dim is None else embed_dim, num_heads, **kw),
 }
 
 
@@ -219,12 +279,13 @@ def inferred_widths(cname: str, x) -> list[tuple[str, int]]:
         return [("in_channels", _width(x, -r - 1))]
     if re.fullmatch(r"InstanceNorm[123]d", cname):
         return [("num_features", _width(x, -r - 1))]
-    if re.fullmatch(r"BatchNorm[123]d", cname):
+    if re.fullmatch(r"BatchNorm[123]d|SyncBatchNorm", cname):
         return [("num_features", _width(x, 1))]
     if cname == "Bilinear":  # netcalc feeds the incoming tensor as both inputs
         return [("in1_features", _width(x, -1)), ("in2_features", _width(x, -1))]
     last = {"Linear": "in_features", "LayerNorm": "normalized_shape", "RMSNorm": "normalized_shape",
-            "RNN": "input_size", "LSTM": "input_size", "GRU": "input_size", "MultiheadAttention": "embed_dim",
+            "RNN": "input_size", "LSTM": "input_size", "GRU": "input_size", "RNNCell": "input_size",
+            "LSTMCell": "input_size", "GRUCell": "input_size", "MultiheadAttention": "embed_dim",
             "TransformerEncoderLayer": "d_model"}
     if cname in last:
         return [(last[cname], _width(x, -1))]
@@ -316,6 +377,8 @@ def build(type_name, args, x, no_bias=False, symbols=None):
         kw.setdefault("kernel_size", None)
         cls, kw = getattr(nn, f"Conv{r}d"), {"in_channels": c, "out_channels": c * m, "groups": c, **kw}
     elif cname in NETCALC_OPS:
+        if no_bias and cname in ("GatedMLP", "GroupedQueryAttention"):  # netcalc's own kinds with biases
+            kw.update(bias=False, **({"out_bias": False} if cname == "GroupedQueryAttention" else {}))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return cname, NETCALC_OPS[cname](x, **kw)
@@ -358,7 +421,7 @@ def forward(cname, module, x_shape, device="cpu"):
     oneDNN off: its fused kernel (taken whenever there is no proj_size) counts as 0 MACs.
     """
     module.train(cname in ATTENTION)
-    dtype = torch.long if cname == "Embedding" else torch.float32
+    dtype = torch.long if cname in ("Embedding", "EmbeddingBag") else torch.float32
     x = torch.zeros(x_shape, dtype=dtype, device=device)
     fused = torch.backends.mkldnn.flags(enabled=False) if cname in RECURRENT else contextlib.nullcontext()
     with quiet(), torch.no_grad(), sdpa_kernel(SDPBackend.MATH), fused, FlopCounterMode(display=False) as counter:
@@ -372,7 +435,7 @@ def forward(cname, module, x_shape, device="cpu"):
     if cname in RECURRENT:
         y, h = y
         states = {"h_n": tuple(h[0].shape), "c_n": tuple(h[1].shape)} if cname == "LSTM" else {"h_n": tuple(h.shape)}
-    elif isinstance(y, tuple):  # return_indices, attention weights
+    elif isinstance(y, tuple):  # return_indices, attention weights, LSTMCell's (h, c)
         y = y[0]
     return tuple(y.shape), states, counter.get_total_flops() // 2
 

@@ -25,6 +25,7 @@ def dense_flops(outputs, fan_in, bias):
 
 class SequenceLayer(Layer):
     FAMILY, LAYOUT, KEEPS = "seq", "seq", "all"
+    MEASURED_MACS = True
     WIDTH_KEY = "embed_dim"
     HEADS_KEY = "num_heads"
 
@@ -147,3 +148,128 @@ class TransformerEncoderLayer(SequenceLayer):
                 + dense_flops(tokens * e, f, bias) + 2 * norm * tokens * e + 2 * tokens * e)
 
 
+
+
+@register
+class GroupedQueryAttention(Layer):
+    """Self-attention as decoder LLMs write it (Llama, Mistral, Qwen2): ``(N, L, E)`` → ``(N, L, E)``.
+
+    ``num_heads`` query heads of ``head_dim`` (default ``E / num_heads``) share
+    ``num_key_value_heads`` key/value heads (default ``num_heads``: multi-head; 1: multi-query).
+    Parameters as Hugging Face names them: ``q_proj`` ``(H·d, E)``, ``k_proj`` and ``v_proj``
+    ``(KV·d, E)``, ``o_proj`` ``(E, H·d)``; ``bias`` puts biases on q/k/v, ``out_bias`` on o.
+    MACs: the projections ``N·L·E·(H + 2·KV)·d + N·L·H·d·E`` and QKᵀ, AV ``N·H·L·L·d`` each (the
+    shared key/value heads are repeated for every query head, and a causal mask still computes
+    every score). FLOPs as MultiheadAttention, plus one per score for the causal mask and, with
+    ``rotary``, 3 per query and key element (``x·cos + rotate(x)·sin``)."""
+
+    TYPE = "GroupedQueryAttention"
+    MEASURED_MACS = True
+    FAMILY, LAYOUT, KEEPS = "seq", "seq", "all"
+    ARGS = (Arg("embed_dim", None), Arg("num_heads"), Arg("num_key_value_heads", None), Arg("head_dim", None),
+            Arg("bias", False, "bool"), Arg("out_bias", False, "bool"), Arg("causal", True, "bool"),
+            Arg("rotary", True, "bool"), Arg("rope_theta", 10000.0, "float"))
+    TORCH_HELPER = '''
+        class GroupedQueryAttention(nn.Module):
+            """netcalc's GroupedQueryAttention: (N, L, E) self-attention with num_key_value_heads
+            key/value heads shared by num_heads query heads, optionally causal and rotary."""
+
+            def __init__(self, embed_dim, num_heads, num_key_value_heads, head_dim, bias=False, out_bias=False,
+                         causal=True, rotary=True, rope_theta=10000.0):
+                super().__init__()
+                self.h, self.kv, self.d, self.causal, self.rotary = num_heads, num_key_value_heads, head_dim, causal, rotary
+                self.theta = rope_theta
+                self.q_proj = nn.Linear(embed_dim, num_heads * head_dim, bias=bias)
+                self.k_proj = nn.Linear(embed_dim, num_key_value_heads * head_dim, bias=bias)
+                self.v_proj = nn.Linear(embed_dim, num_key_value_heads * head_dim, bias=bias)
+                self.o_proj = nn.Linear(num_heads * head_dim, embed_dim, bias=out_bias)
+
+            def rope(self, t):
+                half = self.d // 2
+                freq = self.theta ** (-torch.arange(half, device=t.device, dtype=t.dtype) / half)
+                angle = torch.arange(t.shape[2], device=t.device, dtype=t.dtype)[:, None] * freq[None, :]
+                cos, sin = torch.cat([angle.cos()] * 2, -1), torch.cat([angle.sin()] * 2, -1)
+                rotated = torch.cat([-t[..., half:], t[..., :half]], -1)
+                return t * cos + rotated * sin
+
+            def forward(self, x):
+                n, length, _ = x.shape
+                q = self.q_proj(x).view(n, length, self.h, self.d).transpose(1, 2)
+                k = self.k_proj(x).view(n, length, self.kv, self.d).transpose(1, 2)
+                v = self.v_proj(x).view(n, length, self.kv, self.d).transpose(1, 2)
+                if self.rotary:
+                    q, k = self.rope(q), self.rope(k)
+                k = k.repeat_interleave(self.h // self.kv, dim=1)
+                v = v.repeat_interleave(self.h // self.kv, dim=1)
+                scores = torch.matmul(q, k.transpose(2, 3)) / self.d ** 0.5
+                if self.causal:
+                    mask = torch.ones(length, length, dtype=torch.bool, device=x.device).triu(1)
+                    scores = scores.masked_fill(mask, float("-inf"))
+                out = torch.matmul(scores.softmax(-1), v)
+                return self.o_proj(out.transpose(1, 2).reshape(n, length, self.h * self.d))
+    '''
+
+    def validate(self):
+        a = self.args
+        if self.ctx.no_bias:  # --no-bias: no biases anywhere, the output projection's too
+            a["out_bias"] = False
+        self.check_positive(a["num_heads"], "num_heads", "num_heads")
+        if a["num_key_value_heads"] is None:
+            a["num_key_value_heads"] = a["num_heads"]
+        kv, h = a["num_key_value_heads"], a["num_heads"]
+        self.check_positive(kv, "num_key_value_heads", "num_key_value_heads")
+        if is_int(h) and is_int(kv) and h % kv:
+            self.error(f"num_heads ({h}) must be a multiple of num_key_value_heads ({kv})", "num_key_value_heads")
+        if a["head_dim"] is not None:
+            self.check_positive(a["head_dim"], "head_dim", "head_dim")
+
+    def torch_ctor(self, x):
+        a = self.args
+        keywords = [(k, a[k], d) for k, d in (("bias", False), ("out_bias", False), ("causal", True), ("rotary", True),
+                                            ("rope_theta", 10000.0))]
+        return self.TYPE, [x[-1], a["num_heads"], a["num_key_value_heads"], self.head_dim(x)], keywords
+
+    def head_dim(self, x):
+        e, h, d = x[-1], self.args["num_heads"], self.args["head_dim"]
+        if d is not None:
+            return d
+        if is_int(e) and is_int(h) and e % h:
+            self.error(f"embed_dim ({e}) must be divisible by num_heads ({h}), or give head_dim", "num_heads")
+        return exact_div(e, h)
+
+    def output_shape(self, x):
+        self.check_ndim(x, (3,), "(N, L, E)")
+        self.check_width("embed_dim", self.args["embed_dim"], x[-1], "the last incoming dimension")
+        if self.args["rotary"] and is_int(d := self.head_dim(x)) and d % 2:
+            self.error(f"rotary position embedding needs an even head_dim, got {d}", "head_dim")
+        return x
+
+    def parameters(self, x):
+        e, a, d = x[-1], self.args, self.head_dim(x)
+        p = {}
+        for name, heads in (("q_proj", a["num_heads"]), ("k_proj", a["num_key_value_heads"]),
+                            ("v_proj", a["num_key_value_heads"])):
+            p[name + ".weight"] = (heads * d, e)
+            if a["bias"]:
+                p[name + ".bias"] = (heads * d,)
+        p["o_proj.weight"] = (e, a["num_heads"] * d)
+        if a["out_bias"]:
+            p["o_proj.bias"] = (e,)
+        return p
+
+    def macs(self, x, y):
+        n, length, e = x
+        h, kv, d = self.args["num_heads"], self.args["num_key_value_heads"], self.head_dim(x)
+        return n * length * e * (h + 2 * kv) * d + 2 * n * h * length * length * d + n * length * h * d * e
+
+    def flops(self, x, y):
+        n, length, e = x
+        a, d = self.args, self.head_dim(x)
+        h, kv, tokens = a["num_heads"], a["num_key_value_heads"], n * length
+        scores = n * h * length * length
+        return (dense_flops(tokens * (h + 2 * kv) * d, e, a["bias"])    # Q, K, V projections
+                + dense_flops(scores, d, False)                          # QKᵀ
+                + (5 if a["causal"] else 4) * scores                     # scale, mask, softmax
+                + dense_flops(tokens * h * d, length, False)             # AV
+                + dense_flops(tokens * e, h * d, a["out_bias"])          # o_proj
+                + (3 * tokens * (h + kv) * d if a["rotary"] else 0))     # rotary on Q and K

@@ -24,7 +24,7 @@ REQUIRED = object()
 # torch's names for widths of the incoming tensor: torch needs them, a spec may leave them out
 INPUT_WIDTHS = ("in_channels", "in_features", "input_size", "d_model", "embed_dim", "num_features", "num_channels",
                 "normalized_shape", "in1_features", "in2_features")
-RESERVED_KEYS = ("type", "name", "expect", "match")
+RESERVED_KEYS = ("type", "name", "expect", "match", "share")
 
 
 class Arg:
@@ -72,6 +72,8 @@ class Layer:
     # "torch.relu", ".relu" (the Tensor method); ranked families write the rank as {} ("F.max_pool{}d")
     # and the registry fills it like TYPE. Strings, because netcalc itself never imports torch.
     TORCH_FUNCTIONS: ClassVar[tuple[str, ...]] = ()
+    # check: the kind's MACs are its matmuls as FlopCounterMode counts them (FLOPs / 2), so check compares them
+    MEASURED_MACS: ClassVar[bool] = False
 
     def __init__(self, entry, ctx: Context):
         self.entry = entry

@@ -10,7 +10,7 @@ from ..arith import (effective_kernel, output_padding_to_reach, transposed_out, 
                      window_remainder)
 from ..symbolic import exact_div, fdiv, is_int, known_positive, prod, to_text
 from .base import Arg, Layer, axes_value, fmt_shape, numel
-from .registry import ranked
+from .registry import ranked, register
 
 AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -93,6 +93,8 @@ class ConvNd(Windowed):
     weight ``(C_out, C_in/groups, *k)``, bias ``(C_out,)``;
     MACs = output elements × C_in/groups × prod(k); FLOPs per output element ``2*fan_in - 1 (+1 bias)``.
     """
+
+    MEASURED_MACS = True
 
     TYPE = "Conv{}d"
     FAMILY, LAYOUT = "conv", "cf"
@@ -249,6 +251,7 @@ class PointwiseConvNd(ConvNd):
 
 
 class ConvTransposeNd(Windowed):
+    MEASURED_MACS = True
     """``torch.nn.ConvTransposeNd``: ``out = (L-1)s - 2p + d(k-1) + output_padding + 1`` per axis.
 
     weight ``(C_in, C_out/groups, *k)``, bias ``(C_out,)``;
@@ -376,3 +379,66 @@ for _base in (ConvNd, DepthwiseConvNd, PointwiseConvNd, ConvTransposeNd):
     ranked(_base)
 
 __all__ = ["ConvNd", "DepthwiseConvNd", "PointwiseConvNd", "ConvTransposeNd", "Windowed", "AXES", "fmt_shape"]
+
+
+class Blocks(Windowed):
+    """The sliding blocks of a 2-D window (``torch.nn.Unfold``/``Fold``): per axis
+    ``blocks = ⌊(L + 2p − d(k−1) − 1)/s⌋ + 1``, as a convolution's output; moving data costs nothing."""
+
+    FAMILY, LAYOUT = "tensor", "seq"
+    rank = 2
+    WINDOW = (Arg("kernel_size", kind="axes"), Arg("dilation", 1, "axes"), Arg("padding", 0, "axes"),
+              Arg("stride", 1, "axes"))
+
+    def validate(self):
+        self.check_window_args()
+
+    def blocks(self, spatial) -> tuple:
+        a, out = self.args, []
+        for i, L in enumerate(spatial):
+            pads = (a["padding"][i], a["padding"][i])
+            o = window_out(L, a["kernel_size"][i], a["stride"][i], pads, a["dilation"][i])
+            self.check_out(o, L, a["kernel_size"][i], a["stride"][i], pads, a["dilation"][i], i)
+            out.append(o)
+        return tuple(out)
+
+
+@register
+class Unfold(Blocks):
+    """``torch.nn.Unfold``: ``(N, C, H, W)`` (or unbatched ``(C, H, W)``) → ``(N, C·∏k, L)`` with
+    ``L = ∏ blocks`` (:class:`Blocks`): every block's ``C·∏k`` values as a column."""
+
+    TYPE = "Unfold"
+    ARGS = Blocks.WINDOW
+
+    def output_shape(self, x):
+        lead, c, spatial = self.split(x)
+        return (*lead, c * prod(self.args["kernel_size"]), prod(self.blocks(spatial)))
+
+
+@register
+class Fold(Blocks):
+    """``torch.nn.Fold``: ``(N, C·∏k, L)`` (or unbatched ``(C·∏k, L)``) → ``(N, C, *output_size)``, the
+    inverse of Unfold: ``L`` must be the number of blocks of ``output_size`` (:class:`Blocks`) and the
+    channels a multiple of ``∏k``; overlapping values are summed (not counted as FLOPs)."""
+
+    TYPE = "Fold"
+    FAMILY, LAYOUT = "tensor", "cf"
+    ARGS = (Arg("output_size", kind="axes"),) + Blocks.WINDOW
+
+    def validate(self):
+        self.check_window_args(positive=("output_size", "kernel_size", "stride", "dilation"))
+
+    def output_shape(self, x):
+        self.check_ndim(x, (2, 3), "(N, C·∏kernel_size, L) or unbatched (C·∏kernel_size, L)")
+        a = self.args
+        window = prod(a["kernel_size"])
+        channels = x[-2]
+        if is_int(channels) and is_int(window) and channels % window:
+            self.error(f"the incoming channels ({channels}) must be a multiple of ∏kernel_size ({window})",
+                       "kernel_size")
+        blocks = prod(self.blocks(a["output_size"]))
+        if is_int(blocks) and is_int(x[-1]) and blocks != x[-1]:
+            self.error(f"output_size {fmt_shape(a['output_size'])} has {blocks} blocks, but the input has "
+                       f"L = {x[-1]}", "output_size")
+        return (*x[:-2], exact_div(channels, window), *a["output_size"])

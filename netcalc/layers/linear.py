@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..symbolic import is_int, prod, same, to_text
+from ..symbolic import is_int, known_positive, prod, same, to_text
 from .base import Arg, Layer, fmt_shape, numel
 from .registry import register
 
@@ -16,6 +16,7 @@ class Linear(Layer):
     """
 
     TYPE = "Linear"
+    MEASURED_MACS = True
     FAMILY, LAYOUT, KEEPS = "linear", "seq", "all_but_last"
     ARGS = (Arg("in_features", None), Arg("out_features"), Arg("bias", True, "bool"))
 
@@ -77,6 +78,29 @@ class Embedding(Layer):
 
     def parameters(self, x):
         return {"weight": (self.args["num_embeddings"], self.args["embedding_dim"])}
+
+
+@register
+class EmbeddingBag(Embedding):
+    """``torch.nn.EmbeddingBag``: bags of indices ``(B, N)`` → ``(B, embedding_dim)``, each bag's rows
+    reduced by ``mode``; weight ``(num_embeddings, embedding_dim)``. A 1-D input needs ``offsets`` (a
+    second tensor), which a spec does not feed. FLOPs per output element: sum ``N − 1`` additions,
+    mean ``N`` (and the division), max ``N − 1`` comparisons; no MACs."""
+
+    TYPE = "EmbeddingBag"
+    FAMILY, LAYOUT = "seq", "flat"
+    ARGS = (Arg("num_embeddings"), Arg("embedding_dim"), Arg("max_norm", None, "float"),
+            Arg("norm_type", 2.0, "float"), Arg("scale_grad_by_freq", False, "bool"),
+            Arg("mode", "mean", "choice", ("sum", "mean", "max")), Arg("sparse", False, "bool"),
+            Arg("include_last_offset", False, "bool"), Arg("padding_idx", None))
+
+    def output_shape(self, x):
+        self.check_ndim(x, (2,), "(B, N) of bags (a 1-D input needs offsets, which netcalc does not feed)")
+        return (x[0], self.args["embedding_dim"])
+
+    def flops(self, x, y):
+        per_output = x[1] if self.args["mode"] == "mean" else x[1] - 1
+        return numel(y) * per_output
 
 
 def dim_index(layer, dim, ndim, key):
@@ -204,3 +228,65 @@ class Bilinear(Layer):
     def flops(self, x, y):
         i1, i2 = self.widths(x)
         return numel(y) * (2 * i1 * (i2 + 1) - 1 + int(self.has_bias))
+
+
+@register
+class GatedMLP(Layer):
+    """The gated feed-forward of LLMs (SwiGLU, GeGLU): ``down(act(gate(x)) · up(x))`` on ``(*, E)``.
+
+    Parameters as Hugging Face names them: ``gate_proj`` and ``up_proj`` ``(I, E)``, ``down_proj``
+    ``(E, I)`` (``I = intermediate_size``), with biases when ``bias``. MACs ``tokens · 3·E·I``;
+    FLOPs the three Linears', plus the activation and the product, one each per ``I`` element."""
+
+    TYPE = "GatedMLP"
+    MEASURED_MACS = True
+    FAMILY, LAYOUT = "linear", "flat"
+    ARGS = (Arg("in_features", None), Arg("intermediate_size"), Arg("bias", False, "bool"),
+            Arg("activation", "silu", "choice", ("silu", "gelu", "gelu_tanh", "relu")))
+    TORCH_HELPER = '''
+        class GatedMLP(nn.Module):
+            """netcalc's GatedMLP: down(act(gate(x)) * up(x)), SwiGLU with act = silu."""
+
+            def __init__(self, in_features, intermediate_size, bias=False, activation="silu"):
+                super().__init__()
+                self.gate_proj = nn.Linear(in_features, intermediate_size, bias=bias)
+                self.up_proj = nn.Linear(in_features, intermediate_size, bias=bias)
+                self.down_proj = nn.Linear(intermediate_size, in_features, bias=bias)
+                self.act = {"silu": nn.SiLU(), "gelu": nn.GELU(), "gelu_tanh": nn.GELU("tanh"), "relu": nn.ReLU()}[activation]
+
+            def forward(self, x):
+                return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
+    '''
+
+    def validate(self):
+        i = self.args["intermediate_size"]
+        if known_positive(i + 1) is False:  # torch builds Linear(E, 0), but no negative width
+            self.error(f"intermediate_size is {to_text(i)}, but must be at least 0", "intermediate_size")
+
+    def torch_ctor(self, x):
+        a = self.args
+        return self.TYPE, [x[-1], a["intermediate_size"]], [("bias", a["bias"], False),
+                                                           ("activation", a["activation"], "silu")]
+
+    def output_shape(self, x):
+        if not x:
+            self.error("expects an input with a feature dimension (*, in_features), got a scalar")
+        self.check_width("in_features", self.args["in_features"], x[-1], "the last incoming dimension")
+        return x
+
+    def parameters(self, x):
+        e, i = x[-1], self.args["intermediate_size"]
+        p = {}
+        for name, shape in (("gate_proj", (i, e)), ("up_proj", (i, e)), ("down_proj", (e, i))):
+            p[name + ".weight"] = shape
+            if self.args["bias"]:
+                p[name + ".bias"] = shape[:1]
+        return p
+
+    def macs(self, x, y):
+        return numel(x[:-1]) * 3 * x[-1] * self.args["intermediate_size"]
+
+    def flops(self, x, y):
+        tokens, e, i, bias = numel(x[:-1]), x[-1], self.args["intermediate_size"], self.args["bias"]
+        per_token = 2 * i * (2 * e - 1 + bias) + e * (2 * i - 1 + bias) + 2 * i
+        return tokens * per_token

@@ -50,11 +50,11 @@ class BatchNormNd(Norm):
     ARGS = (Arg("num_features", None), EPS, Arg("momentum", 0.1, "float"), Arg("affine", True, "bool"),
             Arg("track_running_stats", True, "bool"), Arg("bias", True, "bool"))
 
-    def allowed_ndims(self):
-        return (2, 3) if self.rank == 1 else (self.rank + 2,)
+    def check_rank(self, x):
+        self.check_ndim(x, (2, 3) if self.rank == 1 else (self.rank + 2,), "(N, C, ...)")
 
     def affine_shape(self, x):
-        self.check_ndim(x, self.allowed_ndims(), "(N, C, ...)")
+        self.check_rank(x)
         if self.args["affine"] or self.args["track_running_stats"]:  # else torch has nothing of that width
             self.check_width("num_features", self.args["num_features"], x[1], "the incoming channels")
         return (x[1],)
@@ -191,3 +191,30 @@ class LocalResponseNorm(Layer):
         return (self.args["size"] + 3) * numel(y)
 
 
+
+
+@register
+class SyncBatchNorm(BatchNormNd):
+    """``torch.nn.SyncBatchNorm``: BatchNorm over ``(N, C, *)`` of any rank from 2 up, its statistics
+    shared across processes when training; in one process it computes exactly BatchNorm."""
+
+    TYPE = "SyncBatchNorm"
+    rank = 0
+
+    def check_rank(self, x):
+        if len(x) < 2:
+            self.error(f"expects an input of 2 or more dimensions (N, C, *), got {fmt_shape(x)}")
+
+
+@register
+class CrossMapLRN2d(LocalResponseNorm):
+    """``torch.nn.CrossMapLRN2d``: LocalResponseNorm across channels of a 4-D ``(N, C, H, W)`` input
+    (the legacy Lua-torch layer); shape-preserving, no parameters, ``size + 3`` FLOPs per element."""
+
+    TYPE = "CrossMapLRN2d"
+    LAYOUT = "cf"
+
+    def output_shape(self, x):
+        if len(x) != 4:
+            self.error(f"expects a 4-D input (N, C, H, W), got {fmt_shape(x)}")
+        return x

@@ -1,4 +1,4 @@
-"""Pooling: MaxPoolNd, AvgPoolNd, LPPoolNd, AdaptiveAvgPoolNd, AdaptiveMaxPoolNd.
+"""Pooling: MaxPoolNd, AvgPoolNd, LPPoolNd, AdaptiveAvgPoolNd, AdaptiveMaxPoolNd, FractionalMaxPoolNd.
 
 FLOP convention (no MACs: pooling has no weights): a max window costs ``window - 1``
 comparisons per output element; an average or power-average window ``window`` operations
@@ -185,6 +185,63 @@ class AdaptiveMaxPoolNd(AdaptivePoolNd):
     ARGS = (Arg("output_size", kind="dims"), Arg("return_indices", False, "bool"))
 
 
+class FractionalMaxPoolNd(Windowed):
+    """``torch.nn.FractionalMaxPoolNd`` (2-D, 3-D): max over windows of ``kernel_size`` at pseudo-random
+    steps; the output is ``output_size``, or ``int(L · output_ratio)`` per axis (``0 < ratio < 1``).
+    torch needs ``out + k − 1 ≤ L`` (2-D) or ``< L`` (3-D). ``window − 1`` comparisons per output
+    element; the windows' random positions give no receptive field."""
+
+    TYPE = "FractionalMaxPool{}d"
+    FAMILY, LAYOUT = "pool", "cf"
+    ARGS = (Arg("kernel_size", kind="axes"), Arg("output_size", None, "axes"), Arg("output_ratio", None, "any"),
+            Arg("return_indices", False, "bool"))
+
+    def validate(self):
+        a = self.args
+        self.check_window_args(positive=("kernel_size", "output_size"), nonneg=())
+        if (a["output_size"] is None) == (a["output_ratio"] is None):
+            self.error("give exactly one of output_size and output_ratio" if a["output_size"] is not None else
+                       f"{self.TYPE} needs output_size or output_ratio", "output_ratio")
+        ratio = a["output_ratio"]
+        if ratio is not None:
+            ratios = ratio if isinstance(ratio, list) else [ratio] * self.rank
+            if len(ratios) != self.rank or not all(
+                    isinstance(r, (int, float)) and not isinstance(r, bool) and 0 < r < 1 for r in ratios):
+                self.error(f"output_ratio must be a number between 0 and 1 (or {self.rank} of them), "
+                           f"got {ratio!r}", "output_ratio")
+            a["output_ratio"] = tuple(float(r) for r in ratios)
+
+    def output_shape(self, x):
+        lead, c, spatial = self.split(x)
+        a = self.args
+        if a["output_size"] is not None:
+            out = a["output_size"]
+        else:
+            out = tuple(self._scaled(L, r) for L, r in zip(spatial, a["output_ratio"]))
+        for i, (o, k, L) in enumerate(zip(out, a["kernel_size"], spatial)):
+            if is_int(o) and o < 1:
+                self.error(f"output size along axis {i} is {o}: int({L} · {a['output_ratio'][i]}) leaves nothing",
+                           "output_ratio")
+            reach = o + k - 1
+            if is_int(reach) and is_int(L) and (reach > L if self.rank == 2 else reach >= L):
+                self.error(f"kernel_size {k} is too large for input size {L} with output size {o} "
+                           f"(torch needs out + k − 1 {'≤' if self.rank == 2 else '<'} L)", "kernel_size")
+        return (*lead, c, *out)
+
+    def _scaled(self, size, ratio: float):
+        if is_int(size):
+            return int(size * ratio)
+        self.error(f"output_ratio needs a numeric input size, got {size}; give it a value with --set",
+                   "output_ratio")
+
+    def flops(self, x, y):
+        return numel(y) * (prod(self.args["kernel_size"]) - 1)
+
+    def receptive_field(self, field):
+        return None
+
+
+ranked(FractionalMaxPoolNd, 2, 3)
 ranked(MaxPoolNd)
 ranked(AvgPoolNd, 2, 3)
 ranked(AvgPool1d, 1)

@@ -1,4 +1,4 @@
-"""Recurrent layers: RNN, LSTM, GRU.
+"""Recurrent layers: RNN, LSTM, GRU, and their one-step cells RNNCell, LSTMCell, GRUCell.
 
 Input ``(L, N, H_in)`` (``(N, L, H_in)`` with batch_first) or unbatched ``(L, H_in)``;
 output ``(…, D*H_out)`` with ``D = 2`` when bidirectional and ``H_out = proj_size or
@@ -130,3 +130,61 @@ class GRU(Recurrent):
     GATE_FLOPS = 9
 
 
+
+
+class Cell(Layer):
+    """One time step: ``torch.nn.RNNCell``/``LSTMCell``/``GRUCell``, input ``(N, input_size)`` or
+    unbatched ``(input_size,)`` → ``h'`` of the same batch and ``hidden_size`` (LSTMCell returns
+    ``(h', c')``, both that shape; the spec follows ``h'``). ``weight_ih`` ``(G*H, input_size)``,
+    ``weight_hh`` ``(G*H, H)``, ``bias_ih``/``bias_hh`` ``(G*H,)``; costs as one step of the
+    full layer (module docstring), the zero initial state included, as torch computes it."""
+
+    FAMILY, LAYOUT = "seq", "seq"
+    GATES, GATE_FLOPS = 1, 1
+    ARGS = (Arg("input_size", None), Arg("hidden_size"), Arg("bias", True, "bool"))
+
+    def validate(self):
+        self.check_positive(self.args["hidden_size"], "hidden_size", "hidden_size")
+
+    def output_shape(self, x):
+        self.check_ndim(x, (1, 2), "(N, input_size) or unbatched (input_size)")
+        self.check_width("input_size", self.args["input_size"], x[-1], "the last incoming dimension")
+        return (*x[:-1], self.args["hidden_size"])
+
+    def parameters(self, x):
+        gh, h = self.GATES * self.args["hidden_size"], self.args["hidden_size"]
+        params = {"weight_ih": (gh, x[-1]), "weight_hh": (gh, h)}
+        if self.args["bias"]:
+            params.update(bias_ih=(gh,), bias_hh=(gh,))
+        return params
+
+    def macs(self, x, y):
+        return numel(x[:-1]) * self.GATES * self.args["hidden_size"] * (x[-1] + self.args["hidden_size"])
+
+    def flops(self, x, y):
+        steps = numel(x[:-1])
+        biases = 2 * self.GATES * self.args["hidden_size"] if self.args["bias"] else 0
+        return 2 * self.macs(x, y) + steps * (biases + self.GATE_FLOPS * self.args["hidden_size"])
+
+
+@register
+class RNNCell(Cell):
+    __doc__ = Cell.__doc__
+    TYPE = "RNNCell"
+    ARGS = Cell.ARGS + (Arg("nonlinearity", "tanh", "choice", ("tanh", "relu")),)
+
+
+@register
+class LSTMCell(Cell):
+    __doc__ = Cell.__doc__
+    TYPE = "LSTMCell"
+    FORWARD = "{m}({x})[0]"  # (h', c')
+    CALL_KIND = "tuple"
+    GATES, GATE_FLOPS = 4, 9
+
+
+@register
+class GRUCell(Cell):
+    __doc__ = Cell.__doc__
+    TYPE = "GRUCell"
+    GATES, GATE_FLOPS = 3, 9
