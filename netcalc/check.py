@@ -14,7 +14,6 @@ PyTorch is imported here only, and only when a check runs.
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from dataclasses import dataclass, field
 
@@ -22,9 +21,6 @@ from .export import Export, export
 from .symbolic import normalize
 
 TORCH_MISSING = "netcalc check needs PyTorch: pip install 'netcalc[torch]'"
-# layers whose MACs the contract defines through FlopCounterMode
-MAC_TYPES = re.compile(r"(Conv|ConvTranspose|DepthwiseConv|PointwiseConv)[123]d|Linear|MultiheadAttention|"
-                       r"TransformerEncoderLayer")
 MERGE_FUNCS = {"add": "add", "__add__": "add", "__radd__": "add", "cat": "cat", "concat": "cat",
                "concatenate": "cat", "mul": "mul", "__mul__": "mul", "__rmul__": "mul"}
 CPU_LIMIT = 512 * 2**20  # bytes of parameters and activations a CPU fallback may allocate
@@ -304,6 +300,7 @@ def _ints(shape):
 
 def compare(exp: Export, model, probe: Probe | None, result: CheckResult):
     used: dict[str, int] = {}
+    counted: set[int] = set()  # ids of the parameters already counted
     merges = iter(probe.merges) if probe is not None else iter(())
     macs_by_path: dict[str, int] = {}  # a module called more than once: FlopCounterMode adds its calls up
     for row, where in zip(exp.report.layers, exp.rows):
@@ -336,13 +333,15 @@ def compare(exp: Export, model, probe: Probe | None, result: CheckResult):
             check.state_shapes = Pair(want, states, measured)
         torch_params = {n: tuple(p.shape) for n, p in module.named_parameters()}
         layer_params = {n: _ints(s) for n, s in row.layer.parameters(row.input_shape).items()}
-        count = sum(math.prod(s) for s in torch_params.values())
+        # a parameter an earlier module has (a tied weight) counts there, as named_parameters() does
+        count = sum(p.numel() for p in module.parameters() if id(p) not in counted)
+        counted |= {id(p) for p in module.parameters()}
         check.params = Pair(int(normalize(row.params)), count)
         check.param_shapes = Pair(layer_params, torch_params)
-        if MAC_TYPES.fullmatch(row.type) and probe is not None:
+        if row.layer.MEASURED_MACS and probe is not None:
             if used[where.path] == 1:  # compared once per module, all its calls together
                 check.macs = Pair(macs_by_path[where.path], probe.flops.get(where.path, 0) // 2)
-        elif MAC_TYPES.fullmatch(row.type):
+        elif row.layer.MEASURED_MACS:
             check.macs = Pair(int(normalize(row.macs)), None, False)
         result.layers.append(check)
     total = sum(p.numel() for p in model.parameters())

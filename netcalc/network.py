@@ -400,6 +400,8 @@ class Walker:
             return y, None
         self.warnings += layer.warnings(x)
         params = layer.parameters(x)
+        shared = self.shared_parameters(entry, params) if entry.share is not None else ()
+        params = {n: s for n, s in params.items() if n not in shared}
         weights = sum(numel(s) for n, s in params.items() if "bias" not in n)
         biases = sum(numel(s) for n, s in params.items() if "bias" in n)
         field_before = field
@@ -410,10 +412,27 @@ class Walker:
             macs=layer.macs(x, y), flops=layer.flops(x, y),
             rf=field.report(len(y)) if field is not None else None, layer=layer,
             explain=layer.explain(x, y, field_before, field) if self.explain else None,
-            path=name if "." in name else None, inputs=(self.source,)))
+            path=name if "." in name else None, inputs=(self.source,), shares=entry.share, shared=shared))
         self.saved[name] = (y, field, self.source)
         self.track_mirror(layer)
         return y, field
+
+    def shared_parameters(self, entry, params: dict) -> tuple:
+        """The parameters of ``entry`` that are its ``share:`` layer's (same torch name and shape),
+        as ``named_parameters()`` counts a tied weight once; at least one must be."""
+        owner = next((r for r in self.rows if r.name == entry.share and r.layer is not None), None)
+        if owner is None:
+            hint = did_you_mean(entry.share, [r.name for r in self.rows if r.layer is not None])
+            raise SpecError(f"share: no earlier layer is named {entry.share!r}{hint}", entry.where("share"))
+        theirs = owner.layer.parameters(owner.input_shape)
+        shared = tuple(n for n, s in params.items() if n in theirs and len(s) == len(theirs[n])
+                       and all(same(a, b) for a, b in zip(s, theirs[n])))
+        if not shared:
+            mine = ", ".join(f"{n} {fmt_shape(s)}" for n, s in params.items()) or "no parameters"
+            other = ", ".join(f"{n} {fmt_shape(s)}" for n, s in theirs.items()) or "no parameters"
+            raise SpecError(f"{entry.name}: share: {entry.share} has no parameter of the same name and shape "
+                            f"(this layer has {mine}; {entry.share} has {other})", entry.where("share"))
+        return shared
 
     def add_row(self, row: LayerRow):
         """Append a row; its output becomes the current tensor."""

@@ -32,6 +32,8 @@ class LayerRow:
     explain: dict | None = field(default=None, repr=False)  # concern → [explain.Step]
     path: str | None = None  # dotted position inside blocks, e.g. layer1.0.conv2
     inputs: tuple = ()  # the rows (0-based) whose outputs it reads, in order; -1 is the network input
+    shares: str | None = None  # share: the row whose parameters it uses ...
+    shared: tuple = ()  # ... and which of its parameters those are (not counted again)
     dtype_bytes: int = 4
 
     @property

@@ -40,6 +40,7 @@ class Entry:
     name: str | None = None
     expect: Any = None
     match: str | None = None
+    share: str | None = None  # the layer whose parameters this one uses (a tied LM head)
     index: int = 0
     kind: str = "layer"  # "layer", "block" (a call of a spec-defined block), or one of STRUCTURAL
     children: list["Entry"] | None = None  # sequential/residual/multiply body, or a block's layers
@@ -595,7 +596,8 @@ def _entry(item, pos: Pos, index: int, blocks: dict | None = None) -> Entry:
     name = args.pop("name", None)
     expect = args.pop("expect", None)
     match = args.pop("match", None)
-    for key, value in (("name", name), ("match", match)):
+    share = args.pop("share", None)
+    for key, value in (("name", name), ("match", match), ("share", share)):
         if value is not None and not isinstance(value, (str, int)):
             raise SpecError(f"{key} must be a name, got a {type(value).__name__}", key_pos.get(key, pos))
         _printable_name(value, key, key_pos.get(key, pos))
@@ -604,7 +606,8 @@ def _entry(item, pos: Pos, index: int, blocks: dict | None = None) -> Entry:
         raise SpecError("expect must be a shape, a list like [1, 64, _, _]", key_pos.get("expect", pos))
     entry = Entry(type=type_name, args=args, pos=pos, key_pos=key_pos,
                   name=None if name is None else str(name), expect=expect,
-                  match=None if match is None else str(match), index=index,
+                  match=None if match is None else str(match), share=None if share is None else str(share),
+                  index=index,
                   repeat=args.pop("repeat", None), when=args.pop("when", None))
     return _structure(entry, blocks)
 

@@ -168,3 +168,11 @@ def test_an_op_without_a_meta_kernel_is_measured_on_the_cpu_or_said_unmeasured(m
     assert result.agree and result.note.startswith("not measured: NotImplementedError")
     assert not any(r.output_shape.measured for r in result.layers)
     assert "not measured" in render(result)
+
+
+def test_a_tied_weight_is_exported_tied_and_counted_once():
+    text = ("input: [2, 7]\nlayers:\n  - Embedding: {num_embeddings: 50, embedding_dim: 8, name: embed}\n"
+            "  - Linear: {out_features: 50, bias: false, name: lm_head, share: embed}\n")
+    result = check_text(text, "tied.yaml")
+    assert result.differences == 0, render(result)
+    assert (result.params.netcalc, result.params.torch) == (400, 400)

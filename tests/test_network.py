@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sympy as sp
 
@@ -301,3 +303,31 @@ layers:
         ("Concat_5.concat", ["stem", "Multiply_4.multiply"]),
     ]
     assert report.layers[4].inputs == (2, 3)
+
+
+TIED = """
+input: [2, 7]
+layers:
+  - Embedding: {num_embeddings: 100, embedding_dim: 16, name: embed}
+  - Linear: {out_features: 100, name: lm_head, share: embed}
+"""
+
+
+def test_a_shared_weight_is_counted_once():
+    """share: NAME uses NAME's parameters of the same name and shape (a tied LM head): they count
+    there, as named_parameters() counts a tied weight once; the bias of its own still counts."""
+    report = analyze_text(TIED, "x.yaml")
+    head = report.layers[1]
+    assert (head.weights, head.biases, head.params, head.shared) == (0, 100, 100, ("weight",))
+    assert report.totals["params"] == 100 * 16 + 100
+    assert head.macs == 2 * 7 * 16 * 100  # the matmul still runs
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("num_embeddings: 100", "num_embeddings: 99", "share: embed has no parameter of the same name and shape"),
+    ("share: embed}", "share: embedd}", "no earlier layer is named 'embedd' (did you mean 'embed'?)"),
+])
+def test_share_errors_are_located(old, new, message):
+    with pytest.raises(SpecError, match=re.escape(message)) as e:
+        analyze_text(TIED.replace(old, new), "x.yaml")
+    assert e.value.pos[0] == 5
