@@ -390,12 +390,17 @@ class _TomlScan:
 # ----------------------------------------------------------------------------- Spec
 
 def parse(text: str, filename: str = "<stdin>") -> Spec:
-    """Parse spec text; TOML when the file name ends in ``.toml``, else YAML."""
+    """Parse spec text; TOML when the file name ends in ``.toml``, else YAML (JSON is YAML). A Hugging
+    Face config (a mapping with ``model_type``) is the spec of the network transformers builds for it."""
     if len(text) > MAX_BYTES:
         raise SpecError(f"the spec is larger than {MAX_BYTES // (1024 * 1024)} MiB")
     toml = filename.lower().endswith(".toml")
     _check_entries(text, toml)
-    data = _load_toml(text) if toml else _load_yaml(text)
+    data = _load_toml(text) if toml else _load_yaml(text)  # YAML reads a config.json too
+    from . import hf
+
+    if hf.is_config(data):
+        data = hf.spec_data(data)
     return from_data(data)
 
 
