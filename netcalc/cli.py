@@ -11,6 +11,8 @@ import typer
 
 from .errors import SpecError, UsageError
 from .escape import printable, printable_lines
+from .api import read_source, zoo_dir, zoo_names, zoo_path
+from .symbolic import MAX_BITS, ExprError, check_size
 from .spec import NAME as SYMBOL_NAME
 
 app = typer.Typer(
@@ -49,11 +51,26 @@ def parse_sets(items: list[str] | None) -> dict[str, int]:
         if not SYMBOL_NAME.fullmatch(name):
             raise UsageError(f"--set {printable(item)}: '{printable(name)}' is not a symbol name "
                              "(letters, digits and _, not starting with a digit)")
+        raw = raw.strip()
+        if len(raw) > 400:  # past MAX_BITS for sure, and int() refuses 4,300 digits with a confusing message
+            raise UsageError(f"--set {name}=...: the value has {len(raw)} characters; netcalc refuses numbers "
+                             f"larger than 2**{MAX_BITS} (MAX_BITS)")
         try:
-            values[name] = int(raw.strip())
+            values[name] = check_size(int(raw))
         except ValueError:
             raise UsageError(f"--set {printable(item)}: value must be an integer (symbol {name})") from None
+        except ExprError as e:
+            raise UsageError(f"--set {name}: {e}") from None
     return values
+
+
+def write_output(path: str, text: str) -> None:
+    """Write ``-o``'s file; a path that cannot be written is a usage error (exit 2), not a crash."""
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except OSError as e:
+        raise UsageError(f"-o {printable(path)}: cannot write it ({e.strerror or e})") from None
 
 
 def emit(text: str) -> None:
@@ -114,48 +131,10 @@ def with_spec(path: str, work):
 
     display = display_name(path)
     try:
-        text, display = _read(path)
+        text, display = read_source(path)
         return work(parse(text, display))
     except SpecError as e:
         _fail_spec(e, display)
-
-
-def _read(path: str):
-    from .spec import read_text
-
-    try:
-        return read_text(path)
-    except FileNotFoundError:
-        zoo = zoo_path(path)
-        if zoo is not None:
-            return read_text(zoo)[0], path
-        from .errors import did_you_mean
-
-        hint = did_you_mean(path, zoo_names())
-        raise UsageError(f"{path}: no such file, and no built-in model of that name{hint} (netcalc zoo lists them)") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory, not a spec file") from None
-    except UnicodeDecodeError:
-        raise SpecError("the spec is not UTF-8 text", (1, 1)) from None
-    except OSError as e:
-        raise UsageError(f"{path}: {e.strerror}") from None
-
-
-def zoo_dir() -> str:
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "zoo")
-
-
-def zoo_names() -> list[str]:
-    try:
-        return sorted(f[:-5] for f in os.listdir(zoo_dir()) if f.endswith(".yaml"))
-    except OSError:
-        return []
-
-
-def zoo_path(name: str) -> str | None:
-    """The built-in spec for a model name such as ``resnet50``."""
-    key = name.lower().removesuffix(".yaml")
-    return os.path.join(zoo_dir(), key + ".yaml") if key in zoo_names() else None
 
 
 def _fail_spec(e: SpecError, display: str):
@@ -345,9 +324,8 @@ def import_model(
             raise typer.Exit(1)
         for w in result.warnings:
             print(printable(f"warning: {w}"), file=sys.stderr)
-        if output:
-            with open(output, "w", encoding="utf-8") as fh:
-                fh.write(result.text)
+        if output and output != "-":
+            write_output(output, result.text)
             t = result.report.totals
             print(f"wrote {output}: {len(result.report.layers)} layers, {t['params']:,} parameters "
                   "(shapes and parameters agree with torch)", file=sys.stderr)
@@ -375,20 +353,21 @@ def draw(spec: str = SpecArg,
         from . import draw as dr
         from .network import analyze
 
-        if output and not output.lower().endswith((".svg", ".png")):
+        if output and output != "-" and not output.lower().endswith((".svg", ".png")):
             raise UsageError(f"-o {output}: the picture must be .svg or .png")
         report = with_spec(spec, lambda spec_: analyze(spec_, parse_sets(set), no_bias))
         svg = dr.draw_rf(report) if rf else dr.draw(report, depth)
-        if not output:
+        if not output or output == "-":
             sys.stdout.write(svg)
         elif output.lower().endswith(".png"):
             try:
                 dr.to_png(svg, output)
-            except dr.NoConverter as e:
-                raise UsageError(str(e)) from None
+            except (dr.NoConverter, RuntimeError) as e:
+                raise UsageError(f"-o {printable(output)}: {e}") from None
+            except OSError as e:
+                raise UsageError(f"-o {printable(output)}: cannot write it ({e.strerror or e})") from None
         else:
-            with open(output, "w", encoding="utf-8") as fh:
-                fh.write(svg)
+            write_output(output, svg)
 
     guarded(run)
 
@@ -410,9 +389,8 @@ def export_command(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bi
         from .export import export
 
         result = with_spec(spec, lambda spec_: export(spec_, parse_sets(set), no_bias, source=display_name(spec)))
-        if output:
-            with open(output, "w", encoding="utf-8") as fh:
-                fh.write(result.code)
+        if output and output != "-":
+            write_output(output, result.code)
             print(f"wrote {output}: class {result.class_name}, {result.report.totals['params']:,} parameters",
                   file=sys.stderr)
         else:

@@ -23,6 +23,7 @@ which ``netcalc check`` uses to compare the two.
 
 from __future__ import annotations
 
+import builtins
 import keyword
 import re
 import textwrap
@@ -548,7 +549,10 @@ class Generator:
         taken = {"nn", "torch", "OrderedDict", TOP_CLASS, *(k.TYPE for k in REGISTRY.values() if k.TORCH_HELPER)}
         out = {}
         for name in self.spec.blocks:
-            cls = name + "_" if keyword.iskeyword(name) else name
+            # a class name must not be a keyword or shadow a builtin the generated code calls (print, sum,
+            # super), and one starting with __ would be mangled inside the class that uses it
+            cls = "Block" + name if name.startswith("__") else name
+            cls = cls + "_" if keyword.iskeyword(cls) or hasattr(builtins, cls) else cls
             while cls in taken:
                 cls += "_"
             taken.add(cls)

@@ -15,7 +15,7 @@ from .layers.registry import UnknownType
 from .report import BlockRow, LayerRow, Report
 from .rf import Field, union
 from .spec import Spec
-from .symbolic import ExprError, check_formula, free_names, is_int, parse_condition, parse_expr, same
+from .symbolic import ExprError, check_formula, check_size, free_names, is_int, parse_condition, parse_expr, same
 
 
 # The most rows (leaf layers plus add/concat/multiply merges) one analysis may produce once
@@ -24,6 +24,9 @@ from .symbolic import ExprError, check_formula, free_names, is_int, parse_condit
 # checked before anything is expanded. 20,000 is twice the 10,000-layer benchmark chain and ~30 times
 # the largest network in specs/ and netcalc/zoo/.
 MAX_LAYERS = 20_000
+# Block calls inside block calls: each level costs several Python frames in the walk (a chain of 250
+# blocks each calling the next overflowed the interpreter's stack); real networks nest 3 or 4 deep.
+MAX_NESTING = 64
 
 
 class LimitError(SpecError):
@@ -37,13 +40,10 @@ def read_dim(raw, values: dict, pos, what: str, make_symbol=None):
 
     if isinstance(raw, bool) or not isinstance(raw, (int, str)):
         raise SpecError(f"{what} must be an integer or an expression, got {show(raw)}", pos)
-    if is_int(raw):
-        value = raw
-    else:
-        try:
-            value = parse_expr(raw, values, make_symbol or symbol)
-        except ExprError as e:
-            raise SpecError(f"{what}: {e}", pos) from None
+    try:
+        value = check_size(raw) if is_int(raw) else parse_expr(raw, values, make_symbol or symbol)
+    except ExprError as e:
+        raise SpecError(f"{what}: {e}", pos) from None
     if is_int(value) and value < 0:
         raise SpecError(f"{what} must not be negative, got {value}", pos)
     return value
@@ -68,7 +68,11 @@ def analyze(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = Fa
     walker = Walker(spec, Context(values, no_bias), strict_auto, explain)
     walker.shapes_only = shapes_only
     x = input_shape(spec, values)
-    y, _ = walker.sequence(spec.layers, x, Field(), walker.ctx, "")
+    try:
+        y, _ = walker.sequence(spec.layers, x, Field(), walker.ctx, "")
+    except RecursionError:  # structures nested past what MAX_NESTING and the parsers' limits catch
+        raise LimitError("the spec nests blocks and structures too deeply to walk; flatten some of them",
+                         spec.layers[0].pos if spec.layers else None) from None
     return Report(name=spec.name, input_shape=x, output_shape=y, layers=walker.rows,
                   choices=walker.choices, blocks=walker.blocks, dtype=dtype, warnings=walker.warnings)
 
@@ -146,6 +150,7 @@ class Walker:
         if rows is None:
             if block.name in self.calls or key in self.block_rows:
                 return 1  # a recursive block: call() reports the cycle
+            self.check_nesting(entry)
             self.block_rows[key] = 1  # marks the call in progress
             self.calls.append(block.name)
             try:
@@ -255,8 +260,15 @@ class Walker:
             check_expect(entry, y, ctx.values, name)
         return y, field
 
+    def check_nesting(self, entry):
+        if len(self.calls) >= MAX_NESTING:
+            raise LimitError(f"block calls nest more than MAX_NESTING = {MAX_NESTING} deep here "
+                             f"({' → '.join(self.calls[:3])} → ... → {self.calls[-1]} → {entry.type}); "
+                             "netcalc refuses networks nested that deeply", entry.pos)
+
     def call(self, entry, x, field, ctx, name):
         block = self.spec.blocks[entry.type]
+        self.check_nesting(entry)
         if block.name in self.calls:
             chain = " → ".join(self.calls + [block.name])
             raise SpecError(f"block {block.name} uses itself ({chain}): recursive blocks never end", entry.pos)

@@ -1774,12 +1774,32 @@ def refuse_known_errors(spec: Spec, values: dict[str, int] | None, no_bias: bool
     doing, and the search reports it as a reason there is no solution; so is an unmet expect:
     that is what solve answers (count 0), not a broken spec. Unset symbols of the input are
     tried at the INPUT_PROBES values: an error the same at each (stride: 0) is no size's doing."""
-    from .network import analyze
+    from .network import analyze, read_dim
 
     static = Solver(spec, values, no_bias)  # a separate one: the setup below is not repeatable
     static.check_flat()
     static.probe()
     static.find_symbols()
+    for i, (d, pos) in enumerate(zip(spec.input, spec.input_pos)):
+        if d != BLANK:
+            read_dim(d, static.values, pos, f"input[{i}]")
+    for site in static.sites:
+        # torch's constructor checks (stride: 0, bias: 7) need no shape. An error that stays the same
+        # whether each blank is a letter or 1 is not the blanks' doing. An alias's rank comes from the
+        # incoming shape: skipped.
+        entry = site.entry
+        if entry.type.strip().lower() != site.cls.TYPE.lower():
+            continue
+        kinds = {a.name: a.kind for a in site.cls.ARGS}
+        errors = []
+        for fill in ("letters", 1):
+            args = {k: _fill_blanks(raw, k, kinds.get(k), fill) for k, raw in entry.args.items()}
+            try:
+                site.cls(replace(entry, args=args, name=site.name, expect=None), Context(dict(static.values), no_bias))
+            except SpecError as e:
+                errors.append(e)
+        if len(errors) == 2 and errors[0].message == errors[1].message:
+            raise errors[0]
     if any(d == BLANK for d in spec.input):
         return
     known = next((site.index - 1 for site in static.sites if site.symbols or site.expect_symbols
@@ -1799,6 +1819,18 @@ def refuse_known_errors(spec: Spec, values: dict[str, int] | None, no_bias: bool
             return
     if len({(e.message, e.pos) for e in errors}) == 1:
         raise errors[-1]
+
+
+def _fill_blanks(raw, key: str, kind: str | None, fill):
+    """An argument with each blank filled: a letter of its own (``blank_padding_0``) or ``fill``; a
+    true/false blank: false."""
+    if raw == BLANK and kind == "bool":
+        return False
+    if raw == BLANK:
+        return f"blank_{key}" if fill == "letters" else fill
+    if isinstance(raw, list) and BLANK in raw:
+        return [(f"blank_{key}_{i}" if fill == "letters" else fill) if v == BLANK else v for i, v in enumerate(raw)]
+    return raw
 
 
 def solve_text(text: str, filename: str = "spec.yaml", values: dict | None = None,

@@ -201,7 +201,37 @@ def _load_yaml(text: str):
     except yaml.YAMLError as e:
         raise SpecError(f"invalid YAML: {' '.join(str(e).split())}") from None
     except RecursionError:
-        raise SpecError("YAML nesting is too deep") from None
+        raise SpecError("YAML nesting is too deep", _deepest_bracket(text)) from None
+    except (ValueError, KeyError, TypeError) as e:  # a tagged value that is not one (!!int "abc"), a huge int
+        if _big_integer(text):
+            raise SpecError(_BIG, _big_integer(text)) from None
+        tag = re.search(r"!!\w+", text)
+        where = _text_pos(text, tag.start()) if tag else _big_integer(text)
+        what = f"{tag.group()} value" if tag else "value"
+        raise SpecError(f"invalid YAML: a {what} that cannot be read ({printable(' '.join(str(e).split()))[:200]})",
+                        where) from None
+
+
+def _deepest_bracket(text: str) -> Pos | None:
+    """Where the deepest ``[`` or ``{`` opens: the place to look when nesting is too deep."""
+    depth, best, where = 0, 0, None
+    for i, ch in enumerate(text[:1_000_000]):
+        if ch in "[{":
+            depth += 1
+            if depth > best:
+                best, where = depth, i
+        elif ch in "]}":
+            depth -= 1
+    return _text_pos(text, where) if where is not None else None
+
+
+_BIG = "an integer of more than 4,300 digits; netcalc refuses numbers larger than 2**1024 (MAX_BITS)"
+
+
+def _big_integer(text: str) -> Pos | None:
+    """Where the first integer of more than 4,300 digits (Python's limit for reading one) starts."""
+    m = re.search(r"\d{4301,}", text)
+    return _text_pos(text, m.start()) if m else None
 
 
 def _yaml_problem(e) -> str:
@@ -234,6 +264,10 @@ def _load_toml(text: str):
         m = _TOML_POS.search(str(e))
         msg = _TOML_POS.sub("", str(e)).strip()
         raise SpecError(f"invalid TOML: {msg}", (int(m.group(1)), int(m.group(2))) if m else None) from None
+    except RecursionError:
+        raise SpecError("TOML nesting is too deep", _deepest_bracket(text)) from None
+    except ValueError as e:  # an integer past Python's 4,300-digit limit
+        raise SpecError(_BIG if _big_integer(text) else f"invalid TOML: {e}", _big_integer(text)) from None
     return _toml_positions(text, data)
 
 
@@ -663,6 +697,9 @@ def _structure(entry: Entry, blocks: dict) -> Entry:
             if not isinstance(raw, list) or not all(isinstance(b, list) for b in raw):
                 raise SpecError(f"{key} branches must be a list of layer lists ([] is the input itself)",
                                 kp.get("branches", entry.pos))
+            if not raw:
+                raise SpecError(f"{key} branches is empty: list at least one branch (a branch [] is the input "
+                                "itself)", kp.get("branches", entry.pos))
             entry.branches = [_entries(b, kp.get("branches", entry.pos), blocks, "a branch") for b in raw]
         if "with" in args:
             refs = args.pop("with")

@@ -207,7 +207,10 @@ def free_names(x) -> set[str]:
 _TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z_0-9]*)|(\*\*|//|==|!=|<=|>=|[-+*/%(),<>]))")
 KEYWORDS = ("and", "or", "not")
 FUNCTIONS = {"max": smax, "min": smin}
-MAX_BITS = 1 << 16  # refuse 10**10**10 rather than hang
+# The largest number a spec may state or an expression may make: 2**1024 (309 digits). Products
+# of a few such numbers (parameters, MACs) stay far below Python's 4,300-digit limit for printing
+# an int, and no network has a dimension anywhere near it.
+MAX_BITS = 1024
 # Names (occurrences, not distinct ones) one expression may use: each symbolic + or * re-sorts the
 # sum or product built so far, so a padding written as a sum of 1,500 letters took 6 s to read, and
 # every formula downstream carries all of them. No layer argument needs anywhere near 100.
@@ -238,7 +241,8 @@ def _tokens(text: str):
             bad = text[pos:].strip()[:1]
             raise ExprError(f"unexpected character {bad!r} in expression {text!r}")
         num, name, op = m.groups()
-        out.append(("num", int(num)) if num else ("name", name) if name else ("op", op))
+        out.append(("num", check_size(int(num)) if len(num) < 400 else _too_large()) if num else
+                   ("name", name) if name else ("op", op))
         pos = m.end()
     names = sum(1 for kind, val in out if kind == "name" and val not in KEYWORDS and val not in FUNCTIONS)
     if names > MAX_EXPR_NAMES:  # checked here, where every reader of expressions (solve too) passes
@@ -374,7 +378,7 @@ class _Parser:
             if not is_int(exp) or exp < 0:
                 raise ExprError(f"{self.text!r}: exponents must be non-negative integers")
             if is_int(base) and abs(base) > 1 and abs(base).bit_length() * exp > MAX_BITS:
-                raise ExprError(f"{self.text!r}: the number is too large")
+                raise ExprError(f"the number is larger than 2**{MAX_BITS} (MAX_BITS); netcalc refuses numbers that large")
             if not is_int(base) and exp > 64:
                 raise ExprError(f"{self.text!r}: exponent too large for a symbolic base")
             return base**exp if is_int(base) else normalize(base**exp)
@@ -418,9 +422,21 @@ def parse_expr(text: str, values: dict[str, int] | None = None, make_symbol=symb
     if len(text) > MAX_EXPR:
         raise ExprError(f"expression longer than {MAX_EXPR} characters")
     try:
-        return _Parser(text, values or {}, make_symbol).parse()
+        value = _Parser(text, values or {}, make_symbol).parse()
     except RecursionError:
         raise ExprError("expression nested too deeply") from None
+    return check_size(value)
+
+
+def _too_large():
+    raise ExprError(f"the number is larger than 2**{MAX_BITS} (MAX_BITS); netcalc refuses numbers that large")
+
+
+def check_size(value):
+    """``value``, unless it is an integer past MAX_BITS."""
+    if type(value) is int and value.bit_length() > MAX_BITS:
+        _too_large()
+    return value
 
 
 def parse_condition(text, values: dict, make_symbol=symbol) -> bool:

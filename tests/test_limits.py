@@ -32,9 +32,15 @@ The limits (name, value, why):
   (The Upsample ``scale_factor: 10000`` slowness, 22 s, was not the period but visiting every
   kernel tap of every phase; now only the taps that land on an input unit are visited.)
 
+- ``netcalc.network.MAX_NESTING = 64``: block calls inside block calls (a chain of 250 blocks each
+  calling the next overflowed the interpreter's stack).
+- ``netcalc.symbolic.MAX_BITS = 1024``: the largest number a spec, ``--set`` or an expression may
+  hold is 2**1024 (integers of more than 4,300 digits could not even be printed; products of a few
+  2**1024 numbers stay far below that).
+
 Existing limits kept: ``spec.MAX_BYTES`` (8 MiB), ``spec.MAX_ALIASES`` (1000),
-``symbolic.MAX_EXPR`` (10,000 characters), ``symbolic.MAX_BITS`` (2**16-bit numbers). A nested
-list in ``expect:`` (an alias bomb there hung ``solve``) is now an error in every command.
+``symbolic.MAX_EXPR`` (10,000 characters). A nested list in ``expect:`` (an alias bomb there hung
+``solve``) is now an error in every command.
 """
 
 from __future__ import annotations
@@ -132,6 +138,38 @@ REFUSED = [
      f"{MAX_ENTRIES + 3}:5"),
     ("400k-entries-flow", "shapes", "input: [1, 3, 8, 8]\nlayers: [" + "ReLU, " * 400_000 + "ReLU]\n", [], 1,
      r"MAX_ENTRIES", None),
+    ("int-5000-digits", "shapes", HEAD + "  - Conv2d: {out_channels: " + "9" * 5000 + ", kernel_size: 3}\n", [], 1,
+     r"more than 4,300 digits; netcalc refuses numbers larger than 2\*\*1024 \(MAX_BITS\)", "3:28"),
+    ("int-1000-digits", "summary", HEAD + "  - Conv2d: {out_channels: 1" + "0" * 999 + ", kernel_size: 3}\n", [], 1,
+     r"out_channels: the number is larger than 2\*\*1024 \(MAX_BITS\)", "3:5"),
+    ("power-2**32768", "summary", HEAD + "  - Conv2d: {out_channels: \"2**32768\", kernel_size: 3}\n", [], 1,
+     r"MAX_BITS", "3:5"),
+    ("product-past-max-bits", "summary", HEAD + "  - Conv2d: {out_channels: \"" + "*".join(["2**1000"] * 3)
+     + "\", kernel_size: 3}\n", [], 1, r"MAX_BITS", "3:5"),
+    ("set-5000-digits", "shapes", HEAD + "  - Conv2d: {out_channels: C, kernel_size: 3}\n", ["--set", "C=" + "9" * 5000],
+     2, r"^error: --set C=\.\.\.: the value has 5000 characters; .*MAX_BITS", None),
+    ("int-tag-abc", "shapes", HEAD + "  - Conv2d: {out_channels: !!int \"abc\", kernel_size: 3}\n", [], 1,
+     r"invalid YAML: a !!int value that cannot be read", "3:28"),
+    ("block-chain-600", "shapes", "input: [1, 3, 8, 8]\nblocks:\n  B0: {layers: [ReLU]}\n"
+     + "".join(f"  B{k}: {{layers: [B{k - 1}]}}\n" for k in range(1, 600)) + "layers: [B599]\n", [], 1,
+     r"block calls nest more than MAX_NESTING = 64 deep", None),
+    ("concat-no-branches", "shapes", HEAD + "  - concat: {branches: []}\n", [], 1, r"concat branches is empty", None),
+    ("export-o-missing-dir", "export", HEAD + "  - ReLU\n", ["-o", "/nonexistent/dir/x.py"], 2,
+     r"^error: -o /nonexistent/dir/x.py: cannot write it \(No such file or directory\)", None),
+    ("export-o-a-directory", "export", HEAD + "  - ReLU\n", ["-o", "/tmp"], 2, r"cannot write it \(Is a directory\)",
+     None),
+    ("export-o-dev-full", "export", HEAD + "  - ReLU\n", ["-o", "/dev/full"], 2, r"cannot write it", None),
+    ("draw-o-missing-dir", "draw", HEAD + "  - ReLU\n", ["-o", "/nonexistent/x.svg"], 2, r"cannot write it", None),
+    ("solve-error-after-a-blank", "solve", HEAD + "  - Conv2d: {out_channels: _, kernel_size: 3, expect: [1, 4, 6, 6]}\n"
+     "  - PixelShuffle: {upscale_factor: -1}\n", [], 1, r"upscale_factor is -1, but must be at least 1", "4:5"),
+    ("solve-stride-0-beside-a-blank", "solve",
+     HEAD + "  - Conv2d: {out_channels: _, kernel_size: 3, stride: 0, expect: [1, 4, 6, 6]}\n", [], 1,
+     r"stride must be at least 1, got 0", "3:5"),
+    ("solve-bad-argument-beside-a-blank", "solve",
+     HEAD + "  - Conv2d: {out_channels: _, kernel_size: [[3, 3], 3], expect: [1, 4, 6, 6]}\n", [], 1,
+     r"kernel_size: expected an integer or an expression", "3:5"),
+    ("solve-bad-input-dim", "solve", "input: [[1, 1], 3, 8, 8]\nlayers:\n  - Conv2d: {out_channels: _, kernel_size: 3}\n",
+     [], 1, r"input\[0\] must be an integer or an expression", "1:9"),
     ("sizes-max-1e9", "sizes", "input: [1, 3, H, H]\nlayers:\n  - Conv2d: {out_channels: 4, kernel_size: 3}\n",
      ["--max", "1000000000"], 2, r"^error: --max 1000000000: the scan is limited to MAX_SCAN = \d+", None),
 ]
@@ -275,3 +313,18 @@ def test_an_unnamed_top_level_repeat_is_a_group_with_the_default_name(tmp_path):
     assert p.returncode == 0, p.stderr
     names = [line.split(",")[1] for line in p.stdout.splitlines()[1:] if line[:1].isdigit()]
     assert names == ["ReLU_1", "ReLU_2.0", "ReLU_2.1", "ReLU_2.2", "Conv2d_3.0", "Conv2d_3.1"]
+
+
+@pytest.mark.parametrize("text, message, where", [
+    ("input = [1, 3, 8, 8]\nx = " + "[" * 1000 + "]" * 1000 + "\n[[layers]]\ntype = \"ReLU\"\n",
+     "TOML nesting is too deep", "2:"),
+    ("input = [1, 3, 8, 8]\n[[layers]]\ntype = \"Conv2d\"\nout_channels = " + "9" * 5000 + "\n",
+     "more than 4,300 digits", "4:16"),
+])
+def test_toml_past_the_parser_limits_is_one_located_line(tmp_path, text, message, where):
+    path = tmp_path / "spec.toml"
+    path.write_text(text)
+    p, cpu = netcalc("shapes", path)
+    assert p.returncode == 1 and len(p.stderr.splitlines()) == 1, p.stderr[-2000:]
+    assert p.stderr.startswith(f"{path}:{where}") and message in p.stderr, p.stderr
+    assert cpu < 5

@@ -16,7 +16,7 @@ from typing import Any, Callable, ClassVar
 
 from ..errors import Pos, SpecError, did_you_mean
 from ..rf import Field
-from ..symbolic import Dim, ExprError, is_int, known_positive, parse_expr, prod, same, to_text
+from ..symbolic import Dim, ExprError, check_size, is_int, known_positive, parse_expr, prod, same, to_text
 
 Shape = tuple  # of Dim
 
@@ -120,7 +120,7 @@ class Layer:
             return None
         if isinstance(raw, bool) or isinstance(raw, float) or raw is None or isinstance(raw, (list, dict)):
             raise ValueError(f"expected an integer or an expression, got {_show(raw)}")
-        return raw if is_int(raw) else parse_expr(str(raw), ctx.values, ctx.make_symbol)
+        return check_size(raw) if is_int(raw) else parse_expr(str(raw), ctx.values, ctx.make_symbol)
 
     def _read_axes(self, arg, raw, ctx):
         if raw is None and arg.default is None:
