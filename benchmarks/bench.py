@@ -344,6 +344,9 @@ def main() -> int:
         Case("cli_import", "floor: python -c 'import netcalc.cli' (typer and its pydantic coercion)",
              [PY, "-c", "import netcalc.cli\ntry:\n    import typer._adapters  # what typer loads to parse arguments\n"
                          "except ImportError:\n    pass"]),
+        Case("yaml_import", "floor: python -c 'import yaml'", [PY, "-c", "import yaml"]),
+        Case("api_import", "python -c 'import netcalc' (the Python API; names load when used)",
+             [PY, "-c", "import netcalc"]),
         Case("zoo_table", f"netcalc summary {model}", nc + ["summary", model], (0.3, 60)),
         Case("zoo_json", f"netcalc summary {model} --format json", nc + ["summary", model, "--format", "json"],
              (0.3, 60), check=lambda p: f"params {json_params(p):,}"),
@@ -416,6 +419,8 @@ def main() -> int:
         for key in ("zoo_table", "zoo_json"):
             ratio = t / by[key].median
             derived.append(f"| torchinfo / {by[key].label} (medians) | {ratio:.1f}× | ≥ 10× | {verdict(ratio >= 10)} |")
+    cost = by["api_import"].median / by["yaml_import"].median
+    derived.append(f"| `import netcalc` / `import yaml` (medians) | {cost:.2f}× | ≤ 1.5× | {verdict(cost <= 1.5)} |")
     growth = by["n10k"].median / by["n1k"].median
     derived.append(f"| numeric chain time, 10,000 / 1,000 layers (json) | {growth:.2f} | ≤ 12 | {verdict(growth <= 12)} |")
     if isinstance(by["s100"].note, tuple) and isinstance(by["s1k"].note, tuple):

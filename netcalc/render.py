@@ -234,6 +234,33 @@ def _csv(report: Report, cols) -> str:
     return csv_text(cols, rows + [_totals_cells(report, cols, False)])
 
 
+def html(report: Report, command: str = "summary") -> str:
+    """The table as HTML (a notebook's view of a Report): the Markdown table's cells, escaped."""
+    from html import escape
+
+    cols = ("index", "name", "type") + COLUMNS[command]
+    if all(row.state_shapes is None for row in report.layers):
+        cols = tuple(c for c in cols if c != "state_shapes")
+    right = {c for c in cols if c in SUMMED or c == "index"}
+
+    align = ' style="text-align:right"'
+
+    def tr(cells, tag="td", bold=False):
+        out = []
+        for c, v in zip(cols, cells):
+            text = f"<b>{escape(v)}</b>" if bold and v else escape(v)
+            out.append(f"<{tag}{align if c in right else ''}>{text}</{tag}>")
+        return "<tr>" + "".join(out) + "</tr>"
+
+    body = [tr([HEADERS[c] for c in cols], "th")]
+    for d, row in _items(report, None):
+        cells = ["\u00a0" * 2 * d + _label(row, d) if c == "name" else cell(row, c, True) for c in cols]
+        body.append(tr(cells, bold=isinstance(row, _BlockCells)))
+    body.append(tr(_totals_cells(report, cols, True), bold=True))
+    title = f"<p><b>{escape(report.name)}</b>: input {escape(shape_text(report.input_shape))}</p>" if report.name else ""
+    return f'{title}<table class="netcalc">{"".join(body)}</table>'
+
+
 def _markdown(report: Report, cols, items) -> str:
     lines = []
     if report.name:

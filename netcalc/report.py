@@ -113,6 +113,50 @@ class Report:
         for row in self.layers:
             row.dtype_bytes = DTYPE_BYTES[self.dtype]
     _totals: dict | None = field(default=None, repr=False)
+    source: Any = field(default=None, repr=False)  # (Spec, values, no_bias, name) when netcalc.analyze made it
+
+    # ------------------------------------------------------------------ views (rendering lives in render.py)
+
+    def __repr__(self) -> str:
+        t = self.totals
+        return (f"<netcalc.Report {self.name or 'network'!r}: {len(self.layers)} layers, params {t['params']}, "
+                f"MACs {t['macs']}>")
+
+    def __str__(self) -> str:
+        """The terminal table of ``netcalc summary``."""
+        from .render import render
+
+        return render(self, "summary", "table")
+
+    def _repr_markdown_(self) -> str:
+        from .render import render
+
+        return render(self, "summary", "markdown")
+
+    def _repr_html_(self) -> str:
+        from .render import html
+
+        return html(self)
+
+    def to_dataframe(self):
+        """One pandas row per layer (the JSON layer objects, rf flattened); needs pandas."""
+        import pandas as pd
+
+        rows = []
+        for layer in self.to_dict()["layers"]:
+            rf = layer.pop("rf") or {}
+            rows.append({**layer, **{f"rf_{k}": v for k, v in rf.items()}})
+        return pd.DataFrame(rows).set_index("index")
+
+    def check(self):
+        """Build the network in torch and compare every layer (``netcalc check``); needs torch.
+        A :class:`netcalc.check.CheckResult`: ``.agree``, ``.differences``, ``.to_dict()``."""
+        from .check import check
+
+        if self.source is None:
+            raise ValueError("this report was not made by netcalc.analyze or netcalc.from_module")
+        spec, values, no_bias, name = self.source
+        return check(spec, values, no_bias, source=name)
 
     @property
     def totals(self) -> dict:
