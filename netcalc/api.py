@@ -126,7 +126,7 @@ def analyze(spec: SpecSource, *, set: Mapping[str, int] | None = None, no_bias: 
 
 def solve(spec: SpecSource, *, set: Mapping[str, int] | None = None, no_bias: bool = False) -> dict:  # noqa: A002
     """Fill in the blanks (``_``) and unset symbols: the contract's ``netcalc solve`` document."""
-    from .solve import solve_spec
+    from .solver import solve_spec
 
     parsed, name = load(spec)
     try:

@@ -279,7 +279,7 @@ def solve(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool 
     fmt = format.value if isinstance(format, Format) else format
 
     def run():
-        from .solve import render_solve, solve_spec
+        from .solver import render_solve, solve_spec
 
         result = with_spec(spec, lambda spec_: solve_spec(spec_, parse_sets(set), no_bias))
         emit(render_solve(result, fmt))

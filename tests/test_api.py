@@ -140,3 +140,15 @@ def test_from_module_and_check():
     assert netcalc.analyze(SEED).check().agree
     with pytest.raises(ValueError, match="cannot import"):
         netcalc.from_module(torch.nn.PairwiseDistance(), input_size=(2, 3))
+
+
+def test_api_names_survive_importing_every_module():
+    """A submodule import sets an attribute of the package: no module may share a public name."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(netcalc.__path__):
+        if info.name not in ("__main__",):
+            importlib.import_module(f"netcalc.{info.name}")
+    assert callable(netcalc.solve) and callable(netcalc.analyze) and callable(netcalc.solve_padding)
+    assert callable(netcalc.from_module) and isinstance(netcalc.SpecError, type)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from netcalc import arith
 from netcalc.errors import SpecError
-from netcalc.solve import LIMIT, solve_text
+from netcalc.solver import LIMIT, solve_text
 
 FAST = settings(max_examples=150, deadline=None, derandomize=True, database=None)
 CAP = 300  # how far an interval without an upper end is checked

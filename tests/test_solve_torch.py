@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from netcalc.solve import solve_text
+from netcalc.solver import solve_text
 
 # SOLVE_EXAMPLES=600 SOLVE_RANDOM=1 run a longer, random search
 SETTINGS = settings(max_examples=int(os.environ.get("SOLVE_EXAMPLES", "45")), deadline=None, database=None,
