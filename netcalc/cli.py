@@ -98,13 +98,13 @@ def guarded(fn):
 
 
 def run_report(command: str, spec_path: str, sets, no_bias: bool, fmt, explain: bool = False,
-               depth: int | None = None, dtype: str = "float32") -> None:
+               depth: int | None = None, dtype: str = "float32", optimizer: str | None = None) -> None:
     fmt = fmt.value if isinstance(fmt, Format) else fmt
-    guarded(lambda: _report(command, spec_path, sets, no_bias, fmt, explain, depth, dtype))
+    guarded(lambda: _report(command, spec_path, sets, no_bias, fmt, explain, depth, dtype, optimizer))
 
 
 def _report(command: str, spec_path: str, sets, no_bias: bool, fmt: str, explain: bool,
-            depth: int | None, dtype: str) -> None:
+            depth: int | None, dtype: str, optimizer: str | None = None) -> None:
     from .report import DTYPE_BYTES
 
     if dtype not in DTYPE_BYTES:
@@ -114,6 +114,15 @@ def _report(command: str, spec_path: str, sets, no_bias: bool, fmt: str, explain
 
     values = parse_sets(sets)
     report = with_spec(spec_path, lambda spec_: analyze(spec_, values, no_bias, explain=explain, dtype=dtype))
+    if optimizer is not None:  # memory --training
+        from . import memory
+
+        if optimizer not in memory.OPTIMIZER_STATES:
+            raise UsageError(f"--optimizer {optimizer}: expected one of {', '.join(memory.OPTIMIZER_STATES)}")
+        try:
+            memory.annotate(report, optimizer)
+        except memory.NotModelled as e:
+            raise UsageError(f"memory --training: {e}") from None
     if command == "shapes" and fmt.lower() != "json":  # JSON always carries them in "warnings"
         for w in report.warnings:
             print(printable(f"{display_name(spec_path)}: warning: {w}"), file=sys.stderr)
@@ -150,8 +159,9 @@ REPORTS = {
     "rf": "Receptive field size, jump (effective stride) and start per spatial axis.\n\nExample: netcalc rf spec.yaml",
     "summary": "Everything at once: shapes, parameters, MACs/FLOPs and receptive fields.\n\n"
                "Example: netcalc summary spec.yaml --format json",
-    "memory": "Parameter bytes and forward activation bytes per layer, for an element type.\n\n"
-              "Example: netcalc memory resnet50 --dtype float16",
+    "memory": "Parameter bytes and forward activation bytes per layer, for an element type; with\n"
+              "--training, also the bytes autograd saves for backward, gradients and optimizer state.\n\n"
+              "Example: netcalc memory resnet50 --training --optimizer adam",
 }
 
 
@@ -161,6 +171,17 @@ def _report_command(name: str, doc: str):
                 dtype: str = DtypeOpt):
         run_report(name, spec, set, no_bias, format, explain, depth, dtype)
 
+    def memory_command(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt,
+                       format: Format = FormatOpt, explain: bool = ExplainOpt, depth: Optional[int] = DepthOpt,
+                       dtype: str = DtypeOpt,
+                       training: bool = typer.Option(False, "--training", help="Add what a training step keeps: "
+                                                     "the tensors autograd saves for backward, gradients and "
+                                                     "optimizer state."),
+                       optimizer: str = typer.Option("adam", "--optimizer", help="sgd, momentum, adam or adamw.")):
+        run_report(name, spec, set, no_bias, format, explain, depth, dtype, optimizer if training else None)
+
+    if name == "memory":
+        command = memory_command
     command.__doc__ = doc
     command.__name__ = name
     app.command(name)(command)

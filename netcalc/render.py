@@ -20,7 +20,7 @@ HEADERS = {
     "index": "#", "name": "name", "type": "type", "input_shape": "input shape", "output_shape": "output shape",
     "state_shapes": "state shapes", "weights": "weights", "biases": "biases", "params": "params",
     "macs": "MACs", "flops": "FLOPs", "rf_size": "RF size", "rf_jump": "RF jump", "rf_start": "RF start",
-    "param_bytes": "param bytes", "activation_bytes": "activation bytes",
+    "param_bytes": "param bytes", "activation_bytes": "activation bytes", "saved_bytes": "saved bytes",
 }
 COLUMNS = {
     "shapes": ("input_shape", "output_shape", "state_shapes"),
@@ -30,7 +30,7 @@ COLUMNS = {
     "summary": ("output_shape", "state_shapes", "weights", "biases", "params", "macs", "flops", "rf_size", "rf_jump"),
     "memory": ("output_shape", "params", "param_bytes", "activation_bytes"),
 }
-SUMMED = ("weights", "biases", "params", "macs", "flops", "param_bytes", "activation_bytes")
+SUMMED = ("weights", "biases", "params", "macs", "flops", "param_bytes", "activation_bytes", "saved_bytes")
 
 
 CONCERNS = {"shapes": ("shapes",), "params": ("params",), "flops": ("flops",), "rf": ("rf",),
@@ -43,6 +43,8 @@ def render(report: Report, command: str, fmt: str, depth: int | None = None) -> 
     if any(r.explain is not None for r in report.layers) and fmt in ("table", "markdown"):
         return _worked(report, command, fmt)
     cols = ("index", "name", "type") + COLUMNS[command]
+    if command == "memory" and report.training is not None:
+        cols += ("saved_bytes",)
     if all(row.state_shapes is None for row in report.layers):
         cols = tuple(c for c in cols if c != "state_shapes")
     if fmt == "csv":
@@ -78,6 +80,10 @@ class _BlockCells:
     @property
     def activation_bytes(self):
         return sum_of(r.activation_bytes for r in self.inner)
+
+    @property
+    def saved_bytes(self):
+        return sum_of(r.saved_bytes for r in self.inner)
 
 
 def sum_of(values):
@@ -164,7 +170,7 @@ def _num(v) -> str:
 
 def _totals_cells(report: Report, cols, readable: bool, compact: bool = False) -> list[str]:
     totals = dict(report.totals)
-    for key in ("param_bytes", "activation_bytes"):  # a product per layer: only when shown
+    for key in ("param_bytes", "activation_bytes", "saved_bytes"):  # a product per layer: only when shown
         if key in cols:
             totals[key] = sum_of(getattr(r, key) for r in report.layers)
     out = []
@@ -442,6 +448,11 @@ def _caption(report: Report, cols) -> str:
         for key in ("param_bytes", "activation_bytes"):
             value = sum_of(getattr(r, key) for r in report.layers)
             parts.append(f"{HEADERS[key]} {short_bytes(value)}")
+        if report.training is not None:
+            t = report.training
+            parts += [f"saved for backward {short_bytes(t.saved_bytes)}", f"gradients {short_bytes(t.grad_bytes)}",
+                      f"{t.optimizer} state {short_bytes(t.optimizer_bytes)}",
+                      f"training total {short_bytes(t.total_bytes)}"]
         parts.append(report.dtype)
     return " · ".join(parts)
 

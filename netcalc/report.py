@@ -32,6 +32,7 @@ class LayerRow:
     explain: dict | None = field(default=None, repr=False)  # concern → [explain.Step]
     path: str | None = None  # dotted position inside blocks, e.g. layer1.0.conv2
     inputs: tuple = ()  # the rows (0-based) whose outputs it reads, in order; -1 is the network input
+    saved_bytes: Any = None  # memory --training: bytes autograd saves here (netcalc/memory.py)
     shares: str | None = None  # share: the row whose parameters it uses ...
     shared: tuple = ()  # ... and which of its parameters those are (not counted again)
     dtype_bytes: int = 4
@@ -69,6 +70,7 @@ class LayerRow:
             "rf": None if self.rf is None else {k: [rf_json(v) for v in vs] for k, vs in self.rf.items()},
             "param_bytes": to_json(self.param_bytes), "activation_bytes": to_json(activation_bytes),
             **({"path": self.path} if self.path else {}),
+            **({} if self.saved_bytes is None else {"saved_bytes": to_json(self.saved_bytes)}),
             **extra,
         }
 
@@ -114,6 +116,7 @@ class Report:
             row.dtype_bytes = DTYPE_BYTES[self.dtype]
     _totals: dict | None = field(default=None, repr=False)
     source: Any = field(default=None, repr=False)  # (Spec, values, no_bias, name) when netcalc.analyze made it
+    training: Any = None  # memory --training: netcalc.memory.TrainingMemory
 
     # ------------------------------------------------------------------ views (rendering lives in render.py)
 
@@ -173,7 +176,10 @@ class Report:
             "layers": [row.to_dict(a) for row, a in zip(self.layers, activations)],
             "totals": {**{k: to_json(v) for k, v in self.totals.items()},
                        "param_bytes": to_json(total(r.param_bytes for r in self.layers)),
-                       "activation_bytes": to_json(total(activations))},
+                       "activation_bytes": to_json(total(activations)),
+                       **({} if self.training is None else {
+                           k: to_json(getattr(self.training, k))
+                           for k in ("saved_bytes", "grad_bytes", "optimizer_bytes", "total_bytes")})},
             "dtype": self.dtype,
             **({"warnings": list(self.warnings)} if self.warnings else {}),
             **({"blocks": [b.to_dict(self.layers) for b in self.blocks]} if self.blocks else {}),

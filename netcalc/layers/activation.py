@@ -17,6 +17,14 @@ class Elementwise(Layer):
 
     PASS_RF = True
     COST = 1
+    SAVES = ("input",)  # for its derivative; the kinds whose derivative is a function of the output save that
+
+    def saved(self, x, y):
+        extra = [(x, "act")] * SAVES_MORE.get(self.TYPE, 0)
+        if self.args.get("inplace"):  # the input is gone: the output (its storage), or a copy made first
+            kept = "output" if self.TYPE in INPLACE_SAVES_OUTPUT or extra else (x, "act")
+            return extra + [kept]
+        return list(SAVES_OUTPUT.get(self.TYPE, self.SAVES)) + extra
 
     def flops(self, x, y):
         return self.COST * numel(y)
@@ -32,6 +40,13 @@ CALLS = {
     "LogSoftmax": ("F.log_softmax", "torch.log_softmax", ".log_softmax"),
     "Dropout": ("F.dropout",),
 }
+
+
+# what torch 2.13's autograd saves where it is not the input (measured: tests/test_memory.py)
+SAVES_OUTPUT = {"ReLU": ("output",), "Sigmoid": ("output",), "Tanh": ("output",), "Softmax": ("output",),
+                "LogSoftmax": ("output",), "Softmin": ("output",), "Softmax2d": ("output",), "Tanhshrink": ()}
+SAVES_MORE = {"LogSigmoid": 1, "Softsign": 1, "Tanhshrink": 1, "RReLU": 1}  # full-size intermediates
+INPLACE_SAVES_OUTPUT = ("ReLU", "LeakyReLU", "ELU", "CELU", "SELU")  # the rest save a copy of the input
 
 
 def _elementwise(name, args=(), cost=1, base=Elementwise):
@@ -110,6 +125,7 @@ class GLU(Layer):
     """``torch.nn.GLU``: halves dimension ``dim`` (a ⊗ σ(b)); 2 FLOPs per output element."""
 
     TYPE = "GLU"
+    SAVES = ("input",)
     ARGS = (Arg("dim", -1),)
 
     def output_shape(self, x):
@@ -131,6 +147,21 @@ class Dropout(Layer):
     def validate(self):
         if not 0 <= self.args["p"] <= 1:
             self.error(f"dropout probability has to be between 0 and 1, got {self.args['p']}", "p")
+
+    def saved(self, x, y):
+        """The mask (the CPU's: activation dtype), one value per element, or per channel for the
+        channel-wise kinds; p = 0 keeps the input, p = 1 a scalar."""
+        p = self.args["p"]
+        if self.TYPE in ("AlphaDropout", "FeatureAlphaDropout"):
+            return None
+        if p == 0:
+            return []
+        if p == 1:
+            return [((), "act")]
+        channel = {"Dropout1d": 1, "Dropout2d": 2, "Dropout3d": 3}.get(self.TYPE)
+        if channel is None:
+            return [(x, "act")]
+        return [((*x[:len(x) - channel], *(1,) * channel), "act")]
 
 
 class ChannelDropout1d(Dropout):

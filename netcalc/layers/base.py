@@ -74,6 +74,11 @@ class Layer:
     TORCH_FUNCTIONS: ClassVar[tuple[str, ...]] = ()
     # check: the kind's MACs are its matmuls as FlopCounterMode counts them (FLOPs / 2), so check compares them
     MEASURED_MACS: ClassVar[bool] = False
+    # memory --training: the output is a view of the input (it shares the input's storage)
+    VIEW: ClassVar[bool] = False
+    OUTPUT_DTYPE: ClassVar[str | None] = None  # None: the activation dtype
+    # what its autograd node saves, when it is that simple: ("input",), ("output",), () (see saved())
+    SAVES: ClassVar[tuple | None] = None
 
     def __init__(self, entry, ctx: Context):
         self.entry = entry
@@ -223,6 +228,12 @@ class Layer:
 
     def receptive_field(self, field: Field | None) -> Field | None:
         return field if self.PASS_RF else None
+
+    def saved(self, x: Shape, y: Shape) -> list | None:
+        """What the kind's autograd node saves in a training-mode forward (netcalc/memory.py):
+        "input", "output", or a new tensor ``(shape, dtype)`` ("act": the activation dtype);
+        None where netcalc does not know it."""
+        return None if self.SAVES is None else list(self.SAVES)
 
     # ---------------------------------------------------------------- worked answers (--explain)
 

@@ -95,6 +95,7 @@ class ConvNd(Windowed):
     """
 
     MEASURED_MACS = True
+    SAVES = ("input",)  # for the weight's gradient
 
     TYPE = "Conv{}d"
     FAMILY, LAYOUT = "conv", "cf"
@@ -252,6 +253,7 @@ class PointwiseConvNd(ConvNd):
 
 class ConvTransposeNd(Windowed):
     MEASURED_MACS = True
+    SAVES = ("input",)
     """``torch.nn.ConvTransposeNd``: ``out = (L-1)s - 2p + d(k-1) + output_padding + 1`` per axis.
 
     weight ``(C_in, C_out/groups, *k)``, bias ``(C_out,)``;

@@ -17,6 +17,7 @@ class Linear(Layer):
 
     TYPE = "Linear"
     MEASURED_MACS = True
+    SAVES = ("input",)
     FAMILY, LAYOUT, KEEPS = "linear", "seq", "all_but_last"
     ARGS = (Arg("in_features", None), Arg("out_features"), Arg("bias", True, "bool"))
 
@@ -62,6 +63,7 @@ class Embedding(Layer):
     TYPE = "Embedding"
     FAMILY, LAYOUT = "seq", "seq"
     INPUT_DTYPE = "long"  # token ids
+    SAVES = ("input",)  # the indices
     ARGS = (Arg("num_embeddings"), Arg("embedding_dim"), Arg("padding_idx", None), Arg("max_norm", None, "float"),
             Arg("norm_type", 2.0, "float"), Arg("scale_grad_by_freq", False, "bool"), Arg("sparse", False, "bool"))
 
@@ -132,6 +134,8 @@ def check_shape_entries(layer, sizes, key, infer: bool = True):
 class Flatten(Layer):
     """``torch.nn.Flatten``: dims ``start_dim..end_dim`` become one (their product)."""
 
+    VIEW, SAVES = True, ()  # memory: a view of its input
+
     TYPE = "Flatten"
     FAMILY, LAYOUT = "tensor", "flat"
     ARGS = (Arg("start_dim", 1), Arg("end_dim", -1))
@@ -165,6 +169,8 @@ class Flatten(Layer):
 class Unflatten(Layer):
     """``torch.nn.Unflatten``: dim ``dim`` becomes ``unflattened_size`` (one entry may be -1)."""
 
+    VIEW, SAVES = True, ()  # memory: a view of its input
+
     TYPE = "Unflatten"
     FAMILY = "tensor"
     ARGS = (Arg("dim"), Arg("unflattened_size", kind="dims"))
@@ -186,6 +192,8 @@ class Unflatten(Layer):
 @register
 class Identity(Layer):
     """``torch.nn.Identity``: the input, unchanged."""
+
+    VIEW, SAVES = True, ()  # memory: a view of its input
 
     TYPE = "Identity"
     FAMILY = "tensor"

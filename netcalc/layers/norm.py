@@ -59,6 +59,11 @@ class BatchNormNd(Norm):
             self.check_width("num_features", self.args["num_features"], x[1], "the incoming channels")
         return (x[1],)
 
+    def saved(self, x, y):
+        """The input, the batch's mean and inverse std per channel, and the running statistics."""
+        stats = 2 + 2 * bool(self.args["track_running_stats"])
+        return ["input"] + [((x[1],), "act")] * stats
+
     def output_shape(self, x):
         self.affine_shape(x)
         values = x[0] * prod(x[2:])
@@ -86,6 +91,13 @@ class InstanceNormNd(Norm):
         if self.args["affine"] or self.args["track_running_stats"]:  # else torch only warns about a mismatch
             self.check_width("num_features", self.args["num_features"], c, "the incoming channels")
         return (c,)
+
+    def saved(self, x, y):
+        """BatchNorm over (1, N·C, ...): the input, mean and inverse std per instance and channel, the
+        weight repeated per instance when affine, and the running statistics so repeated."""
+        a = self.args
+        copies = 2 + bool(a["affine"]) + 2 * bool(a["track_running_stats"])
+        return ["input"] + [((prod(x[:-self.rank]),), "act")] * copies
 
     def output_shape(self, x):
         self.affine_shape(x)
@@ -123,6 +135,11 @@ class LayerNorm(Norm):
         self.affine_shape(x)
         return x
 
+    def saved(self, x, y):
+        """The input and the mean and rstd of each normalised group (the leading dims)."""
+        n = len(self.affine_shape(x))
+        return ["input"] + [((*x[:len(x) - n], *(1,) * n), "act")] * 2
+
 
 @register
 class RMSNorm(LayerNorm):
@@ -135,6 +152,12 @@ class RMSNorm(LayerNorm):
     def parameters(self, x):
         shape = self.affine_shape(x)
         return {"weight": shape} if self.args["elementwise_affine"] else {}
+
+    def saved(self, x, y):
+        """torch's composite RMSNorm: the input, the rsqrt of each group, and the normalised input
+        (for the weight's gradient)."""
+        n = len(self.affine_shape(x))
+        return ["input", ((*x[:len(x) - n], *(1,) * n), "act")] + [(x, "act")] * bool(self.args["elementwise_affine"])
 
 
 @register
@@ -149,6 +172,10 @@ class GroupNorm(Norm):
         n, g = self.args["num_channels"], self.args["num_groups"]
         if is_int(n) and is_int(g) and n % g:
             self.error(f"num_channels ({n}) must be divisible by num_groups ({g})", "num_channels")
+
+    def saved(self, x, y):
+        """The input, and the mean and rstd of each instance's groups."""
+        return ["input"] + [((x[0], self.args["num_groups"]), "act")] * 2
 
     def affine_shape(self, x):
         if len(x) < 2:

@@ -98,10 +98,14 @@ class MaxPoolNd(PoolNd):
     def flops(self, x, y):
         return numel(y) * (self.window_size() - 1)
 
+    def saved(self, x, y):
+        return ["input", (y, "int64")]  # and the argmax of every window
+
 
 class AvgPoolNd(PoolNd):
     __doc__ = PoolNd.__doc__
     TYPE = "AvgPool{}d"
+    SAVES = ("input",)
     TORCH_FUNCTIONS = ("F.avg_pool{}d", "torch.avg_pool{}d")
     ARGS = (Arg("kernel_size", kind="axes"), Arg("stride", None, "axes"), Arg("padding", 0, "axes"),
             Arg("ceil_mode", False, "bool"), Arg("count_include_pad", True, "bool"),
@@ -164,6 +168,10 @@ class AdaptivePoolNd(Windowed):
 class AdaptiveAvgPoolNd(AdaptivePoolNd):
     __doc__ = AdaptivePoolNd.__doc__
     TYPE = "AdaptiveAvgPool{}d"
+
+    def saved(self, x, y):
+        # a global average is torch's mean, which needs only the sizes; other outputs keep the input
+        return [] if all(is_int(o) and o == 1 for o in y[-self.rank:]) else ["input"]
     TORCH_FUNCTIONS = ("F.adaptive_avg_pool{}d", "torch.adaptive_avg_pool{}d")
 
     def output_shape(self, x):
@@ -181,6 +189,9 @@ class AdaptiveAvgPoolNd(AdaptivePoolNd):
 class AdaptiveMaxPoolNd(AdaptivePoolNd):
     __doc__ = AdaptivePoolNd.__doc__
     TYPE = "AdaptiveMaxPool{}d"
+
+    def saved(self, x, y):
+        return ["input", (y, "int64")]
     TORCH_FUNCTIONS = ("F.adaptive_max_pool{}d",)
     ARGS = (Arg("output_size", kind="dims"), Arg("return_indices", False, "bool"))
 

@@ -23,6 +23,8 @@ from .registry import REGISTRY, ranked, register
 class Reshape(Layer):
     """``x.reshape(shape)``: the whole shape, batch included; one entry may be -1."""
 
+    VIEW, SAVES = True, ()  # memory: a view of its input
+
     TYPE = "Reshape"
     # x.view(n, -1) and friends: what comes out decides (a flatten of all but the batch is Flatten)
     TORCH_FUNCTIONS = ("torch.reshape", ".reshape", ".view", "torch.squeeze", ".squeeze", "torch.unsqueeze",
@@ -92,6 +94,8 @@ class View(Reshape):
 class Permute(Layer):
     """``x.permute(dims)``."""
 
+    VIEW, SAVES = True, ()  # memory: a view of its input
+
     TYPE = "Permute"
     TORCH_FUNCTIONS = ("torch.permute", ".permute")
     FAMILY, LAYOUT = "tensor", "to_seq"
@@ -128,6 +132,8 @@ class Permute(Layer):
 @register
 class Transpose(Layer):
     """``x.transpose(dim0, dim1)``."""
+
+    VIEW, SAVES = True, ()  # memory: a view of its input
 
     TYPE = "Transpose"
     TORCH_FUNCTIONS = ("torch.transpose", ".transpose", "torch.swapaxes", ".swapaxes", "torch.swapdims", ".swapdims",
@@ -171,6 +177,7 @@ class Mean(Layer):
     """``x.mean(dim, keepdim)``: 1 FLOP per input element."""
 
     TYPE = "Mean"
+    SAVES = ()  # its gradient needs only the sizes
     TORCH_FUNCTIONS = ("torch.mean", ".mean")
     FAMILY, LAYOUT = "tensor", "flat"
     TORCH_HELPER = '''
@@ -213,6 +220,8 @@ class Mean(Layer):
 class Select(Layer):
     """``x.select(dim, index)`` (``x[:, 0]`` is dim 1, index 0): that dimension goes away."""
 
+    VIEW, SAVES = True, ()  # memory: a view of its input
+
     TYPE = "Select"
     FAMILY, LAYOUT = "tensor", "flat"
     TORCH_HELPER = '''
@@ -244,6 +253,7 @@ class ClassToken(Layer):
     """A learned token ``(1, 1, D)`` put in front of a ``(N, L, D)`` sequence (ViT): ``(N, L + 1, D)``."""
 
     TYPE = "ClassToken"
+    SAVES = ()
     FAMILY, LAYOUT = "tensor", "seq"
     TORCH_HELPER = '''
         class ClassToken(nn.Module):
@@ -274,6 +284,7 @@ class PositionalEmbedding(Layer):
     (``P = num_positions``, default L, at least L); 1 FLOP per element."""
 
     TYPE = "PositionalEmbedding"
+    SAVES = ()
     FAMILY, LAYOUT = "tensor", "seq"
     TORCH_HELPER = '''
         class PositionalEmbedding(nn.Module):
@@ -318,6 +329,7 @@ class Parameter(Layer):
     """A plain learned tensor of ``shape`` that the model holds (it does not change the data flow)."""
 
     TYPE = "Parameter"
+    VIEW, SAVES = True, ()
     FAMILY = "tensor"
     TORCH_HELPER = '''
         class Parameter(nn.Module):
@@ -347,6 +359,7 @@ class Resize(Layer):
     """``torch.nn.Upsample``: ``size`` or ``⌊L·scale_factor⌋`` per spatial axis of ``(N, C, *spatial)``."""
 
     TYPE = "Upsample"
+    SAVES = ()  # interpolation backward needs only the sizes
     TORCH_FUNCTIONS = ("F.interpolate",)
     FAMILY, LAYOUT = "tensor", "cf"
     ARGS = (Arg("size", None, "dims"), Arg("scale_factor", None, "any"), Arg("mode", "nearest", "choice",
@@ -430,6 +443,7 @@ class PadNd(Layer):
     ``2·rank`` ints (left, right, top, bottom, front, back: last axis first)."""
 
     TYPE = "ZeroPad{}d"
+    SAVES = ()  # a constant pad's gradient is a slice
     TORCH_FUNCTIONS = ("F.pad",)  # every pad layer: from_call picks the one by mode and value
     MODE = "constant"  # F.pad's mode
     FAMILY = "tensor"
@@ -499,11 +513,11 @@ class ConstantPadNd(PadNd):
 ranked(PadNd)
 ranked(ConstantPadNd)
 PAD_MODES = {PadNd.MODE: PadNd}  # F.pad's mode → its family of pad layers (a constant value: ConstantPadNd)
-for _kind, _limit, _mode in (("Reflection", "less than", "reflect"), ("Replication", None, "replicate"),
-                             ("Circular", "at most", "circular")):
+for _kind, _limit, _mode, _saves in (("Reflection", "less than", "reflect", ("input",)),
+                                     ("Replication", None, "replicate", None), ("Circular", "at most", "circular", None)):
     PAD_MODES[_mode] = ranked(type(f"{_kind}PadNd", (PadNd,), {
         "TYPE": _kind + "Pad{}d", "__doc__": PadNd.__doc__, "CONSTANT": False, "LIMIT": _limit, "MODE": _mode,
-        "TORCH_FUNCTIONS": ()}))
+        "TORCH_FUNCTIONS": (), "SAVES": _saves}))
 
 
 @register
@@ -511,6 +525,7 @@ class PixelShuffle(Layer):
     """``torch.nn.PixelShuffle(r)``: ``(*, C·r², H, W) → (*, C, H·r, W·r)``."""
 
     TYPE = "PixelShuffle"
+    SAVES = ()
     FAMILY, LAYOUT = "tensor", "cf"
     ARGS = (Arg("upscale_factor"),)
 
@@ -532,6 +547,7 @@ class PixelUnshuffle(Layer):
     """``torch.nn.PixelUnshuffle(r)``: ``(*, C, H·r, W·r) → (*, C·r², H, W)``."""
 
     TYPE = "PixelUnshuffle"
+    SAVES = ()
     FAMILY, LAYOUT = "tensor", "cf"
     ARGS = (Arg("downscale_factor"),)
 
@@ -556,6 +572,7 @@ class ChannelShuffle(Layer):
     unit reads the input unit at its own position, so the receptive field passes through."""
 
     TYPE = "ChannelShuffle"
+    SAVES = ()
     FAMILY, LAYOUT = "tensor", "cf"
     PASS_RF = True
     ARGS = (Arg("groups"),)

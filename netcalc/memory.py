@@ -1,0 +1,121 @@
+"""Training memory: what autograd keeps for backward, plus gradients and optimizer state.
+
+``netcalc memory SPEC --training`` walks the graph the analysis built (rows and their input
+edges) as a training-mode forward runs in torch, tensor by tensor:
+
+* every row's output is a new storage, except for views (Flatten, reshapes, permutes, Identity)
+  and in-place layers (``inplace: true``), which share their input's;
+* a tensor requires grad when it comes from a layer with parameters or from one that does; a
+  layer records an autograd node (and saves tensors) only when its input requires grad or it has
+  parameters of its own;
+* each layer kind states what its node saves (``Layer.saved``): its input, its output, and new
+  tensors such as max-pool indices (int64), BatchNorm's per-channel statistics, LayerNorm's mean
+  and rstd, dropout's mask;
+* a storage saved by two layers (a conv's output that BatchNorm saves, a residual input) counts
+  once, at the first layer that saves it.
+
+``saved_bytes`` is the sum over those storages, as ``torch.autograd.graph.saved_tensors_hooks``
+sees them on the CPU (tests/test_memory.py measures torch 2.13). Parameters are not counted
+there: they are ``param_bytes``; their gradients are ``grad_bytes``; optimizer state is
+``optimizer_bytes`` (SGD none, momentum one buffer per parameter, Adam/AdamW two).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .report import DTYPE_BYTES, Report
+from .symbolic import prod, total
+
+OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+ELEMENT_BYTES = {"int64": 8, "long": 8, "bool": 1, "float32": 4}
+
+
+class NotModelled(Exception):
+    """A layer kind whose saved tensors netcalc does not know yet."""
+
+
+@dataclass
+class TrainingMemory:
+    saved: list  # bytes per row
+    param_bytes: object
+    grad_bytes: object
+    optimizer_bytes: object
+    optimizer: str
+    notes: list = field(default_factory=list)
+
+    @property
+    def saved_bytes(self):
+        return total(self.saved)
+
+    @property
+    def total_bytes(self):
+        return self.param_bytes + self.grad_bytes + self.optimizer_bytes + self.saved_bytes
+
+
+def annotate(report: Report, optimizer: str = "adam") -> Report:
+    """``report`` with ``saved_bytes`` on every row and its ``training`` totals."""
+    memory = training_memory(report, optimizer)
+    for row, saved in zip(report.layers, memory.saved):
+        row.saved_bytes = saved
+    report.training = memory
+    return report
+
+
+def training_memory(report: Report, optimizer: str = "adam") -> TrainingMemory:
+    """Bytes autograd saves per row of ``report`` (at its dtype), and the totals."""
+    if optimizer not in OPTIMIZER_STATES:
+        raise ValueError(f"optimizer {optimizer!r}: expected one of {', '.join(OPTIMIZER_STATES)}")
+    act = DTYPE_BYTES[report.dtype]
+    rows = report.layers
+    first = rows[0].layer if rows and rows[0].layer is not None else None
+    input_dtype = first.INPUT_DTYPE if first is not None else "float32"
+    storage = {-1: -1}  # row → the storage its output lives in (-1: the network input)
+    shape_of = {-1: tuple(report.input_shape)}
+    dtype_of = {-1: "long" if input_dtype == "long" else "act"}
+    grad = {-1: False}  # storage → requires grad
+    counted: set = set()
+    saved = []
+
+    def nbytes(shape, dtype):
+        return prod(shape) * (act if dtype == "act" else ELEMENT_BYTES[dtype])
+
+    for i, row in enumerate(rows):
+        sources = list(row.inputs) or [i - 1]
+        ins = [storage[s] for s in sources]
+        trainable = row.params != 0
+        node = trainable or any(grad[s] for s in ins)
+        layer = row.layer
+        view = layer is not None and (layer.VIEW or bool(layer.args.get("inplace")))
+        storage[i] = ins[0] if view else i
+        shape_of[i] = tuple(row.output_shape)
+        dtype_of[i] = "act" if layer is None or layer.OUTPUT_DTYPE is None else layer.OUTPUT_DTYPE
+        grad[storage[i]] = node
+        here = 0
+        if node:
+            for what in _saved(row, ins, grad):
+                if isinstance(what, tuple):  # a new tensor: (shape, dtype)
+                    here += nbytes(*what)
+                    continue
+                s = ins[what] if isinstance(what, int) else storage[i]
+                if s not in counted:
+                    counted.add(s)
+                    src = next((r for r, st in storage.items() if st == s), -1) if s != -1 else -1
+                    here += nbytes(shape_of[src] if s == -1 else shape_of[s], dtype_of[src if s == -1 else s])
+        saved.append(here)
+    params = total(r.params for r in rows)
+    param_bytes = params * act
+    return TrainingMemory(saved, param_bytes, param_bytes, OPTIMIZER_STATES[optimizer] * param_bytes, optimizer)
+
+
+def _saved(row, ins, grad) -> list:
+    """What the row's autograd node saves: 0, 1, ... (its inputs), "output", or (shape, dtype)."""
+    if row.layer is None:  # a merge row
+        if row.type == "Multiply":  # x * g saves g for x's gradient and x for g's
+            return [k for k, other in ((0, 1), (1, 0)) if grad[ins[other]]]
+        return []  # Add and Concat need only sizes
+    saves = row.layer.saved(tuple(row.input_shape), tuple(row.output_shape))
+    if saves is None:
+        raise NotModelled(f"{row.name} ({row.type}): netcalc does not know yet what autograd saves for this "
+                          "layer kind, so memory --training cannot count it")
+    return [0 if s == "input" else s for s in saves]

@@ -1,0 +1,183 @@
+"""Training memory (netcalc/memory.py) against torch 2.13 itself: the spec exported to PyTorch, one
+training-mode forward on the CPU under ``torch.autograd.graph.saved_tensors_hooks``, each distinct
+storage counted once, parameters left out, the output kept alive."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the memory oracle needs torch==2.13.0")
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from netcalc.check import build
+from netcalc.export import export
+from netcalc.memory import NotModelled, training_memory
+from netcalc.network import analyze
+from netcalc.spec import parse
+
+
+def measured(text: str) -> int:
+    """Bytes of the distinct non-parameter storages autograd saves in one training forward."""
+    spec = parse(text, "m.yaml")
+    exp = export(spec)
+    model = build(exp, "cpu").train()
+    torch.manual_seed(0)
+    shape = tuple(exp.input_shape)
+    x = torch.zeros(shape, dtype=torch.long) if exp.input_dtype == "long" else torch.randn(shape)
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages: dict[int, int] = {}
+
+    def pack(t):
+        ptr = t.untyped_storage().data_ptr()
+        if ptr not in params:
+            storages[ptr] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y = model(x)  # noqa: F841 (kept alive while the storages are read)
+    return sum(storages.values())
+
+
+def predicted(text: str) -> int:
+    return training_memory(analyze(parse(text, "m.yaml"))).saved_bytes
+
+
+def spec(input_shape, *layers) -> str:
+    return json.dumps({"input": list(input_shape), "layers": list(layers)})
+
+
+SINGLE = [  # (input, layers before the one under test (a conv makes its input require grad), the layer)
+    ([2, 3, 8, 8], "Conv2d", {"out_channels": 4, "kernel_size": 3}),
+    ([2, 3, 8, 8], "ConvTranspose2d", {"out_channels": 4, "kernel_size": 3, "stride": 2}),
+    ([2, 5], "Linear", {"out_features": 4}),
+    ([2, 3, 5], "Linear", {"out_features": 4}),
+    ([2, 3], "Embedding", {"num_embeddings": 10, "embedding_dim": 4}),
+]
+AFTER_CONV = [  # each behind Conv2d(3 → 4, k=1) on [2, 3, 6, 6]
+    ("ReLU", {}), ("ReLU", {"inplace": True}), ("ReLU6", {"inplace": True}), ("SiLU", {"inplace": True}),
+    ("LeakyReLU", {"inplace": True}), ("ELU", {"inplace": True}), ("RReLU", {"inplace": True}),
+    ("Hardtanh", {"inplace": True}), ("Dropout", {"inplace": True}), ("GELU", {}), ("SiLU", {}), ("Sigmoid", {}), ("Tanh", {}),
+    ("LeakyReLU", {}), ("ReLU6", {}), ("Hardswish", {}), ("Hardsigmoid", {}), ("ELU", {}), ("CELU", {}),
+    ("SELU", {}), ("Mish", {}), ("Softplus", {}), ("Hardtanh", {}), ("LogSigmoid", {}), ("Softsign", {}),
+    ("Tanhshrink", {}), ("Hardshrink", {}), ("Softshrink", {}), ("Threshold", {"threshold": 0.1, "value": 0.0}),
+    ("Softmax", {"dim": 1}), ("LogSoftmax", {"dim": 1}), ("Softmin", {"dim": 1}), ("Softmax2d", {}),
+    ("GLU", {"dim": 1}), ("PReLU", {}),
+    ("BatchNorm2d", {}), ("BatchNorm2d", {"track_running_stats": False}), ("BatchNorm2d", {"affine": False}),
+    ("InstanceNorm2d", {}), ("InstanceNorm2d", {"affine": True}),
+    ("InstanceNorm2d", {"affine": True, "track_running_stats": True}),
+    ("GroupNorm", {"num_groups": 2}), ("GroupNorm", {"num_groups": 2, "affine": False}),
+    ("LayerNorm", {}), ("LayerNorm", {"normalized_shape": [6, 6]}), ("LayerNorm", {"elementwise_affine": False}),
+    ("RMSNorm", {}), ("RMSNorm", {"elementwise_affine": False}),
+    ("MaxPool2d", {"kernel_size": 2}), ("AvgPool2d", {"kernel_size": 2}), ("AdaptiveAvgPool2d", {"output_size": 1}),
+    ("AdaptiveAvgPool2d", {"output_size": 3}), ("AdaptiveMaxPool2d", {"output_size": 2}),
+    ("Dropout", {}), ("Dropout", {"p": 0.0}), ("Dropout2d", {}), ("Flatten", {}),
+    ("Upsample", {"scale_factor": 2}), ("Upsample", {"scale_factor": 2, "mode": "bilinear"}),
+    ("ZeroPad2d", {"padding": 1}), ("ReflectionPad2d", {"padding": 1}), ("Identity", {}),
+    ("PixelShuffle", {"upscale_factor": 2}), ("ChannelShuffle", {"groups": 2}),
+    ("Permute", {"dims": [0, 2, 3, 1]}), ("Mean", {"dim": [2, 3]}),
+]
+
+
+@pytest.mark.parametrize("input_shape, kind, args", SINGLE, ids=[f"{k}-{len(s)}d" for s, k, _ in SINGLE])
+def test_single_layers_on_the_network_input(input_shape, kind, args):
+    text = spec(input_shape, {kind: args})
+    assert predicted(text) == measured(text)
+
+
+@pytest.mark.parametrize("kind, args", AFTER_CONV, ids=[f"{k}{'-' + '-'.join(a) if a else ''}" for k, a in AFTER_CONV])
+def test_each_kind_behind_a_conv(kind, args):
+    text = spec([2, 3, 6, 6], {"Conv2d": {"out_channels": 4, "kernel_size": 1}}, {kind: args})
+    assert predicted(text) == measured(text)
+
+
+def test_layers_before_any_parameter_save_nothing():
+    text = spec([2, 3, 8, 8], "ReLU", {"MaxPool2d": {"kernel_size": 2}}, {"Conv2d": {"out_channels": 4,
+                                                                                      "kernel_size": 3}})
+    report = analyze(parse(text, "m.yaml"))
+    assert training_memory(report).saved[:2] == [0, 0]
+    assert predicted(text) == measured(text)
+
+
+@st.composite
+def chains(draw):
+    """Random CNN chains of the modelled kinds, with residuals and concats."""
+    kinds = [("Conv2d", lambda: {"out_channels": 4, "kernel_size": 3, "padding": 1}),
+             ("BatchNorm2d", dict), ("ReLU", dict), ("ReLU", lambda: {"inplace": True}), ("GELU", dict),
+             ("MaxPool2d", lambda: {"kernel_size": 2, "ceil_mode": True}), ("Dropout", dict), ("Sigmoid", dict),
+             ("residual", lambda: {"layers": [{"Conv2d": {"out_channels": 4, "kernel_size": 3, "padding": 1}},
+                                              "ReLU"]}),
+             ("concat", lambda: {"branches": [[{"Conv2d": {"out_channels": 2, "kernel_size": 1}}],
+                                              [{"Conv2d": {"out_channels": 2, "kernel_size": 3, "padding": 1}},
+                                               "ReLU"]]}),
+             ("ReLU6", lambda: {"inplace": True}), ("Hardswish", lambda: {"inplace": True}),
+             ("DepthwiseConv2d", lambda: {"kernel_size": 3, "padding": 1}),
+             ("multiply", lambda: {"layers": [{"AdaptiveAvgPool2d": {"output_size": 1}}, "Sigmoid"]})]
+    layers = [{"Conv2d": {"out_channels": 4, "kernel_size": 3, "padding": 1}}] if draw(st.booleans()) else []
+    for _ in range(draw(st.integers(1, 6))):
+        kind, args = kinds[draw(st.integers(0, len(kinds) - 1))]
+        layers.append({kind: args()})
+    return spec([2, 4, 8, 8], *layers, "Flatten", {"Linear": {"out_features": 3}})
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(chains())
+def test_random_networks(text):
+    assert predicted(text) == measured(text), text
+
+
+@pytest.mark.parametrize("name", ["lenet5", "alexnet", "resnet18", "mobilenet_v2", "vgg16"])
+def test_zoo_models(name):
+    from netcalc.api import load
+
+    parsed, _ = load(name)
+    parsed.input = [1, *parsed.input[1:]]
+    text = parsed  # the zoo spec at batch 1
+    report = analyze(text)
+    exp = export(text)
+    model = build(exp, "cpu").train()
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages: dict[int, int] = {}
+
+    def pack(t):
+        if t.untyped_storage().data_ptr() not in params:
+            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y = model(torch.randn(tuple(exp.input_shape)))  # noqa: F841
+    assert training_memory(report).saved_bytes == sum(storages.values())
+
+
+def test_what_is_not_modelled_says_so():
+    text = spec([2, 3, 8], {"LSTM": {"hidden_size": 4}})
+    with pytest.raises(NotModelled, match="LSTM"):
+        predicted(text)
+
+
+def test_gradients_and_optimizer_state():
+    report = analyze(parse(spec([2, 5], {"Linear": {"out_features": 4}}), "m.yaml"))
+    for optimizer, states in (("sgd", 0), ("momentum", 1), ("adam", 2), ("adamw", 2)):
+        m = training_memory(report, optimizer)
+        assert (m.param_bytes, m.grad_bytes, m.optimizer_bytes) == (24 * 4, 24 * 4, states * 24 * 4)
+        assert m.total_bytes == m.param_bytes + m.grad_bytes + m.optimizer_bytes + m.saved_bytes
+
+
+def test_the_command(cli):
+    result = cli("memory", "resnet18", "--training", "--optimizer", "sgd", "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    totals = doc["totals"]
+    assert totals["saved_bytes"] == sum(layer["saved_bytes"] for layer in doc["layers"])
+    assert totals["grad_bytes"] == totals["param_bytes"] and totals["optimizer_bytes"] == 0
+    assert totals["total_bytes"] == totals["param_bytes"] * 2 + totals["saved_bytes"]
+    table = cli("memory", "resnet18", "--training")
+    assert "saved bytes" in table.output and "training total" in table.output
+    refused = cli("memory", "lstm_lm", "--training")
+    assert refused.exit_code == 2 and "LSTM" in refused.stderr
+    assert cli("memory", "resnet18", "--training", "--optimizer", "lion").exit_code == 2
+    assert "saved_bytes" not in cli("memory", "resnet18", "--format", "json").output
