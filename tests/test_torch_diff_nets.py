@@ -202,6 +202,8 @@ SMOKE = {
     "SyncBatchNorm": ([2, 3, 4], {}),
     "CrossMapLRN2d": ([2, 3, 4, 5], {"size": 3}),
     "GatedMLP": ([2, 3, 8], {"intermediate_size": 12, "bias": True}),
+    "TransformerEncoder": ([2, 3, 8], {"nhead": 2, "dim_feedforward": 16, "num_layers": 2, "norm": True,
+                                       "batch_first": True}),
     "GroupedQueryAttention": ([2, 5, 16], {"num_heads": 4, "num_key_value_heads": 2, "bias": True}),
     "Reshape": ([2, 3, 4], {"shape": [6, -1]}),
     "View": ([2, 3, 4], {"shape": [-1, 12]}),

@@ -80,7 +80,11 @@ def attention_cases(draw):
             args["dropout"] = draw(st.sampled_from([0.0, 0.1]))
         if one_in(draw, 5):
             args["d_model"] = e + draw(st.sampled_from([0, 1]))
-        kind = draw(st.sampled_from(["TransformerEncoderLayer", "encoder"]))
+        kind = draw(st.sampled_from(["TransformerEncoderLayer", "encoder", "TransformerEncoder"]))
+        if kind == "TransformerEncoder":
+            args["num_layers"] = draw(mostly(st.integers(1, 3), 0, 10))
+            if draw(st.booleans()):
+                args["norm"] = draw(st.booleans())
     return sequence_input(draw, e, args.get("batch_first", False)), [(kind, args)]
 
 

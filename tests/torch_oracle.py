@@ -51,7 +51,7 @@ REJECTIONS = (RuntimeError, ValueError, AssertionError, IndexError, TypeError, Z
 
 # Layers whose `macs` the contract defines through FlopCounterMode.
 MAC_KINDS = ("Conv", "ConvTranspose", "DepthwiseConv", "PointwiseConv", "Linear", "MultiheadAttention",
-             "TransformerEncoderLayer")
+             "TransformerEncoder")
 
 
 class Unsupported(Exception):
@@ -286,7 +286,7 @@ def inferred_widths(cname: str, x) -> list[tuple[str, int]]:
     last = {"Linear": "in_features", "LayerNorm": "normalized_shape", "RMSNorm": "normalized_shape",
             "RNN": "input_size", "LSTM": "input_size", "GRU": "input_size", "RNNCell": "input_size",
             "LSTMCell": "input_size", "GRUCell": "input_size", "MultiheadAttention": "embed_dim",
-            "TransformerEncoderLayer": "d_model"}
+            "TransformerEncoderLayer": "d_model", "TransformerEncoder": "d_model"}
     if cname in last:
         return [(last[cname], _width(x, -1))]
     if cname == "GroupNorm":
@@ -391,6 +391,13 @@ def build(type_name, args, x, no_bias=False, symbols=None):
             kw.setdefault(key, value)
     if no_bias and takes_bias(cls):
         kw["bias"] = False
+    if cname == "TransformerEncoder":  # torch takes a layer and a norm module: built from the layer's arguments
+        layers, norm = kw.pop("num_layers"), kw.pop("norm", False)
+        if no_bias:
+            kw["bias"] = False
+        layer = nn.TransformerEncoderLayer(**kw)
+        return cname, nn.TransformerEncoder(layer, layers, enable_nested_tensor=False, norm=nn.LayerNorm(
+            kw["d_model"], eps=kw.get("layer_norm_eps", 1e-5), bias=kw.get("bias", True)) if norm else None)
     if cname == "TransformerEncoderLayer" and "activation" in kw and kw["activation"] not in ("relu", "gelu"):
         raise TorchRejected(0, ValueError(f"activation should be relu/gelu, not {kw['activation']}"))
     with warnings.catch_warnings():
@@ -410,7 +417,7 @@ class TorchLayer:
 
 
 RECURRENT = ("RNN", "LSTM", "GRU")
-ATTENTION = ("MultiheadAttention", "TransformerEncoderLayer")
+ATTENTION = ("MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder")
 
 
 def forward(cname, module, x_shape, device="cpu"):

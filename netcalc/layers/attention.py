@@ -273,3 +273,60 @@ class GroupedQueryAttention(Layer):
                 + dense_flops(tokens * h * d, length, False)             # AV
                 + dense_flops(tokens * e, h * d, a["out_bias"])          # o_proj
                 + (3 * tokens * (h + kv) * d if a["rotary"] else 0))     # rotary on Q and K
+
+
+@register
+class TransformerEncoder(TransformerEncoderLayer):
+    """``torch.nn.TransformerEncoder``: ``num_layers`` copies of a TransformerEncoderLayer (the spec gives
+    the layer's arguments), then, with ``norm: true``, a final LayerNorm of ``d_model`` (torch takes a
+    norm module; netcalc's is ``nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)``). Parameters
+    ``layers.{i}.*`` and ``norm.*``; costs ``num_layers`` times the layer's, plus the norm's."""
+
+    TYPE = "TransformerEncoder"
+    ARGS = TransformerEncoderLayer.ARGS + (Arg("num_layers"), Arg("norm", False, "bool"))
+    TORCH_HELPER = '''
+        class TransformerEncoder(nn.TransformerEncoder):
+            """nn.TransformerEncoder of num_layers nn.TransformerEncoderLayer(d_model, nhead, **layer), and
+            with norm a final nn.LayerNorm(d_model)."""
+
+            def __init__(self, d_model, nhead, num_layers, norm=False, **layer):
+                eps, bias = layer.get("layer_norm_eps", 1e-5), layer.get("bias", True)
+                super().__init__(nn.TransformerEncoderLayer(d_model, nhead, **layer), num_layers,
+                                 norm=nn.LayerNorm(d_model, eps=eps, bias=bias) if norm else None,
+                                 enable_nested_tensor=False)
+    '''
+
+    def validate(self):
+        super().validate()
+        self.check_positive(self.args["num_layers"], "num_layers", "num_layers")
+
+    def torch_ctor(self, x):
+        a = self.args
+        defaults = {arg.name: arg.default for arg in TransformerEncoderLayer.ARGS}
+        keywords = [(k, a[k], d) for k, d in [("norm", False)] + list(defaults.items())
+                    if k not in ("d_model", "nhead") and a[k] != d]
+        return self.TYPE, [x[-1], a["nhead"], a["num_layers"]], keywords
+
+    def count(self) -> int:
+        n = self.args["num_layers"]
+        if not is_int(n):
+            self.error("num_layers must be a number (parameter names depend on it)", "num_layers")
+        return n
+
+    def parameters(self, x):
+        one = super().parameters(x)
+        p = {f"layers.{i}.{name}": shape for i in range(self.count()) for name, shape in one.items()}
+        if self.args["norm"]:
+            e = self.dims(x)[2]
+            p["norm.weight"] = (e,)
+            if self.args["bias"]:
+                p["norm.bias"] = (e,)
+        return p
+
+    def macs(self, x, y):
+        return self.count() * super().macs(x, y)
+
+    def flops(self, x, y):
+        seq, batch, e = self.dims(x)
+        norm = (5 + 1 + int(bool(self.args["bias"]))) * seq * batch * e if self.args["norm"] else 0
+        return self.count() * super().flops(x, y) + norm
