@@ -98,9 +98,60 @@ def guarded(fn):
 
 
 def run_report(command: str, spec_path: str, sets, no_bias: bool, fmt, explain: bool = False,
-               depth: int | None = None, dtype: str = "float32", optimizer: str | None = None) -> None:
+               depth: int | None = None, dtype: str = "float32", optimizer: str | None = None,
+               budget: str | None = None) -> None:
     fmt = fmt.value if isinstance(fmt, Format) else fmt
+    if budget is not None:
+        guarded(lambda: _budget(spec_path, sets, no_bias, fmt, dtype, optimizer or "adam", budget))
+        return
     guarded(lambda: _report(command, spec_path, sets, no_bias, fmt, explain, depth, dtype, optimizer))
+
+
+def _budget(spec_path: str, sets, no_bias: bool, fmt: str, dtype: str, optimizer: str, budget: str) -> None:
+    """memory --budget: the largest batch whose training step fits."""
+    import json
+
+    from . import memory
+    from .network import analyze
+
+    try:
+        limit = memory.parse_bytes(budget)
+    except ValueError as e:
+        raise UsageError(f"--budget {e}") from None
+    values = parse_sets(sets)
+
+    def work(spec):
+        batch = spec.input[0] if spec.input else None
+        if not isinstance(batch, str) or not SYMBOL_NAME.fullmatch(batch) or batch in values:
+            raise UsageError("--budget finds the largest batch: the spec's input must start with a letter "
+                             "without a --set value (input: [B, 3, 224, 224])")
+
+        def at(b):
+            try:
+                return memory.annotate(analyze(spec, {**values, batch: b}, no_bias, dtype=dtype), optimizer)
+            except memory.NotModelled as e:
+                raise UsageError(f"memory --budget: {e}") from None
+
+        try:
+            return memory.largest_batch(at, batch, limit)
+        except ValueError as e:
+            raise UsageError(f"--budget: {e}") from None
+
+    answer = with_spec(spec_path, work)
+    if fmt == "json":
+        emit(json.dumps(answer.to_dict(), indent=2))
+        return
+    from .render import short_bytes
+
+    if answer.largest is None:
+        emit(f"not even {answer.symbol}=1 fits in {short_bytes(limit)}: a step at {answer.symbol}=1 needs "
+             f"{short_bytes(answer.total_at_next)} ({optimizer}, {dtype})")
+        return
+    emit(f"largest {answer.symbol} that fits in {short_bytes(limit)}: {answer.largest} "
+         f"({short_bytes(answer.total_at_largest)}; {answer.symbol}={answer.largest + 1} needs "
+         f"{short_bytes(answer.total_at_next)})\n"
+         f"memory = {short_bytes(answer.fixed_bytes)} + {short_bytes(answer.bytes_per_sample)} × {answer.symbol} "
+         f"(parameters, gradients and {optimizer} state, plus what each sample saves for backward; {dtype})")
 
 
 def _report(command: str, spec_path: str, sets, no_bias: bool, fmt: str, explain: bool,
@@ -177,8 +228,12 @@ def _report_command(name: str, doc: str):
                        training: bool = typer.Option(False, "--training", help="Add what a training step keeps: "
                                                      "the tensors autograd saves for backward, gradients and "
                                                      "optimizer state."),
-                       optimizer: str = typer.Option("adam", "--optimizer", help="sgd, momentum, adam or adamw.")):
-        run_report(name, spec, set, no_bias, format, explain, depth, dtype, optimizer if training else None)
+                       optimizer: str = typer.Option("adam", "--optimizer", help="sgd, momentum, adam or adamw."),
+                       budget: Optional[str] = typer.Option(None, "--budget", metavar="SIZE", help="The largest "
+                                                            "batch (the input's first letter) whose training step "
+                                                            "fits in SIZE, e.g. 24GiB.")):
+        run_report(name, spec, set, no_bias, format, explain, depth, dtype,
+                   optimizer if training or budget else None, budget)
 
     if name == "memory":
         command = memory_command

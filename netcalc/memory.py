@@ -119,3 +119,54 @@ def _saved(row, ins, grad) -> list:
         raise NotModelled(f"{row.name} ({row.type}): netcalc does not know yet what autograd saves for this "
                           "layer kind, so memory --training cannot count it")
     return [0 if s == "input" else s for s in saves]
+
+
+UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+         "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_bytes(text: str) -> int:
+    """``24GiB``, ``1.5 GB``, ``500MiB``, ``1000000`` → bytes."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    if not m or m.group(2).lower() not in UNITS:
+        raise ValueError(f"{text!r}: expected a size like 24GiB, 16GB, 512MiB or a number of bytes")
+    return int(float(m.group(1)) * UNITS[m.group(2).lower()])
+
+
+@dataclass
+class Budget:
+    """The largest value of the batch letter whose training step fits in ``budget`` bytes."""
+
+    budget: int
+    symbol: str
+    largest: int | None  # None: not even a batch of 1 fits
+    fixed_bytes: int  # what does not grow with the batch (parameters, gradients, optimizer state, statistics)
+    bytes_per_sample: int
+    total_at_largest: int | None
+    total_at_next: int
+
+    def to_dict(self) -> dict:
+        return {"budget_bytes": self.budget, "batch_symbol": self.symbol, "largest_batch": self.largest,
+                "total_bytes_at_largest": self.total_at_largest, "total_bytes_at_next": self.total_at_next,
+                "fixed_bytes": self.fixed_bytes, "bytes_per_sample": self.bytes_per_sample}
+
+
+def largest_batch(analyze_at, symbol: str, budget: int) -> Budget:
+    """``analyze_at(b)`` is the annotated report at batch ``b``. Every saved tensor's size is linear in
+    the batch, so two points give the line; the answer is then checked at itself and at one more."""
+    def total_at(b):
+        return analyze_at(b).training.total_bytes
+
+    one, two = total_at(1), total_at(2)
+    per, fixed = two - one, 2 * one - two
+    if per <= 0:
+        raise ValueError(f"memory does not grow with {symbol}: is it the batch dimension?")
+    largest = (budget - fixed) // per if budget >= one else 0
+    while largest > 0 and total_at(largest) > budget:  # the line is exact; this only guards it
+        largest -= 1
+    while total_at(largest + 1) <= budget:
+        largest += 1
+    return Budget(budget, symbol, largest or None, fixed, per, total_at(largest) if largest else None,
+                  total_at(largest + 1))

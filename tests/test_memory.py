@@ -181,3 +181,49 @@ def test_the_command(cli):
     assert refused.exit_code == 2 and "LSTM" in refused.stderr
     assert cli("memory", "resnet18", "--training", "--optimizer", "lion").exit_code == 2
     assert "saved_bytes" not in cli("memory", "resnet18", "--format", "json").output
+
+
+BATCHED = """input: [B, 3, 16, 16]
+symbols: {B: 1}
+layers:
+  - Conv2d: {out_channels: 8, kernel_size: 3, padding: 1}
+  - BatchNorm2d
+  - ReLU
+  - MaxPool2d: {kernel_size: 2}
+  - Flatten
+  - Linear: {out_features: 10}
+"""
+
+
+def measured_step(text: str, batch: int, optimizer_states: int) -> int:
+    """torch's bytes for one training step: parameters, their gradients and optimizer state, and the
+    storages autograd saves."""
+    concrete = text.replace("[B, 3, 16, 16]", f"[{batch}, 3, 16, 16]")
+    model = build(export(parse(concrete, "m.yaml")), "cpu")
+    param_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    return measured(concrete) + param_bytes * (2 + optimizer_states)
+
+
+@pytest.mark.parametrize("budget", ["300KiB", "1MB", "2.5MiB"])
+def test_budget_is_checked_at_the_answer_and_one_more(cli, tmp_path, budget):
+    from netcalc.memory import parse_bytes
+
+    path = tmp_path / "b.yaml"
+    path.write_text(BATCHED)
+    result = cli("memory", str(path), "--budget", budget, "--optimizer", "adam", "--format", "json")
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    n, limit = answer["largest_batch"], parse_bytes(budget)
+    assert measured_step(BATCHED, n, 2) == answer["total_bytes_at_largest"] <= limit
+    assert measured_step(BATCHED, n + 1, 2) == answer["total_bytes_at_next"] > limit
+    assert "largest B that fits" in cli("memory", str(path), "--budget", budget).output
+
+
+def test_budget_refusals(cli, tmp_path):
+    path = tmp_path / "b.yaml"
+    path.write_text(BATCHED)
+    assert "not even B=1 fits" in cli("memory", str(path), "--budget", "10KiB").output
+    assert cli("memory", str(path), "--budget", "lots").exit_code == 2
+    numeric = tmp_path / "n.yaml"
+    numeric.write_text(BATCHED.replace("[B, 3, 16, 16]", "[4, 3, 16, 16]"))
+    assert cli("memory", str(numeric), "--budget", "1GiB").exit_code == 2  # its batch is a number
