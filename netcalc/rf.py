@@ -251,4 +251,7 @@ class Field:
             if self._parts is None:
                 self._parts = [a.report() for a in axes]
             parts = self._parts
-        return {"size": [p[0] for p in parts], "jump": [p[1] for p in parts], "start": [p[2] for p in parts]}
+        sizes = [p[0] for p in parts]
+        if any(type(s) is int and s == 0 for s in sizes):  # blind along one axis: the unit sees nothing at all
+            sizes = [0] * len(sizes)
+        return {"size": sizes, "jump": [p[1] for p in parts], "start": [p[2] for p in parts]}
