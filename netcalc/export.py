@@ -35,7 +35,7 @@ from .errors import SpecError
 from .layers import REGISTRY, Context, lookup
 from .layers.base import REQUIRED, axes_value
 from .layers.registry import UnknownType
-from .network import analyze, implicit, read_dim
+from .network import analyze, implicit, read_block_arg, read_dim
 from .report import Report
 from .spec import Spec
 from .symbolic import free_names, is_int, normalize, parse_expr, symbol, sympy
@@ -703,8 +703,8 @@ class Generator:
     def _generic(self, block, calls) -> ClassCode:
         """One class for every call of ``block``: its arguments and input widths as symbols."""
         params = list(block.params)
-        if any(isinstance(i.args.get(p), bool) for i in calls for p in params):
-            raise NotGeneric("a block argument is a boolean")
+        if any(isinstance(i.args.get(p), (bool, tuple)) for i in calls for p in params):
+            raise NotGeneric("a block argument is a boolean or a list")
         if len({len(i.x) for i in calls}) > 1:
             raise NotGeneric("calls with inputs of different ranks")
         ic, inf = self._implicit_names(params)
@@ -1184,8 +1184,7 @@ class Generator:
         values, args = dict(scope), {}
         for p, default in block.params.items():
             raw = entry.args.get(p, default)
-            val = raw if isinstance(raw, bool) else read_dim(raw, scope, entry.pos, f"{block.name}.{p}",
-                                                              ctx.make_symbol)
+            val = read_block_arg(raw, scope, entry.pos, f"{block.name}.{p}", ctx.make_symbol)
             values[p] = args[p] = val
         inner = Context(values, ctx.no_bias, ctx.make_symbol)
         if cc.generic:

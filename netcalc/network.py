@@ -49,6 +49,19 @@ def read_dim(raw, values: dict, pos, what: str, make_symbol=None):
     return value
 
 
+def read_block_arg(raw, values: dict, pos, what: str, make_symbol=None):
+    """A block argument's value: true/false, a dimension, or a list of them (a per-axis kernel)."""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(values.get(raw), tuple) if isinstance(raw, str) else False:
+        return values[raw]  # passed on from the calling block's own list argument
+    if isinstance(raw, list):
+        if not raw or any(isinstance(v, (list, dict)) for v in raw):
+            raise SpecError(f"{what} must be a value or a flat list of values, got {show(raw)}", pos)
+        return tuple(read_dim(v, values, pos, f"{what}[{i}]", make_symbol) for i, v in enumerate(raw))
+    return read_dim(raw, values, pos, what, make_symbol)
+
+
 def input_shape(spec: Spec, values: dict) -> tuple:
     return tuple(read_dim(d, values, p, f"input[{i}]") for i, (d, p) in enumerate(zip(spec.input, spec.input_pos)))
 
@@ -285,8 +298,7 @@ class Walker:
             if raw is None:
                 raise SpecError(f"block {block.name} needs {key!r}", entry.pos)
             pos = entry.pos if key in entry.args else block.key_pos.get(key, entry.pos)
-            values[key] = raw if isinstance(raw, bool) else read_dim(raw, scope, pos, f"{block.name}.{key}",
-                                                                      ctx.make_symbol)
+            values[key] = read_block_arg(raw, scope, pos, f"{block.name}.{key}", ctx.make_symbol)
         self.calls.append(block.name)
         y, field = self.sequence(block.layers, x, field, Context(values, ctx.no_bias, ctx.make_symbol), name)
         self.calls.pop()

@@ -399,6 +399,9 @@ class _Parser:
             return FUNCTIONS[val](*args)
         if kind == "name" and val not in KEYWORDS:
             if val in self.values:
+                if isinstance(self.values[val], tuple):  # a list-valued block argument: a whole argument only
+                    raise ExprError(f"{val} is a list ({', '.join(map(str, self.values[val]))}); write it alone as "
+                                    f"an argument's value (kernel_size: {val}), not inside an expression")
                 return self.values[val]
             if val == "_":
                 raise ExprError("'_' is a blank: `netcalc solve` fills blanks in; the other commands need a value")

@@ -182,3 +182,37 @@ def test_a_block_named_exactly_as_a_structural_word_is_refused_at_its_definition
     with pytest.raises(SpecError, match="structural word residual:.*another name") as e:
         analyze_text(D2L_RESIDUAL.format(name="residual", call="residual"), "x.yaml")
     assert e.value.pos == (4, 3)
+
+
+FACTORIZED = """
+input: [1, 8, 17, 17]
+blocks:
+  Factorized:
+    args: {c: 8, k: [1, 7], p: [0, 3]}
+    layers:
+      - Conv2d: {out_channels: c, kernel_size: k, padding: p}
+      - ReLU
+  Twice:
+    args: {k: [3, 3]}
+    layers:
+      - Factorized: {k: k, p: [1, 1]}
+      - Factorized: {k: [7, 1], p: [3, 0]}
+layers:
+  - Factorized
+  - Factorized: {c: 16, k: [7, 1], p: [3, 0]}
+  - Twice
+"""
+
+
+def test_block_arguments_may_be_lists():
+    """Inception's factorised 1×7 and 7×1 convolutions as one block with list arguments (issue 16)."""
+    report = analyze_text(FACTORIZED, "x.yaml")
+    convs = [r for r in report.layers if r.type == "Conv2d"]
+    assert [r.weights for r in convs] == [8 * 8 * 7, 16 * 8 * 7, 8 * 16 * 9, 8 * 8 * 7]
+    assert all(r.output_shape[2:] == (17, 17) for r in convs)
+
+
+def test_a_list_argument_inside_an_expression_is_an_error():
+    text = FACTORIZED.replace("padding: p}", "padding: 'p*2'}")
+    with pytest.raises(SpecError, match="p is a list .*write it alone as an argument's value"):
+        analyze_text(text, "x.yaml")

@@ -133,7 +133,9 @@ layers:
   - Softmax: {dim: 1}
 """
 
-FEATURES = {"blocks": BLOCKS, "sequences": SEQUENCES, "mixed": MIXED}
+from test_blocks import FACTORIZED  # noqa: E402 (block arguments that are lists)
+
+FEATURES = {"blocks": BLOCKS, "sequences": SEQUENCES, "mixed": MIXED, "list_arguments": FACTORIZED}
 
 
 # ----------------------------------------------------------------------------- the text (no torch)

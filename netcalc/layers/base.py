@@ -109,6 +109,8 @@ class Layer:
         return values
 
     def _read(self, arg: Arg, raw, pos: Pos, ctx: Context):
+        if isinstance(raw, str) and isinstance(ctx.values.get(raw.strip()), tuple):
+            raw = list(ctx.values[raw.strip()])  # a list-valued block argument (kernel_size: k, k = [1, 7])
         try:
             reader: Callable = getattr(self, "_read_" + arg.kind)
             return reader(arg, raw, ctx)
