@@ -96,6 +96,7 @@ def export(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = Fal
     """The spec as PyTorch source code; every symbol must have a value."""
     report = report if report is not None else analyze(spec, values, no_bias)
     require_numbers(spec, report)
+    refuse_several_inputs(spec, report)
     gen = Generator(spec, report, {**spec.symbols, **(values or {})}, no_bias)
     return gen.run(source)
 
@@ -104,6 +105,19 @@ def export_text(text: str, filename: str = "spec.yaml", values: dict | None = No
     from .spec import parse
 
     return export(parse(text, filename), values, no_bias, source=filename)
+
+
+def refuse_several_inputs(spec: Spec, report: Report) -> None:
+    """export writes a forward(self, x): named inputs, from: and second inputs are not written yet."""
+    if report.inputs is not None:
+        raise SpecError("export (and check) write networks of one input for now; this spec has inputs: "
+                        f"{', '.join(report.inputs)}", spec.key_pos.get("inputs"))
+    for row in report.layers:
+        layer = row.layer
+        if layer is not None and (layer.tensors or layer.entry.source is not None):
+            key = next(iter(layer.tensors), "from")
+            raise SpecError(f"{row.name}: export (and check) write networks of one input for now; {key}: reads "
+                            "another tensor", layer.entry.where(key))
 
 
 def require_numbers(spec: Spec, report: Report) -> None:
@@ -306,6 +320,8 @@ def layer_ctor(layer, x) -> Ctor:
     positional = True
     for arg in type(layer).ARGS:
         name = arg.name
+        if arg.kind == "tensor":  # a second input, not a constructor argument
+            continue
         v = a.get(name)
         if name in widths and v is None:
             v = layer.input_width(name, x)

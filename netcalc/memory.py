@@ -70,10 +70,12 @@ def training_memory(report: Report, optimizer: str = "adam") -> TrainingMemory:
     rows = report.layers
     first = rows[0].layer if rows and rows[0].layer is not None else None
     input_dtype = first.INPUT_DTYPE if first is not None else "float32"
-    storage = {-1: -1}  # row → the storage its output lives in (-1: the network input)
-    shape_of = {-1: tuple(report.input_shape)}
-    dtype_of = {-1: "long" if input_dtype == "long" else "act"}
-    grad = {-1: False}  # storage → requires grad
+    inputs = list((report.inputs or {"input": report.input_shape}).values())
+    # row → the storage its output lives in (-1, -2, ...: the network's inputs)
+    storage = {-1 - k: -1 - k for k in range(len(inputs))}
+    shape_of = {-1 - k: tuple(shape) for k, shape in enumerate(inputs)}
+    dtype_of = {-1 - k: "long" if input_dtype == "long" and k == 0 else "act" for k in range(len(inputs))}
+    grad = dict.fromkeys(storage, False)  # storage → requires grad
     counted: set = set()
     saved = []
 

@@ -81,13 +81,20 @@ def analyze(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = Fa
     walker = Walker(spec, Context(values, no_bias), strict_auto, explain)
     walker.shapes_only = shapes_only
     x = input_shape(spec, values)
+    inputs = {}
+    for k, (name, (dims, positions)) in enumerate(spec.inputs.items()):
+        shape = x if k == 0 else tuple(read_dim(d, values, p, f"inputs.{name}[{i}]")
+                                       for i, (d, p) in enumerate(zip(dims, positions)))
+        inputs[name] = shape
+        walker.saved[name] = (shape, Field() if k == 0 else None, -1 - k)  # the field is the first input's
     try:
         y, _ = walker.sequence(spec.layers, x, Field(), walker.ctx, "")
     except RecursionError:  # structures nested past what MAX_NESTING and the parsers' limits catch
         raise LimitError("the spec nests blocks and structures too deeply to walk; flatten some of them",
                          spec.layers[0].pos if spec.layers else None) from None
     return Report(name=spec.name, input_shape=x, output_shape=y, layers=walker.rows,
-                  choices=walker.choices, blocks=walker.blocks, dtype=dtype, warnings=walker.warnings)
+                  choices=walker.choices, blocks=walker.blocks, dtype=dtype, warnings=walker.warnings,
+                  inputs=inputs if len(inputs) > 1 else None)
 
 
 class Walker:
@@ -181,6 +188,8 @@ class Walker:
         for entry in entries:
             if entry.when is not None and not self.condition(entry, ctx, x):
                 continue
+            if entry.source is not None:  # from: NAME reads a named tensor instead of the previous output
+                x, field, self.source = self.tensor(entry.source, entry, "from")
             copies = self.repeat_count(entry, ctx)
             if copies is None:
                 name = self.name_of(entry, prefix, ordinal)
@@ -402,13 +411,25 @@ class Walker:
         self.saved[row_name] = (y, None, self.source)
         return y
 
+    def tensor(self, name, entry, key: str):
+        """(shape, field, source row) of the input or earlier output called ``name``."""
+        if not isinstance(name, str) or name not in self.saved:
+            hint = did_you_mean(str(name), list(self.saved))
+            raise SpecError(f"{key}: no input or earlier layer is named {name!r}{hint}", entry.where(key))
+        return self.saved[name]
+
     def leaf(self, entry, x, field, ctx, name):
         cls = self.layer_class(entry, x)
         if not name:
             name = self.default_name(entry, cls)
         if entry.name is None or name != entry.name:
             entry = replace(entry, name=name)
-        layer = cls(entry, ctx)
+        seconds = {key: self.tensor(entry.args[key], entry, key) for key in cls.tensor_args()
+                   if entry.args.get(key) is not None}
+        layer = cls(entry, ctx, {key: t[0] for key, t in seconds.items()})
+        if seconds:
+            field = None  # several inputs: no single receptive field
+        inputs = (self.source, *(t[2] for t in seconds.values()))
         if layer.args.get("output_padding") == "auto":
             self.choices.append(fit_auto(layer, x, self.rows, self.mirror, self.strict_auto))
         y = layer.output_shape(x)
@@ -418,7 +439,7 @@ class Walker:
         if self.shapes_only:
             self.add_row(LayerRow(index=len(self.rows) + 1, name=name, type=cls.TYPE, input_shape=x, output_shape=y,
                                   state_shapes=None, weights=0, biases=0, params=0, macs=0, flops=0, rf=None,
-                                  inputs=(self.source,)))
+                                  inputs=inputs))
             self.saved[name] = (y, None, self.source)
             self.track_mirror(layer)
             return y, None
@@ -436,7 +457,7 @@ class Walker:
             macs=layer.macs(x, y), flops=layer.flops(x, y),
             rf=field.report(len(y)) if field is not None else None, layer=layer,
             explain=layer.explain(x, y, field_before, field) if self.explain else None,
-            path=name if "." in name else None, inputs=(self.source,), shares=entry.share, shared=shared))
+            path=name if "." in name else None, inputs=inputs, shares=entry.share, shared=shared))
         self.saved[name] = (y, field, self.source)
         self.track_mirror(layer)
         return y, field

@@ -195,10 +195,15 @@ class Solver:
         return vid
 
     def check_flat(self):
+        if len(self.spec.inputs) > 1:
+            raise SpecError("netcalc solve works on networks of one input; this spec has inputs: "
+                            f"{', '.join(self.spec.inputs)}", self.spec.key_pos.get("inputs"))
         for e in self.spec.layers:
             if e.kind != "layer" or e.repeat is not None or e.when is not None:
                 raise SpecError("netcalc solve works on a flat list of layers; blocks, structural entries, "
                                 "repeat: and when: are not supported here", e.pos)
+            if e.source is not None:
+                raise SpecError("netcalc solve works on a chain of layers; from: reads another tensor", e.pos)
             if e.args.get("output_padding") == "auto":
                 raise SpecError("output_padding: auto is for netcalc solve-padding; write output_padding: _ "
                                 "to let solve find it", e.key_pos.get("output_padding", e.pos))
@@ -256,6 +261,10 @@ class Solver:
             except UnknownType as e:
                 raise SpecError(str(e), site.entry.key_pos.get("type", site.entry.pos)) from None
             cls = site.cls
+            second = [a for a in cls.tensor_args() if site.entry.args.get(a) is not None]
+            if second:
+                raise SpecError(f"netcalc solve works on a chain of layers; {second[0]}: reads another tensor",
+                                site.entry.pos)
             site.name = site.entry.name or f"{cls.TYPE}_{site.index}"
             if site.name in names:
                 raise SpecError(f"duplicate layer name {site.name!r} (layer {names[site.name]} has it too); "

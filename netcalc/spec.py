@@ -15,7 +15,7 @@ from typing import Any
 from .errors import Pos, SpecError, did_you_mean, show
 from .escape import printable
 
-TOP_KEYS = ("name", "input", "symbols", "blocks", "layers")
+TOP_KEYS = ("name", "input", "inputs", "symbols", "blocks", "layers")
 # structural entries: how each combines its sub-networks (see README: whole networks)
 STRUCTURAL = ("sequential", "residual", "concat", "add", "multiply")
 MAX_BYTES = 8 * 1024 * 1024
@@ -41,6 +41,7 @@ class Entry:
     expect: Any = None
     match: str | None = None
     share: str | None = None  # the layer whose parameters this one uses (a tied LM head)
+    source: str | None = None  # from: the named tensor it reads (an input or an earlier output)
     index: int = 0
     kind: str = "layer"  # "layer", "block" (a call of a spec-defined block), or one of STRUCTURAL
     children: list["Entry"] | None = None  # sequential/residual/multiply body, or a block's layers
@@ -77,6 +78,8 @@ class Spec:
     key_pos: dict[str, Pos] = field(default_factory=dict)
     input_pos: list[Pos] = field(default_factory=list)
     blocks: dict[str, BlockDef] = field(default_factory=dict)
+    # inputs: name → (dims, positions), the first one being input/input_pos; {} for a spec with input:
+    inputs: dict = field(default_factory=dict)
 
 
 class PosDict(dict):
@@ -512,11 +515,13 @@ def from_data(data) -> Spec:
         if key not in TOP_KEYS:
             raise SpecError(f"unknown top-level key {key!r}{did_you_mean(key, TOP_KEYS)}; "
                             f"a spec has {', '.join(TOP_KEYS)}", kp.get(key))
-    if "input" not in data:
-        raise SpecError("the spec needs 'input', the input shape, e.g. input: [1, 3, 224, 224]")
+    inputs = _inputs(data, kp)
+    if "input" not in data and not inputs:
+        raise SpecError("the spec needs 'input', the input shape, e.g. input: [1, 3, 224, 224] (or 'inputs', "
+                        "a mapping of names to shapes)")
     if "layers" not in data:
         raise SpecError("the spec needs 'layers', a list of layers", None)
-    raw_input = data["input"]
+    raw_input = data["input"] if "input" in data else next(iter(inputs.values()))
     if not isinstance(raw_input, list) or not raw_input:
         raise SpecError("'input' must be a non-empty list of dimensions, e.g. [1, 3, 224, 224]", kp.get("input"))
     symbols = data.get("symbols") or {}
@@ -535,10 +540,33 @@ def from_data(data) -> Spec:
     name = data.get("name")
     if name is not None and not isinstance(name, (str, int, float)):
         raise SpecError(f"the spec's name must be text, got a {type(name).__name__}", kp.get("name"))
+    def positions(dims, key):
+        return list(getattr(dims, "item_pos", None) or [kp.get(key, (1, 1))] * len(dims))
+
     return Spec(input=list(raw_input), layers=entries, name=None if name is None else str(name),
-                symbols=dict(symbols), key_pos=dict(kp),
-                input_pos=list(getattr(raw_input, "item_pos", None) or [kp.get("input", (1, 1))] * len(raw_input)),
-                blocks=blocks)
+                symbols=dict(symbols), key_pos=dict(kp), input_pos=positions(raw_input, "inputs" if inputs else "input"),
+                blocks=blocks, inputs={k: (list(v), positions(v, "inputs")) for k, v in inputs.items()})
+
+
+def _inputs(data: dict, kp: dict) -> dict:
+    """``inputs: {src: [S, B, 512], tgt: [T, B, 512]}``: named input tensors, the first one the
+    network's input (``input:`` is one unnamed input)."""
+    raw = data.get("inputs")
+    if raw is None:
+        return {}
+    pos = kp.get("inputs")
+    if "input" in data:
+        raise SpecError("give either 'input' (one input) or 'inputs' (named inputs), not both", pos)
+    if not isinstance(raw, dict) or not raw:
+        raise SpecError("'inputs' must map names to shapes, e.g. inputs: {src: [S, B, 512], tgt: [T, B, 512]}", pos)
+    names = getattr(raw, "key_pos", {})
+    for name, dims in raw.items():
+        if not NAME.fullmatch(str(name)):
+            raise SpecError(f"input name {printable(name)!r} is not a name (letters, digits, _)", names.get(name, pos))
+        if not isinstance(dims, list) or not dims:
+            raise SpecError(f"input {name} must be a non-empty list of dimensions, e.g. [1, 3, 224, 224]",
+                            names.get(name, pos))
+    return {str(k): v for k, v in raw.items()}
 
 
 def _blocks(raw, pos: Pos) -> dict[str, BlockDef]:
@@ -636,7 +664,8 @@ def _entry(item, pos: Pos, index: int, blocks: dict | None = None) -> Entry:
     expect = args.pop("expect", None)
     match = args.pop("match", None)
     share = args.pop("share", None)
-    for key, value in (("name", name), ("match", match), ("share", share)):
+    source = args.pop("from", None)
+    for key, value in (("name", name), ("match", match), ("share", share), ("from", source)):
         if value is not None and not isinstance(value, (str, int)):
             raise SpecError(f"{key} must be a name, got a {type(value).__name__}", key_pos.get(key, pos))
         _printable_name(value, key, key_pos.get(key, pos))
@@ -646,7 +675,7 @@ def _entry(item, pos: Pos, index: int, blocks: dict | None = None) -> Entry:
     entry = Entry(type=type_name, args=args, pos=pos, key_pos=key_pos,
                   name=None if name is None else str(name), expect=expect,
                   match=None if match is None else str(match), share=None if share is None else str(share),
-                  index=index,
+                  source=None if source is None else str(source), index=index,
                   repeat=args.pop("repeat", None), when=args.pop("when", None))
     return _structure(entry, blocks)
 

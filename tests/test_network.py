@@ -331,3 +331,46 @@ def test_share_errors_are_located(old, new, message):
     with pytest.raises(SpecError, match=re.escape(message)) as e:
         analyze_text(TIED.replace(old, new), "x.yaml")
     assert e.value.pos[0] == 5
+
+
+SEQ2SEQ = """
+inputs: {src: [S, B, 16], tgt: [T, B, 16]}
+symbols: {S: 10, T: 7, B: 2}
+layers:
+  - TransformerEncoder: {nhead: 4, dim_feedforward: 32, num_layers: 2, name: encoder}
+  - TransformerDecoderLayer: {nhead: 4, dim_feedforward: 32, memory: encoder, from: tgt, name: decoder}
+  - Linear: {out_features: 5, name: head}
+"""
+
+
+def test_several_inputs_from_and_memory():
+    """inputs: names the tensors; from: reads one; memory: is a decoder's second input (contract 6)."""
+    report = analyze_text(SEQ2SEQ, "x.yaml")
+    assert report.inputs == {"src": (10, 2, 16), "tgt": (7, 2, 16)}
+    assert report.input_shape == (10, 2, 16) and report.output_shape == (7, 2, 5)
+    decoder = report.layers[1]
+    assert decoder.input_shape == (7, 2, 16) and decoder.inputs == (-2, 0)  # tgt (input 2), then the encoder
+    doc = report.to_dict()
+    assert doc["inputs"] == {"src": [10, 2, 16], "tgt": [7, 2, 16]}
+    assert "inputs" not in analyze_text("input: [1, 4]\nlayers: [ReLU]", "x.yaml").to_dict()
+
+
+@pytest.mark.parametrize("old, new, message, line", [
+    ("from: tgt", "from: tgtt", "from: no input or earlier layer is named 'tgtt' (did you mean 'tgt'?)", 6),
+    ("memory: encoder, ", "", "TransformerDecoderLayer needs 'memory'", 6),
+    ("inputs: {src: [S, B, 16], tgt: [T, B, 16]}", "input: [1, 2]\ninputs: {a: [1, 2]}",
+     "give either 'input' (one input) or 'inputs'", 3),
+    ("tgt: [T, B, 16]}", "tgt: [T, B, 8]}", "memory [10, 2, 16] must have width d_model = 8", 6),
+])
+def test_several_inputs_errors(old, new, message, line):
+    with pytest.raises(SpecError) as e:
+        analyze_text(SEQ2SEQ.replace(old, new), "x.yaml")
+    assert message in e.value.message and e.value.pos[0] == line, (e.value.message, e.value.pos)
+
+
+def test_export_says_it_writes_one_input():
+    from netcalc.export import export
+    from netcalc.spec import parse
+
+    with pytest.raises(SpecError, match=r"export \(and check\) write networks of one input for now"):
+        export(parse(SEQ2SEQ, "x.yaml"))

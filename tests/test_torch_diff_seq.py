@@ -173,3 +173,89 @@ def decoder_cases(draw):
 def test_decoder_blocks_match_torch():
     oracle.run_cases(decoder_cases(), lambda case: oracle.compare(case[0], case[1], check_macs=True),
                      min_ok=15, min_error=5, max_examples=60)
+
+
+# ----------------------------------------------------------------------------- two inputs (inputs:, memory:, tgt:)
+
+@st.composite
+def two_input_cases(draw):
+    """(spec dict, torch module, its inputs): decoders reading memory:, Transformer reading tgt:,
+    attention with key:/value: of other lengths and widths; now and then a mismatch torch refuses."""
+    import torch.nn as nn
+
+    heads = draw(st.integers(1, 3))
+    e = heads * draw(st.integers(1, 3))
+    f = draw(st.integers(1, 8))
+    batch_first = draw(st.booleans())
+    n, t, s = draw(st.integers(1, 2)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+
+    def shape(length, width, batch=None):
+        b = n if batch is None else batch
+        return [b, length, width] if batch_first else [length, b, width]
+
+    kind = draw(st.sampled_from(["TransformerDecoderLayer", "TransformerDecoder", "Transformer", "MultiheadAttention"]))
+    bias = draw(st.booleans())
+    wrong_width = e + 1 if one_in(draw, 8) else e
+    wrong_batch = n + 1 if one_in(draw, 8) else n
+    common = {"batch_first": batch_first, "bias": bias}
+    if kind == "MultiheadAttention":
+        kdim, vdim = draw(st.sampled_from([e, e + 1, 2])), draw(st.sampled_from([e, 3]))
+        spec = {"inputs": {"q": shape(t, e), "k": shape(s, kdim, wrong_batch), "v": shape(s, vdim)},
+                "layers": [{"MultiheadAttention": {"num_heads": heads, "key": "k", "value": "v", **common}}]}
+
+        def make():
+            return nn.MultiheadAttention(e, heads, kdim=kdim, vdim=vdim, **common)
+        return spec, make, [shape(t, e), shape(s, kdim, wrong_batch), shape(s, vdim)]
+    layer = {"nhead": heads, "dim_feedforward": f, "norm_first": draw(st.booleans()), **common}
+    if kind == "Transformer":
+        enc, dec = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+        spec = {"inputs": {"src": shape(s, e), "tgt": shape(t, wrong_width, wrong_batch)},
+                "layers": [{"Transformer": {"num_encoder_layers": enc, "num_decoder_layers": dec, "tgt": "tgt",
+                                            **layer}}]}
+
+        def make():
+            return nn.Transformer(e, heads, enc, dec, f, **common, norm_first=layer["norm_first"])
+        return spec, make, [shape(s, e), shape(t, wrong_width, wrong_batch)]
+    spec_layer = dict(layer, memory="memory")
+    if kind == "TransformerDecoder":
+        spec_layer.update(num_layers=draw(st.integers(1, 2)), norm=draw(st.booleans()))
+    spec = {"inputs": {"tgt": shape(t, e), "memory": shape(s, wrong_width, wrong_batch)},
+            "layers": [{kind: spec_layer}]}
+
+    def make():
+        one = nn.TransformerDecoderLayer(e, **layer)
+        if kind == "TransformerDecoderLayer":
+            return one
+        return nn.TransformerDecoder(one, spec_layer["num_layers"],
+                                     norm=nn.LayerNorm(e, bias=bias) if spec_layer["norm"] else None)
+    return spec, make, [shape(t, e), shape(s, wrong_width, wrong_batch)]
+
+
+def check_two_inputs(case):
+    import json
+
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from netcalc.errors import SpecError
+    from netcalc.network import analyze_text
+
+    spec, make, shapes = case
+    try:
+        module = make().train()
+        with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+            y = module(*[torch.zeros(s) for s in shapes])
+        expected = (tuple((y[0] if isinstance(y, tuple) else y).shape), sum(p.numel() for p in module.parameters()),
+                    counter.get_total_flops() // 2)
+    except (RuntimeError, ValueError, AssertionError, IndexError):
+        with pytest.raises(SpecError):
+            analyze_text(json.dumps(spec), "x.yaml")
+        return "error"
+    report = analyze_text(json.dumps(spec), "x.yaml")
+    got = (tuple(report.output_shape), report.totals["params"], report.totals["macs"])
+    assert got == expected, spec
+    return "ok"
+
+
+def test_two_input_layers_match_torch():
+    oracle.run_cases(two_input_cases(), check_two_inputs, min_ok=15, min_error=2, max_examples=60)

@@ -13,8 +13,8 @@ attention score 4 more (scale, exp, sum, divide); the encoder layer adds its act
 
 from __future__ import annotations
 
-from ..symbolic import exact_div, is_int, known_positive, to_text
-from .base import Arg, Layer
+from ..symbolic import exact_div, is_int, known_positive, same, to_text
+from .base import Arg, Layer, fmt_shape
 from .registry import register
 
 
@@ -45,9 +45,14 @@ class SequenceLayer(Layer):
     def validate(self):
         self.check_positive(self.args[self.HEADS_KEY], self.HEADS_KEY, self.HEADS_KEY)
 
-    def attention_params(self, e, prefix=""):
+    def attention_params(self, e, prefix="", kdim=None, vdim=None):
         bias = self.args["bias"]
-        p = {prefix + "in_proj_weight": (3 * e, e)}
+        kdim, vdim = kdim or e, vdim or e
+        if same(kdim, e) and same(vdim, e):
+            p = {prefix + "in_proj_weight": (3 * e, e)}
+        else:  # torch keeps separate projections when keys or values are of another width
+            p = {prefix + "q_proj_weight": (e, e), prefix + "k_proj_weight": (e, kdim),
+                 prefix + "v_proj_weight": (e, vdim)}
         if bias:
             p[prefix + "in_proj_bias"] = (3 * e,)
         if self.args.get("add_bias_kv"):
@@ -61,16 +66,23 @@ class SequenceLayer(Layer):
     def keys(self, seq):
         return seq + int(bool(self.args.get("add_bias_kv"))) + int(bool(self.args.get("add_zero_attn")))
 
-    def attention_macs(self, x):
+    def attention_macs(self, x, memory=None, kdim=None, vdim=None):
+        """Self-attention on ``x``, or attention of ``x`` to ``memory`` (keys and values of width
+        kdim and vdim, default the same)."""
         seq, batch, e = self.dims(x)
-        tokens = seq * batch
-        return tokens * e * 3 * e + 2 * batch * seq * self.keys(seq) * e + tokens * e * e
+        src, kdim, vdim = (seq if memory is None else memory), kdim or e, vdim or e
+        tokens, sources = seq * batch, src * batch
+        return (tokens * e * e + sources * (kdim + vdim) * e + 2 * batch * seq * self.keys(src) * e
+                + tokens * e * e)
 
-    def attention_flops(self, x):
+    def attention_flops(self, x, memory=None, kdim=None, vdim=None):
         seq, batch, e = self.dims(x)
-        tokens, s, h, bias = seq * batch, self.keys(seq), self.args[self.HEADS_KEY], self.args["bias"]
+        src, kdim, vdim = (seq if memory is None else memory), kdim or e, vdim or e
+        tokens, sources = seq * batch, src * batch
+        s, h, bias = self.keys(src), self.args[self.HEADS_KEY], self.args["bias"]
         scores = batch * h * seq * s
-        return (dense_flops(tokens * 3 * e, e, bias)            # Q, K, V projections
+        return (dense_flops(tokens * e, e, bias) + dense_flops(sources * e, kdim, bias)
+                + dense_flops(sources * e, vdim, bias)          # Q, K, V projections
                 + dense_flops(scores, exact_div(e, h), False)   # QKᵀ
                 + 4 * scores                                    # scale, softmax
                 + dense_flops(tokens * e, s, False)             # AV
@@ -85,22 +97,48 @@ class MultiheadAttention(SequenceLayer):
     CALL_KIND = "tuple"
     ARGS = (Arg("embed_dim", None), Arg("num_heads"), Arg("dropout", 0.0, "float"), Arg("bias", True, "bool"),
             Arg("add_bias_kv", False, "bool"), Arg("add_zero_attn", False, "bool"), Arg("kdim", None),
-            Arg("vdim", None), Arg("batch_first", False, "bool"))
+            Arg("vdim", None), Arg("batch_first", False, "bool"), Arg("key", None, "tensor"),
+            Arg("value", None, "tensor"))
+
+    def sources(self, x):
+        """(source length, kdim, vdim): the keys' and values' tensors (key: and value:, each defaulting to
+        the other, then to the query itself), checked against the query's batch."""
+        seq, batch, e = self.dims(x)
+        key = self.tensors.get("key", self.tensors.get("value", x))
+        value = self.tensors.get("value", key)
+        lengths = []
+        for name, t in (("key", key), ("value", value)):
+            if len(t) != len(x):
+                self.error(f"{name} {fmt_shape(t)} must have the query's {len(x)} dims", name)
+            if len(t) == 3:
+                s, b = (t[1], t[0]) if self.args["batch_first"] else (t[0], t[1])
+                if not same(b, batch):
+                    self.error(f"{name} {fmt_shape(t)} has batch {to_text(b)}, the query {to_text(batch)}", name)
+            else:
+                s = t[0]
+            lengths.append(s)
+        if not same(*lengths):
+            self.error(f"key and value must have the same length, got {fmt_shape(key)} and {fmt_shape(value)}", "value")
+        widths = []
+        for name, t in (("kdim", key), ("vdim", value)):
+            self.check_width(name, self.args[name], t[-1], f"the {name[0]}ey's width" if name == "kdim"
+                             else "the value's width")
+            widths.append(t[-1])
+        return lengths[0], widths[0], widths[1]
 
     def output_shape(self, x):
-        _, _, e = self.dims(x)
-        for key in ("kdim", "vdim"):
-            self.check_width(key, self.args[key], e, "the incoming width (self-attention: keys and values are the input)")
+        self.sources(x)
         return x
 
     def parameters(self, x):
-        return self.attention_params(self.dims(x)[2])
+        _, kdim, vdim = self.sources(x)
+        return self.attention_params(self.dims(x)[2], kdim=kdim, vdim=vdim)
 
     def macs(self, x, y):
-        return self.attention_macs(x)
+        return self.attention_macs(x, *self.sources(x))
 
     def flops(self, x, y):
-        return self.attention_flops(x)
+        return self.attention_flops(x, *self.sources(x))
 
 
 @register
@@ -330,3 +368,157 @@ class TransformerEncoder(TransformerEncoderLayer):
         seq, batch, e = self.dims(x)
         norm = (5 + 1 + int(bool(self.args["bias"]))) * seq * batch * e if self.args["norm"] else 0
         return self.count() * super().flops(x, y) + norm
+
+
+def _memory_length(layer, x, key: str = "memory"):
+    """The length of the second input (``(S, N, E)``, ``(N, S, E)`` with batch_first, or unbatched
+    ``(S, E)``), checked against ``x``'s batch and ``d_model``."""
+    t = layer.tensors[key]
+    seq, batch, e = layer.dims(x)
+    if len(t) != len(x):
+        layer.error(f"{key} {fmt_shape(t)} must have the same number of dims as the input {fmt_shape(x)}", key)
+    if len(t) == 3:
+        s, b = (t[1], t[0]) if layer.args["batch_first"] else (t[0], t[1])
+        if not same(b, batch):
+            layer.error(f"{key} {fmt_shape(t)} has batch {to_text(b)}, the input {to_text(batch)}", key)
+    else:
+        s = t[0]
+    if not same(t[-1], e):
+        layer.error(f"{key} {fmt_shape(t)} must have width d_model = {to_text(e)}", key)
+    return s
+
+
+def _layer_norm_params(name, e, bias):
+    return {f"{name}.weight": (e,), **({f"{name}.bias": (e,)} if bias else {})}
+
+
+@register
+class TransformerDecoderLayer(TransformerEncoderLayer):
+    """``torch.nn.TransformerDecoderLayer``: self-attention on the target ``(T, N, E)``, attention to
+    ``memory: NAME`` (``(S, N, E)``), then the feed-forward block; three LayerNorms and residual
+    adds. MACs: both attentions (QKᵀ and AV included) and the two Linears."""
+
+    TYPE = "TransformerDecoderLayer"
+    ARGS = TransformerEncoderLayer.ARGS + (Arg("memory", kind="tensor"),)
+    FORWARD = "{m}({x}, memory)"
+
+    def output_shape(self, x):
+        _memory_length(self, x)
+        return x
+
+    def parameters(self, x):
+        e = self.dims(x)[2]
+        p = super().parameters(x)
+        p.update(self.attention_params(e, "multihead_attn."))
+        p.update(_layer_norm_params("norm3", e, self.args["bias"]))
+        return p
+
+    def macs(self, x, y):
+        return super().macs(x, y) + self.attention_macs(x, _memory_length(self, x))
+
+    def flops(self, x, y):
+        seq, batch, e = self.dims(x)
+        norm = (5 + 1 + int(bool(self.args["bias"]))) * seq * batch * e
+        return super().flops(x, y) + self.attention_flops(x, _memory_length(self, x)) + norm + seq * batch * e
+
+
+@register
+class TransformerDecoder(TransformerDecoderLayer):
+    """``torch.nn.TransformerDecoder``: ``num_layers`` TransformerDecoderLayers (the spec gives the
+    layer's arguments and ``memory``), then with ``norm: true`` a final LayerNorm of ``d_model``.
+    Parameters ``layers.{i}.*`` and ``norm.*``."""
+
+    TYPE = "TransformerDecoder"
+    ARGS = TransformerDecoderLayer.ARGS + (Arg("num_layers"), Arg("norm", False, "bool"))
+
+    count = TransformerEncoder.count
+
+    def validate(self):
+        super().validate()
+        self.check_positive(self.args["num_layers"], "num_layers", "num_layers")
+
+    def parameters(self, x):
+        one = super().parameters(x)
+        p = {f"layers.{i}.{name}": shape for i in range(self.count()) for name, shape in one.items()}
+        if self.args["norm"]:
+            p.update(_layer_norm_params("norm", self.dims(x)[2], self.args["bias"]))
+        return p
+
+    def macs(self, x, y):
+        return self.count() * super().macs(x, y)
+
+    def flops(self, x, y):
+        seq, batch, e = self.dims(x)
+        norm = (5 + 1 + int(bool(self.args["bias"]))) * seq * batch * e if self.args["norm"] else 0
+        return self.count() * super().flops(x, y) + norm
+
+
+@register
+class Transformer(TransformerEncoderLayer):
+    """``torch.nn.Transformer``: an encoder of ``num_encoder_layers`` layers on the source (the incoming
+    tensor) and a decoder of ``num_decoder_layers`` layers on ``tgt: NAME`` attending to it, each
+    ending in a LayerNorm; the output has the target's shape. Parameters ``encoder.*``, ``decoder.*``."""
+
+    TYPE = "Transformer"
+    ARGS = (Arg("d_model", None), Arg("nhead", 8), Arg("num_encoder_layers", 6), Arg("num_decoder_layers", 6),
+            Arg("dim_feedforward", 2048), Arg("dropout", 0.1, "float"),
+            Arg("activation", "relu", "choice", ("relu", "gelu")), Arg("layer_norm_eps", 1e-5, "float"),
+            Arg("batch_first", False, "bool"), Arg("norm_first", False, "bool"), Arg("bias", True, "bool"),
+            Arg("tgt", kind="tensor"))
+    FORWARD = "{m}({x}, tgt)"
+
+    def validate(self):
+        super().validate()
+        for key in ("num_encoder_layers", "num_decoder_layers"):  # torch builds 0 layers but cannot run them
+            self.check_positive(self.args[key], key, key)
+
+    def stacks(self, x) -> tuple[int, int, tuple]:
+        """(encoder layers, decoder layers, target shape); the target must match the source's layout."""
+        a, tgt = self.args, self.tensors["tgt"]
+        counts = []
+        for key in ("num_encoder_layers", "num_decoder_layers"):
+            if not is_int(a[key]):
+                self.error(f"{key} must be a number (parameter names depend on it)", key)
+            counts.append(a[key])
+        seq, batch, e = self.dims(x)
+        if len(tgt) != len(x):
+            self.error(f"tgt {fmt_shape(tgt)} must have the source's {len(x)} dims", "tgt")
+        if len(tgt) == 3:
+            b = tgt[0] if a["batch_first"] else tgt[1]
+            if not same(b, batch):
+                self.error(f"the source and tgt batches differ ({to_text(batch)} and {to_text(b)})", "tgt")
+        if not same(tgt[-1], e):
+            self.error(f"tgt {fmt_shape(tgt)} must have width d_model = {to_text(e)}", "tgt")
+        return counts[0], counts[1], tgt
+
+    def output_shape(self, x):
+        return self.stacks(x)[2]
+
+    def parameters(self, x):
+        enc, dec, tgt = self.stacks(x)
+        e, bias = self.dims(x)[2], self.args["bias"]
+        layer = TransformerEncoderLayer.parameters(self, x)
+        p = {f"encoder.layers.{i}.{n}": s for i in range(enc) for n, s in layer.items()}
+        p.update(_layer_norm_params("encoder.norm", e, bias))
+        cross = {**layer, **self.attention_params(e, "multihead_attn."), **_layer_norm_params("norm3", e, bias)}
+        p.update({f"decoder.layers.{i}.{n}": s for i in range(dec) for n, s in cross.items()})
+        p.update(_layer_norm_params("decoder.norm", e, bias))
+        return p
+
+    def macs(self, x, y):
+        enc, dec, tgt = self.stacks(x)
+        src_len = self.dims(x)[0]
+        one_enc = TransformerEncoderLayer.macs(self, x, x)
+        one_dec = TransformerEncoderLayer.macs(self, tgt, tgt) + self.attention_macs(tgt, src_len)
+        return enc * one_enc + dec * one_dec
+
+    def flops(self, x, y):
+        enc, dec, tgt = self.stacks(x)
+        src_len = self.dims(x)[0]
+        norm = 5 + 1 + int(bool(self.args["bias"]))
+        s_tokens, t_tokens = self.dims(x)[0] * self.dims(x)[1], self.dims(tgt)[0] * self.dims(tgt)[1]
+        e = self.dims(x)[2]
+        one_dec = (TransformerEncoderLayer.flops(self, tgt, tgt) + self.attention_flops(tgt, src_len)
+                   + norm * t_tokens * e + t_tokens * e)
+        return (enc * TransformerEncoderLayer.flops(self, x, x) + norm * s_tokens * e
+                + dec * one_dec + norm * t_tokens * e)

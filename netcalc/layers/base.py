@@ -24,7 +24,7 @@ REQUIRED = object()
 # torch's names for widths of the incoming tensor: torch needs them, a spec may leave them out
 INPUT_WIDTHS = ("in_channels", "in_features", "input_size", "d_model", "embed_dim", "num_features", "num_channels",
                 "normalized_shape", "in1_features", "in2_features")
-RESERVED_KEYS = ("type", "name", "expect", "match", "share")
+RESERVED_KEYS = ("type", "name", "expect", "match", "share", "from")
 
 
 class Arg:
@@ -80,12 +80,18 @@ class Layer:
     # what its autograd node saves, when it is that simple: ("input",), ("output",), () (see saved())
     SAVES: ClassVar[tuple | None] = None
 
-    def __init__(self, entry, ctx: Context):
+    def __init__(self, entry, ctx: Context, tensors: dict | None = None):
         self.entry = entry
         self.ctx = ctx
         self.name = entry.name
         self.args = self._read_args(entry, ctx)
+        self.tensors = tensors or {}  # shapes of the second inputs its "tensor" arguments name
         self.validate()
+
+    @classmethod
+    def tensor_args(cls) -> tuple[str, ...]:
+        """The arguments that name a second input tensor (``memory``, ``key``, ``value``)."""
+        return tuple(a.name for a in cls.ARGS if a.kind == "tensor")
 
     # ---------------------------------------------------------------- reading arguments
 
@@ -180,6 +186,15 @@ class Layer:
         return tuple(None if v is None else self._read_dim(arg, v, ctx) for v in items)
 
     def _read_any(self, arg, raw, ctx):
+        return raw
+
+    def _read_tensor(self, arg, raw, ctx):
+        """The name of a second input (``memory: enc``): an input or an earlier layer's output, whose
+        shape the walk puts in ``self.tensors``."""
+        if raw is None:
+            return None
+        if not isinstance(raw, str) or not raw:
+            raise ValueError(f"expected the name of an input or an earlier layer, got {_show(raw)}")
         return raw
 
     # ---------------------------------------------------------------- helpers for rules
