@@ -259,3 +259,25 @@ def check_two_inputs(case):
 
 def test_two_input_layers_match_torch():
     oracle.run_cases(two_input_cases(), check_two_inputs, min_ok=15, min_error=2, max_examples=60)
+
+
+@st.composite
+def pair_cases(draw):
+    """CosineSimilarity and PairwiseDistance of two broadcastable (or not) tensors."""
+    import torch.nn as nn
+
+    base = [draw(st.integers(1, 3)) for _ in range(draw(st.integers(1, 3)))]
+    other = [d if draw(st.integers(0, 3)) else draw(st.sampled_from([1, d + 1])) for d in base]
+    other = other[draw(st.integers(0, len(other) - 1)):] if draw(st.booleans()) else other
+    if draw(st.booleans()):
+        args = {"dim": draw(st.integers(-3, 2))}
+        kind, make = "CosineSimilarity", lambda: nn.CosineSimilarity(**args)
+    else:
+        args = {"keepdim": draw(st.booleans()), "p": draw(st.sampled_from([1.0, 2.0]))}
+        kind, make = "PairwiseDistance", lambda: nn.PairwiseDistance(**args)
+    spec = {"inputs": {"a": base, "b": other}, "layers": [{kind: {**args, "x2": "b"}}]}
+    return spec, make, [base, other]
+
+
+def test_pairwise_layers_match_torch():
+    oracle.run_cases(pair_cases(), check_two_inputs, min_ok=10, min_error=2, max_examples=50)

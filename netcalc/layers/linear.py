@@ -298,3 +298,66 @@ class GatedMLP(Layer):
         tokens, e, i, bias = numel(x[:-1]), x[-1], self.args["intermediate_size"], self.args["bias"]
         per_token = 2 * i * (2 * e - 1 + bias) + e * (2 * i - 1 + bias) + 2 * i
         return tokens * per_token
+
+
+def broadcast(layer, a, b, key: str) -> tuple:
+    """torch's broadcast of two shapes (trailing dims equal or 1), or an error at ``key``."""
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        p = a[-i] if i <= len(a) else 1
+        q = b[-i] if i <= len(b) else 1
+        if same(p, q) or q == 1:
+            out.append(p)
+        elif p == 1:
+            out.append(q)
+        else:
+            layer.error(f"the input {fmt_shape(a)} and {key} {fmt_shape(b)} do not broadcast (dims {to_text(p)} "
+                        f"and {to_text(q)})", key)
+    return tuple(reversed(out))
+
+
+class PairOp(Layer):
+    """A function of the input and a second tensor ``x2: NAME``, broadcast together."""
+
+    FAMILY, LAYOUT = "tensor", "flat"
+    FORWARD = "{m}({x}, x2)"
+    SAVES = None
+
+    def common(self, x):
+        return broadcast(self, x, self.tensors["x2"], "x2")
+
+
+@register
+class CosineSimilarity(PairOp):
+    """``torch.nn.CosineSimilarity(dim=1)``: cosine of the input and ``x2`` along ``dim`` of their
+    broadcast shape, which goes away. No MACs (no weights); 6·D FLOPs per output element (three dot
+    products of length D, the norms and the division)."""
+
+    TYPE = "CosineSimilarity"
+    ARGS = (Arg("dim", 1), Arg("eps", 1e-8, "float"), Arg("x2", kind="tensor"))
+
+    def output_shape(self, x):
+        common = self.common(x)
+        d = dim_index(self, self.args["dim"], len(common), "dim")
+        return common[:d] + common[d + 1:]
+
+    def flops(self, x, y):
+        common = self.common(x)
+        return 6 * common[dim_index(self, self.args["dim"], len(common), "dim")] * numel(y)
+
+
+@register
+class PairwiseDistance(PairOp):
+    """``torch.nn.PairwiseDistance(p=2)``: the p-norm of the difference along the last dim of the
+    broadcast shape (kept as 1 with ``keepdim``). No MACs; 4·D FLOPs per output element."""
+
+    TYPE = "PairwiseDistance"
+    ARGS = (Arg("p", 2.0, "float"), Arg("eps", 1e-6, "float"), Arg("keepdim", False, "bool"),
+            Arg("x2", kind="tensor"))
+
+    def output_shape(self, x):
+        common = self.common(x)
+        return common[:-1] + ((1,) if self.args["keepdim"] else ())
+
+    def flops(self, x, y):
+        return 4 * self.common(x)[-1] * numel(y)
