@@ -335,12 +335,15 @@ def list_layers():
 
     Example: netcalc layers
     """
-    from .layers.registry import ALIASES, canonical_names
+    from .layers.registry import ALIASES, NOT_LAYERS, canonical_names
 
     print("Layer types (torch.nn names, case-insensitive):")
     print("  " + ", ".join(canonical_names()))
     print("Aliases (rank from the incoming tensor):")
     print("  " + ", ".join(f"{a} → {t.replace('{}', 'N')}" for a, t in ALIASES.items()))
+    print("torch.nn classes that are not spec layers:")
+    for names, why in NOT_LAYERS.items():
+        print(f"  {names}: {why}")
 
 
 @app.command()

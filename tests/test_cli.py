@@ -218,3 +218,17 @@ def test_real_process_stdin(seed_text):
 
 def test_format_is_case_insensitive(cli, seed):
     assert json.loads(ok(cli("shapes", seed, "--format", "JSON")))["output_shape"] == [100, 10]
+
+
+def test_layers_accounts_for_every_torch_nn_module(cli):
+    """Every public torch.nn module class is a spec layer or is named with the reason it is not."""
+    nn = pytest.importorskip("torch.nn", reason="the list of torch.nn classes comes from torch")
+    import inspect
+    import re
+
+    out = cli("layers").output
+    named = set(re.findall(r"[A-Za-z0-9]+", out))
+    modules = [n for n, c in vars(nn).items() if inspect.isclass(c) and issubclass(c, nn.Module)
+               and not n.startswith("_") and n not in ("Module", "RNNBase", "RNNCellBase")]
+    missing = [n for n in modules if n not in named and "Loss" not in n and not n.startswith("Lazy")]
+    assert not missing, missing

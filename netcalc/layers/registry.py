@@ -67,3 +67,17 @@ def kind_of(type_name: str):
 
 def canonical_names() -> list[str]:
     return sorted(c.TYPE for c in REGISTRY.values())
+
+
+# torch.nn classes that are not spec layers, and why (netcalc layers prints them)
+NOT_LAYERS = {
+    "MaxUnpool1d, MaxUnpool2d, MaxUnpool3d": "need the indices a MaxPool returns with return_indices, a second "
+                                             "output netcalc does not follow yet",
+    "AdaptiveLogSoftmaxWithLoss and the *Loss classes": "losses take targets and end a training step; they are "
+                                                        "not part of the network",
+    "LazyLinear, LazyConvNd, LazyConvTransposeNd, LazyBatchNormNd, LazyInstanceNormNd": "write the class they "
+        "become (Linear, ConvNd, ...): netcalc infers the input width as they do",
+    "Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict, Container": "containers: write sequential:, "
+        "blocks: and repeat:",
+    "DataParallel": "a wrapper for running, not a layer",
+}
