@@ -606,9 +606,12 @@ class Generator:
                       report=self.report, on_meta=on_meta)
 
     def _tie(self, top: ClassCode):
-        """``share:``: the layer's parameters become its owner's, after every module is built."""
+        """``share:``: the layer's parameters become its owner's, after every module is built;
+        ``trainable: false``: its parameters need no gradient."""
         path = {row.name: m.path for row, m in zip(self.rows, self.mapped)}
         for row, m in zip(self.rows, self.mapped):
+            if not row.trainable and row.params:
+                top.add_init(0, f"self.get_submodule({py_str(m.path)}).requires_grad_(False)")
             for p in row.shared:  # torch parameter names from the layer classes: dotted identifiers
                 top.add_init(0, f"self.get_submodule({py_str(m.path)}).{p} = "
                                 f"self.get_submodule({py_str(path[row.shares])}).{p}")

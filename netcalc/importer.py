@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .layers import tensor
-from .layers.base import INPUT_WIDTHS
+from .layers.base import INPUT_WIDTHS, REQUIRED
 from .layers.base import plain_value as _plain
 from .layers.base import same_value as _same
 
@@ -261,6 +261,9 @@ def module_entries(mod, path: str, in_shape: tuple, out_shape: tuple, call: int)
                             "it cannot be imported") from None
     if cls.TYPE != cname:
         raise ImportFailure(f"{where}: netcalc has no layer type {cname}")
+    if any(a.kind == "tensor" and a.default is REQUIRED for a in cls.ARGS):
+        raise ImportFailure(f"{where}: reads a second tensor; netcalc import follows models of one tensor for now "
+                            "(write the spec with inputs: and from:)")
     args = {}
     for a in cls.ARGS:
         v = _attr(mod, a.name, where)
@@ -286,6 +289,8 @@ def module_entries(mod, path: str, in_shape: tuple, out_shape: tuple, call: int)
             v = v[0]
         args[a.name] = v
     params = sum(p.numel() for p in mod.parameters())
+    if params and not any(p.requires_grad for p in mod.parameters()):
+        args["trainable"] = False  # requires_grad_(False): a frozen layer
     return [Leaf(cls.TYPE, args, local, scope_t, tuple(out_shape), path=path, module=mod, params=params, call=call)]
 
 

@@ -85,7 +85,7 @@ def training_memory(report: Report, optimizer: str = "adam") -> TrainingMemory:
     for i, row in enumerate(rows):
         sources = list(row.inputs) or [i - 1]
         ins = [storage[s] for s in sources]
-        trainable = row.params != 0
+        trainable = row.params != 0 and row.trainable
         node = trainable or any(grad[s] for s in ins)
         layer = row.layer
         view = layer is not None and (layer.VIEW or bool(layer.args.get("inplace")))
@@ -105,9 +105,9 @@ def training_memory(report: Report, optimizer: str = "adam") -> TrainingMemory:
                     src = next((r for r, st in storage.items() if st == s), -1) if s != -1 else -1
                     here += nbytes(shape_of[src] if s == -1 else shape_of[s], dtype_of[src if s == -1 else s])
         saved.append(here)
-    params = total(r.params for r in rows)
-    param_bytes = params * act
-    return TrainingMemory(saved, param_bytes, param_bytes, OPTIMIZER_STATES[optimizer] * param_bytes, optimizer)
+    param_bytes = total(r.params for r in rows) * act
+    trained = total(r.params for r in rows if r.trainable) * act  # frozen parameters get no gradient or state
+    return TrainingMemory(saved, param_bytes, trained, OPTIMIZER_STATES[optimizer] * trained, optimizer)
 
 
 def _saved(row, ins, grad) -> list:

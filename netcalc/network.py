@@ -108,6 +108,7 @@ class Walker:
         self.mirror: list[LayerRow] = []  # strided layers not yet undone by a transposed conv, innermost last
         self.saved: dict[str, tuple] = {}  # name → (output shape, field, source) for `with:` references
         self.source = -1  # the row whose output is the current tensor (-1: the network input)
+        self.frozen = 0  # trainable: false groups being walked
         self.top_names: dict[str, int] = {}
         self.calls: list[str] = []  # block calls in progress, to report recursion
         self.warnings: list[str] = []
@@ -260,6 +261,16 @@ class Walker:
             except RecursionError:  # sympy on a formula nested deeper than check_formula caught
                 raise LimitError(f"{name or entry.type}: a formula nested too deeply to compute; give some letters "
                                 "values with --set", entry.pos) from None
+        if not entry.trainable:  # a frozen group: every leaf inside is frozen
+            self.frozen += 1
+            try:
+                return self.group(entry, x, field, ctx, name, prefix)
+            finally:
+                self.frozen -= 1
+        return self.group(entry, x, field, ctx, name, prefix)
+
+    def group(self, entry, x, field, ctx, name: str, prefix: str):
+        kind = entry.kind
         first, x0, source = len(self.rows), x, self.source
         transparent = kind != "block" and entry.name is None and bool(prefix)
         inner = prefix if transparent else name
@@ -457,7 +468,8 @@ class Walker:
             macs=layer.macs(x, y), flops=layer.flops(x, y),
             rf=field.report(len(y)) if field is not None else None, layer=layer,
             explain=layer.explain(x, y, field_before, field) if self.explain else None,
-            path=name if "." in name else None, inputs=inputs, shares=entry.share, shared=shared))
+            path=name if "." in name else None, inputs=inputs, shares=entry.share, shared=shared,
+            trainable=entry.trainable and not self.frozen))
         self.saved[name] = (y, field, self.source)
         self.track_mirror(layer)
         return y, field

@@ -444,6 +444,9 @@ def _caption(report: Report, cols) -> str:
     for key in ("params", "macs", "flops"):
         if key in cols and short(totals[key]):
             parts.append(f"{HEADERS[key]} {short(totals[key])}")
+    split = report.trainable_split()
+    if split and "params" in cols:
+        parts.append(f"trainable {quantity(split['trainable_params'])} · frozen {quantity(split['frozen_params'])}")
     if "param_bytes" in cols:
         for key in ("param_bytes", "activation_bytes"):
             value = sum_of(getattr(r, key) for r in report.layers)

@@ -33,6 +33,7 @@ class LayerRow:
     path: str | None = None  # dotted position inside blocks, e.g. layer1.0.conv2
     inputs: tuple = ()  # the rows (0-based) whose outputs it reads, in order; -1 is the network input
     saved_bytes: Any = None  # memory --training: bytes autograd saves here (netcalc/memory.py)
+    trainable: bool = True  # false: its parameters are frozen (trainable: false, requires_grad=False)
     shares: str | None = None  # share: the row whose parameters it uses ...
     shared: tuple = ()  # ... and which of its parameters those are (not counted again)
     dtype_bytes: int = 4
@@ -71,6 +72,7 @@ class LayerRow:
             "param_bytes": to_json(self.param_bytes), "activation_bytes": to_json(activation_bytes),
             **({"path": self.path} if self.path else {}),
             **({} if self.saved_bytes is None else {"saved_bytes": to_json(self.saved_bytes)}),
+            **({} if self.trainable or self.params == 0 else {"trainable": False}),
             **extra,
         }
 
@@ -168,6 +170,13 @@ class Report:
             self._totals = {q: total(getattr(row, q) for row in self.layers) for q in QUANTITIES}
         return self._totals
 
+    def trainable_split(self) -> dict:
+        """``trainable_params`` and ``frozen_params`` (as torchinfo), when some parameters are frozen."""
+        if all(r.trainable for r in self.layers):
+            return {}
+        frozen = total(r.params for r in self.layers if not r.trainable)
+        return {"trainable_params": to_json(self.totals["params"] - frozen), "frozen_params": to_json(frozen)}
+
     def to_dict(self) -> dict:
         activations = [r.activation_bytes for r in self.layers]  # once per row: a product of the shape
         return {
@@ -179,6 +188,7 @@ class Report:
             "totals": {**{k: to_json(v) for k, v in self.totals.items()},
                        "param_bytes": to_json(total(r.param_bytes for r in self.layers)),
                        "activation_bytes": to_json(total(activations)),
+                       **self.trainable_split(),
                        **({} if self.training is None else {
                            k: to_json(getattr(self.training, k))
                            for k in ("saved_bytes", "grad_bytes", "optimizer_bytes", "total_bytes")})},

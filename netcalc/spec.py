@@ -42,6 +42,7 @@ class Entry:
     match: str | None = None
     share: str | None = None  # the layer whose parameters this one uses (a tied LM head)
     source: str | None = None  # from: the named tensor it reads (an input or an earlier output)
+    trainable: bool = True  # trainable: false freezes its parameters (everything inside, for a group)
     index: int = 0
     kind: str = "layer"  # "layer", "block" (a call of a spec-defined block), or one of STRUCTURAL
     children: list["Entry"] | None = None  # sequential/residual/multiply body, or a block's layers
@@ -665,6 +666,9 @@ def _entry(item, pos: Pos, index: int, blocks: dict | None = None) -> Entry:
     match = args.pop("match", None)
     share = args.pop("share", None)
     source = args.pop("from", None)
+    trainable = args.pop("trainable", True)
+    if not isinstance(trainable, bool):
+        raise SpecError(f"trainable must be true or false, got {show(trainable)}", key_pos.get("trainable", pos))
     for key, value in (("name", name), ("match", match), ("share", share), ("from", source)):
         if value is not None and not isinstance(value, (str, int)):
             raise SpecError(f"{key} must be a name, got a {type(value).__name__}", key_pos.get(key, pos))
@@ -675,7 +679,7 @@ def _entry(item, pos: Pos, index: int, blocks: dict | None = None) -> Entry:
     entry = Entry(type=type_name, args=args, pos=pos, key_pos=key_pos,
                   name=None if name is None else str(name), expect=expect,
                   match=None if match is None else str(match), share=None if share is None else str(share),
-                  source=None if source is None else str(source), index=index,
+                  source=None if source is None else str(source), trainable=trainable, index=index,
                   repeat=args.pop("repeat", None), when=args.pop("when", None))
     return _structure(entry, blocks)
 

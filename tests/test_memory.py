@@ -227,3 +227,26 @@ def test_budget_refusals(cli, tmp_path):
     numeric = tmp_path / "n.yaml"
     numeric.write_text(BATCHED.replace("[B, 3, 16, 16]", "[4, 3, 16, 16]"))
     assert cli("memory", str(numeric), "--budget", "1GiB").exit_code == 2  # its batch is a number
+
+
+FROZEN = """input: [2, 3, 16, 16]
+layers:
+  - sequential:
+      name: backbone
+      trainable: false
+      layers:
+        - Conv2d: {out_channels: 8, kernel_size: 3}
+        - BatchNorm2d
+        - ReLU
+        - Conv2d: {out_channels: 8, kernel_size: 3}
+  - Flatten
+  - Linear: {out_features: 10, name: head}
+"""
+
+
+def test_a_frozen_backbone_saves_nothing_and_has_no_gradients():
+    assert predicted(FROZEN) == measured(FROZEN)
+    memory = training_memory(analyze(parse(FROZEN, "m.yaml")), "adam")
+    assert memory.saved[:4] == [0, 0, 0, 0]
+    head = 8 * 12 * 12 * 10 + 10
+    assert memory.grad_bytes == 4 * head and memory.optimizer_bytes == 8 * head

@@ -374,3 +374,18 @@ def test_export_says_it_writes_one_input():
 
     with pytest.raises(SpecError, match=r"export \(and check\) write networks of one input for now"):
         export(parse(SEQ2SEQ, "x.yaml"))
+
+
+def test_trainable_false_freezes_a_group():
+    report = analyze_text("""
+input: [2, 3, 8, 8]
+layers:
+  - sequential: {name: backbone, trainable: false, layers: [{Conv2d: {out_channels: 4, kernel_size: 3}}, ReLU]}
+  - Flatten
+  - Linear: {out_features: 2, trainable: true}
+""", "x.yaml")
+    assert [r.trainable for r in report.layers] == [False, False, True, True]
+    assert report.to_dict()["totals"]["frozen_params"] == 4 * 27 + 4
+    assert report.to_dict()["layers"][0]["trainable"] is False and "trainable" not in report.to_dict()["layers"][1]
+    with pytest.raises(SpecError, match="trainable must be true or false"):
+        analyze_text("input: [1, 4]\nlayers: [{Linear: {out_features: 2, trainable: 0}}]", "x.yaml")

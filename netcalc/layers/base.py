@@ -24,7 +24,7 @@ REQUIRED = object()
 # torch's names for widths of the incoming tensor: torch needs them, a spec may leave them out
 INPUT_WIDTHS = ("in_channels", "in_features", "input_size", "d_model", "embed_dim", "num_features", "num_channels",
                 "normalized_shape", "in1_features", "in2_features")
-RESERVED_KEYS = ("type", "name", "expect", "match", "share", "from")
+RESERVED_KEYS = ("type", "name", "expect", "match", "share", "from", "trainable")
 
 
 class Arg:
