@@ -114,8 +114,9 @@ def refuse_several_inputs(spec: Spec, report: Report) -> None:
                         f"{', '.join(report.inputs)}", spec.key_pos.get("inputs"))
     for row in report.layers:
         layer = row.layer
-        if layer is not None and (layer.tensors or layer.entry.source is not None):
-            key = next(iter(layer.tensors), "from")
+        if layer is not None and (layer.tensors or layer.entry.source is not None
+                                  or layer.named_outputs(row.input_shape)):
+            key = next(iter(layer.tensors), "names" if layer.named_outputs(row.input_shape) else "from")
             raise SpecError(f"{row.name}: export (and check) write networks of one input for now; {key}: reads "
                             "another tensor", layer.entry.where(key))
 

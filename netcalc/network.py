@@ -452,6 +452,8 @@ class Walker:
                                   state_shapes=None, weights=0, biases=0, params=0, macs=0, flops=0, rf=None,
                                   inputs=inputs))
             self.saved[name] = (y, None, self.source)
+            for piece, shape in layer.named_outputs(x).items():
+                self.saved[piece] = (shape, None, self.source)
             self.track_mirror(layer)
             return y, None
         self.warnings += layer.warnings(x)
@@ -471,6 +473,8 @@ class Walker:
             path=name if "." in name else None, inputs=inputs, shares=entry.share, shared=shared,
             trainable=entry.trainable and not self.frozen))
         self.saved[name] = (y, field, self.source)
+        for piece, shape in layer.named_outputs(x).items():
+            self.saved[piece] = (shape, None, self.source)
         self.track_mirror(layer)
         return y, field
 

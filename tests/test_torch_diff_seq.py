@@ -281,3 +281,63 @@ def pair_cases(draw):
 
 def test_pairwise_layers_match_torch():
     oracle.run_cases(pair_cases(), check_two_inputs, min_ok=10, min_error=2, max_examples=50)
+
+
+class _Fn(torch.nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs):
+        return self.fn(*xs)
+
+
+@st.composite
+def tensor_op_cases(draw):
+    """matmul (broadcast batches, 2-D operands: FlopCounterMode counts mm/bmm), einsum of two operands,
+    scaled_dot_product_attention (with GQA), chunk and split."""
+    import torch.nn.functional as F
+
+    kind = draw(st.sampled_from(["Matmul", "Einsum", "ScaledDotProductAttention", "Chunk", "Split"]))
+    dims = st.integers(1, 4)
+    if kind == "Matmul":
+        m, k, n = draw(dims), draw(dims), draw(dims)
+        batch_a = [draw(st.sampled_from([1, 2, 3])) for _ in range(draw(st.integers(0, 2)))]
+        batch_b = batch_a[draw(st.integers(0, len(batch_a))):] if draw(st.booleans()) else [
+            draw(st.sampled_from([1, 2])) for _ in range(draw(st.integers(0, 2)))]
+        a, b = [*batch_a, m, k], [*batch_b, k + (1 if one_in(draw, 8) else 0), n]
+        spec = {"inputs": {"a": a, "b": b}, "layers": [{"Matmul": {"other": "b"}}]}
+        return spec, lambda: _Fn(torch.matmul), [a, b]
+    if kind == "Einsum":
+        b_, i, j, k = draw(dims), draw(dims), draw(dims), draw(dims)
+        eq, a, b = draw(st.sampled_from([("bij,bjk->bik", [b_, i, j], [b_, j, k]), ("ij,kj->ik", [i, j], [k, j]),
+                                         ("bij,bij->bi", [b_, i, j], [b_, i, j]), ("ij,jk", [i, j], [j, k])]))
+        if one_in(draw, 8):
+            b = [d + 1 for d in b]
+        spec = {"inputs": {"a": a, "b": b}, "layers": [{"Einsum": {"equation": eq, "other": "b"}}]}
+        return spec, lambda: _Fn(lambda x, y: torch.einsum(eq, x, y)), [a, b]
+    if kind == "ScaledDotProductAttention":
+        n, hkv, length, s, e, ev = (draw(dims) for _ in range(6))
+        group = draw(st.sampled_from([1, 2]))
+        gqa = group > 1 or draw(st.booleans())
+        q, k, v = [n, hkv * group, length, e], [n, hkv, s, e], [n, hkv, s, ev]
+        causal = draw(st.booleans())
+        spec = {"inputs": {"q": q, "k": k, "v": v},
+                "layers": [{"ScaledDotProductAttention": {"key": "k", "value": "v", "is_causal": causal,
+                                                          "enable_gqa": gqa}}]}
+        return spec, lambda: _Fn(lambda x, y, z: F.scaled_dot_product_attention(
+            x, y, z, is_causal=causal, enable_gqa=gqa)), [q, k, v]
+    shape = [draw(dims) for _ in range(draw(st.integers(1, 3)))]
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    if kind == "Chunk":
+        chunks = draw(st.integers(1, 5))
+        spec = {"input": shape, "layers": [{"Chunk": {"chunks": chunks, "dim": dim}}]}
+        return spec, lambda: _Fn(lambda x: x.chunk(chunks, dim)[0]), [shape]
+    size = draw(st.integers(1, 3))
+    spec = {"input": shape, "layers": [{"Split": {"split_size_or_sections": size, "dim": dim}}]}
+    return spec, lambda: _Fn(lambda x: x.split(size, dim)[0]), [shape]
+
+
+def test_tensor_ops_match_torch():
+    # MACs compared where FlopCounterMode counts the op (it counts 0 for 1-D dot and matrix-vector products)
+    oracle.run_cases(tensor_op_cases(), check_two_inputs, min_ok=15, min_error=2, max_examples=60)

@@ -108,6 +108,26 @@ class TensorMethod(nn.Module):
         return getattr(x, self.method)(*self.args, **self.kwargs)
 
 
+class FirstPiece(nn.Module):
+    """x.chunk(...)[0] or x.split(...)[0]: netcalc's Chunk and Split go on with the first piece."""
+
+    def __init__(self, method, *args):
+        super().__init__()
+        self.method, self.args = method, args
+
+    def forward(self, x):
+        return getattr(x, self.method)(*self.args)[0]
+
+
+class Einsum1(nn.Module):
+    def __init__(self, equation):
+        super().__init__()
+        self.equation = equation
+
+    def forward(self, x):
+        return torch.einsum(self.equation, x)
+
+
 class ClassToken(nn.Module):
     """A learned (1, 1, D) token put in front of a (N, L, D) sequence (torchvision's ViT)."""
 
@@ -215,6 +235,9 @@ NETCALC_OPS = {
     "PositionalEmbedding": lambda x, num_positions=None: PositionalEmbedding(
         _width(x, 1) if num_positions is None else num_positions, _width(x, -1)),
     "Parameter": lambda x, shape: HeldParameter(_dims(shape)),
+    "Chunk": lambda x, chunks, dim=0, names=None: FirstPiece("chunk", chunks, dim),
+    "Split": lambda x, split_size_or_sections, dim=0, names=None: FirstPiece("split", split_size_or_sections, dim),
+    "Einsum": lambda x, equation: Einsum1(equation),
     "GatedMLP": lambda x, intermediate_size, in_features=None, **kw: GatedMLP(
         _width(x, -1) if in_features is None else in_features, intermediate_size, **kw),
     "GroupedQueryAttention": lambda x, num_heads, embed_dim=None, **kw: GroupedQueryAttention(

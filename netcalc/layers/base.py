@@ -230,6 +230,10 @@ class Layer:
     def state_shapes(self, x: Shape) -> dict | None:
         return None
 
+    def named_outputs(self, x: Shape) -> dict:
+        """Tensors besides the output that later entries may read with ``from:`` (Chunk's pieces)."""
+        return {}
+
     def warnings(self, x: Shape) -> list[str]:
         """Things that are legal but probably not meant (a floor dropping input rows, say)."""
         return []

@@ -12,6 +12,7 @@ per output element (r interpolated axes; bicubic 31).
 from __future__ import annotations
 
 import math
+import re
 
 from ..symbolic import exact_div, fdiv, is_int, prod, same, to_text
 from .base import Arg, Layer, fmt_shape, numel, plain_value
@@ -587,3 +588,225 @@ class ChannelShuffle(Layer):
         if is_int(c) and is_int(g) and c % g:
             self.error(f"channels ({c}) must be divisible by groups ({g})", "groups")
         return x
+
+
+# ----------------------------------------------------------------------------- tensor ops of two tensors
+
+def _broadcast_batch(layer, a, b, key):
+    from .linear import broadcast
+
+    return broadcast(layer, a, b, key)
+
+
+@register
+class Matmul(Layer):
+    """``torch.matmul(x, other)`` with ``other: NAME``: 1-D operands are vectors (a dot product, a
+    matrix-vector product), batch dims broadcast. MACs: every multiply-add of the contraction,
+    ``prod(output) · K`` (FlopCounterMode counts 0 for the 1-D × 1-D and matrix × vector cases);
+    FLOPs ``prod(output) · (2K − 1)``."""
+
+    TYPE = "Matmul"
+    FAMILY, LAYOUT = "tensor", None
+    ARGS = (Arg("other", kind="tensor"),)
+    TORCH_FUNCTIONS = ()
+    SAVES = None
+
+    def contraction(self, x):
+        a, b = x, self.tensors["other"]
+        if not a or not b:
+            self.error("matmul needs tensors of at least 1 dim, not scalars", "other")
+        k_a = a[-1]
+        k_b = b[0] if len(b) == 1 else b[-2]
+        if not same(k_a, k_b):
+            self.error(f"cannot multiply {fmt_shape(a)} by {fmt_shape(b)}: the inner sizes {to_text(k_a)} and "
+                       f"{to_text(k_b)} differ", "other")
+        rows = a[-2:-1] if len(a) >= 2 else ()
+        cols = b[-1:] if len(b) >= 2 else ()
+        batch = _broadcast_batch(self, a[:-2], b[:-2], "other") if len(a) > 2 or len(b) > 2 else ()
+        return (*batch, *rows, *cols), k_a
+
+    def output_shape(self, x):
+        return self.contraction(x)[0]
+
+    def macs(self, x, y):
+        out, k = self.contraction(x)
+        return numel(out) * k
+
+    def flops(self, x, y):
+        out, k = self.contraction(x)
+        return numel(out) * (2 * k - 1)
+
+
+@register
+class Einsum(Layer):
+    """``torch.einsum(equation, x[, other])``: letters name dims (``bij,bjk->bik``; no ``...``), the
+    output is the letters after ``->`` (or, without it, those used once, in order). MACs with two
+    operands: the product of every letter's size (each output element sums over the contracted
+    letters), 0 when no letter of size above 1 is summed (torch multiplies element-wise then); one
+    operand moves or sums data: 0 MACs."""
+
+    TYPE = "Einsum"
+    FAMILY, LAYOUT = "tensor", None
+    ARGS = (Arg("equation", kind="any"), Arg("other", None, "tensor"))
+    SAVES = None
+
+    def parse(self, x):
+        eq = self.args["equation"]
+        if not isinstance(eq, str) or not re.fullmatch(r"\s*[a-zA-Z]+\s*(,\s*[a-zA-Z]+\s*)?(->\s*[a-zA-Z]*\s*)?", eq):
+            self.error(f"equation must be letters like 'bij,bjk->bik' (no '...'), got {eq!r}", "equation")
+        lhs, _, rhs = eq.replace(" ", "").partition("->")
+        terms = lhs.split(",")
+        operands = [x] + ([self.tensors["other"]] if "other" in self.tensors else [])
+        if len(terms) != len(operands):
+            self.error(f"equation {eq!r} has {len(terms)} operands, but the layer has {len(operands)} "
+                       "(the incoming tensor, and other: for a second)", "equation")
+        sizes: dict = {}
+        for term, shape in zip(terms, operands):
+            if len(term) != len(shape):
+                self.error(f"{term!r} names {len(term)} dims of a {len(shape)}-D tensor {fmt_shape(shape)}",
+                           "equation")
+            for letter, d in zip(term, shape):
+                if letter in sizes and not same(sizes[letter], d) and not (d == 1 or sizes[letter] == 1):
+                    self.error(f"letter {letter!r} is {to_text(sizes[letter])} in one place and {to_text(d)} in "
+                               "another", "equation")
+                sizes[letter] = d if letter not in sizes or sizes[letter] == 1 else sizes[letter]
+        if not _:
+            counts = {c: lhs.count(c) for c in sizes}
+            rhs = "".join(sorted(c for c in sizes if counts[c] == 1))
+        if len(set(rhs)) != len(rhs) or any(c not in sizes for c in rhs):
+            self.error(f"the output {rhs!r} must use distinct letters of the operands", "equation")
+        return sizes, rhs, len(operands)
+
+    def output_shape(self, x):
+        sizes, rhs, _ = self.parse(x)
+        return tuple(sizes[c] for c in rhs)
+
+    def macs(self, x, y):
+        sizes, rhs, n = self.parse(x)
+        contracted = prod(d for c, d in sizes.items() if c not in rhs)
+        if n == 1 or (is_int(contracted) and contracted == 1):
+            return 0  # nothing summed: an element-wise product, which torch does without a matmul
+        return prod(sizes.values())
+
+    def flops(self, x, y):
+        sizes, rhs, n = self.parse(x)
+        if n == 1:
+            return numel(x) - numel(y) if numel(x) != numel(y) else 0  # sums (a trace, a reduction)
+        total = prod(sizes.values())
+        return 2 * total - numel(y)
+
+
+@register
+class ScaledDotProductAttention(Layer):
+    """``F.scaled_dot_product_attention(q, k, v)`` with the query the incoming tensor ``(…, L, E)``,
+    ``key: NAME`` ``(…, S, E)`` and ``value: NAME`` ``(…, S, Ev)`` → ``(…, L, Ev)``; with
+    ``enable_gqa`` the key/value heads (dim −3) may divide the query's. MACs: QKᵀ ``…·L·S·E`` and AV
+    ``…·L·S·Ev`` (the query's batch and heads); FLOPs as attention (4 per score, +1 causal)."""
+
+    TYPE = "ScaledDotProductAttention"
+    FAMILY, LAYOUT = "seq", None
+    ARGS = (Arg("key", kind="tensor"), Arg("value", kind="tensor"), Arg("dropout_p", 0.0, "float"),
+            Arg("is_causal", False, "bool"), Arg("scale", None, "float"), Arg("enable_gqa", False, "bool"))
+    SAVES = None
+
+    def dims(self, x):
+        k, v = self.tensors["key"], self.tensors["value"]
+        if len(x) < 2 or len(k) != len(x) or len(v) != len(x):
+            self.error(f"query {fmt_shape(x)}, key {fmt_shape(k)} and value {fmt_shape(v)} must have the same "
+                       "number of dims, at least 2", "key")
+        if not same(x[-1], k[-1]):
+            self.error(f"the query's width {to_text(x[-1])} and the key's {to_text(k[-1])} differ", "key")
+        if not same(k[-2], v[-2]):
+            self.error(f"key and value lengths differ ({to_text(k[-2])} and {to_text(v[-2])})", "value")
+        for name, t in (("key", k), ("value", v)):
+            for i, (p, q) in enumerate(zip(x[:-2], t[:-2])):
+                heads = len(x) >= 3 and i == len(x) - 3
+                if heads and self.args["enable_gqa"] and is_int(p) and is_int(q) and q and p % q == 0:
+                    continue
+                if not same(p, q) and q != 1:
+                    self.error(f"{name} {fmt_shape(t)} does not match the query {fmt_shape(x)} in dim {i}", name)
+        return x[-2], k[-2], x[-1], v[-1]
+
+    def output_shape(self, x):
+        length, _, _, ev = self.dims(x)
+        return (*x[:-1], ev)
+
+    def macs(self, x, y):
+        length, s, e, ev = self.dims(x)
+        return numel(x[:-2]) * length * s * (e + ev)
+
+    def flops(self, x, y):
+        length, s, e, ev = self.dims(x)
+        scores = numel(x[:-2]) * length * s
+        return scores * (2 * e - 1) + (5 if self.args["is_causal"] else 4) * scores + numel(y) * (2 * s - 1)
+
+
+class Pieces(Layer):
+    """Split one dim into pieces; the incoming tensor goes on as the first piece, and ``names:``
+    names each piece so later entries read it with ``from:``."""
+
+    FAMILY, LAYOUT = "tensor", None
+    SAVES = ()
+
+    def sizes(self, x) -> list:
+        raise NotImplementedError
+
+    def validate(self):
+        names = self.args["names"]
+        if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) and n for n in names)):
+            self.error("names must be a list of names, one per piece", "names")
+
+    def pieces(self, x):
+        from .linear import dim_index
+
+        d = dim_index(self, self.args["dim"], len(x), "dim")
+        shapes = [(*x[:d], s, *x[d + 1:]) for s in self.sizes(x[d])]
+        names = self.args["names"]
+        if names is not None and len(names) != len(shapes):
+            self.error(f"names lists {len(names)} names for {len(shapes)} pieces", "names")
+        return shapes
+
+    def output_shape(self, x):
+        return self.pieces(x)[0]
+
+    def named_outputs(self, x) -> dict:
+        return dict(zip(self.args["names"] or (), self.pieces(x)))
+
+
+@register
+class Chunk(Pieces):
+    """``x.chunk(chunks, dim)``: pieces of ``ceil(size / chunks)`` (the last smaller), as torch."""
+
+    TYPE = "Chunk"
+    ARGS = (Arg("chunks"), Arg("dim", 0), Arg("names", None, "any"))
+
+    def validate(self):
+        super().validate()
+        self.check_positive(self.args["chunks"], "chunks", "chunks")
+
+    def sizes(self, n):
+        c = self.args["chunks"]
+        if not (is_int(n) and is_int(c)):
+            self.error("chunk needs numbers for the size and chunks", "chunks")
+        step = -(-n // c)
+        return [min(step, n - i) for i in range(0, n, step)] if n else [0]
+
+
+@register
+class Split(Pieces):
+    """``x.split(split_size_or_sections, dim)``: pieces of one size (the last smaller) or the listed sizes."""
+
+    TYPE = "Split"
+    ARGS = (Arg("split_size_or_sections", kind="any"), Arg("dim", 0), Arg("names", None, "any"))
+
+    def sizes(self, n):
+        s = self.args["split_size_or_sections"]
+        if isinstance(s, list):
+            if not all(isinstance(v, int) and v >= 0 for v in s) or not is_int(n) or sum(s) != n:
+                self.error(f"split sizes {s} must be non-negative and add up to the dim's size {to_text(n)}",
+                           "split_size_or_sections")
+            return list(s)
+        step = s
+        if isinstance(step, bool) or not (is_int(n) and is_int(step)) or step < 1:
+            self.error("split needs a positive size and a numeric dim", "split_size_or_sections")
+        return [min(step, n - i) for i in range(0, n, step)] if n else [0]
