@@ -313,8 +313,42 @@ class GroupedQueryAttention(Layer):
                 + (3 * tokens * (h + kv) * d if a["rotary"] else 0))     # rotary on Q and K
 
 
+def _layer_norm_params(name, e, bias):
+    return {f"{name}.weight": (e,), **({f"{name}.bias": (e,)} if bias else {})}
+
+
+class Stack:
+    """``num_layers`` copies of the layer kind it is mixed into, then with ``norm: true`` a LayerNorm
+    of ``d_model`` (TransformerEncoder, TransformerDecoder): parameters ``layers.{i}.*`` and ``norm.*``."""
+
+    def validate(self):
+        super().validate()
+        self.check_positive(self.args["num_layers"], "num_layers", "num_layers")
+
+    def count(self) -> int:
+        n = self.args["num_layers"]
+        if not is_int(n):
+            self.error("num_layers must be a number (parameter names depend on it)", "num_layers")
+        return n
+
+    def parameters(self, x):
+        one = super().parameters(x)
+        p = {f"layers.{i}.{name}": shape for i in range(self.count()) for name, shape in one.items()}
+        if self.args["norm"]:
+            p.update(_layer_norm_params("norm", self.dims(x)[2], self.args["bias"]))
+        return p
+
+    def macs(self, x, y):
+        return self.count() * super().macs(x, y)
+
+    def flops(self, x, y):
+        seq, batch, e = self.dims(x)
+        norm = (5 + 1 + int(bool(self.args["bias"]))) * seq * batch * e if self.args["norm"] else 0
+        return self.count() * super().flops(x, y) + norm
+
+
 @register
-class TransformerEncoder(TransformerEncoderLayer):
+class TransformerEncoder(Stack, TransformerEncoderLayer):
     """``torch.nn.TransformerEncoder``: ``num_layers`` copies of a TransformerEncoderLayer (the spec gives
     the layer's arguments), then, with ``norm: true``, a final LayerNorm of ``d_model`` (torch takes a
     norm module; netcalc's is ``nn.LayerNorm(d_model, eps=layer_norm_eps, bias=bias)``). Parameters
@@ -334,10 +368,6 @@ class TransformerEncoder(TransformerEncoderLayer):
                                  enable_nested_tensor=False)
     '''
 
-    def validate(self):
-        super().validate()
-        self.check_positive(self.args["num_layers"], "num_layers", "num_layers")
-
     def torch_ctor(self, x):
         a = self.args
         defaults = {arg.name: arg.default for arg in TransformerEncoderLayer.ARGS}
@@ -345,29 +375,6 @@ class TransformerEncoder(TransformerEncoderLayer):
                     if k not in ("d_model", "nhead") and a[k] != d]
         return self.TYPE, [x[-1], a["nhead"], a["num_layers"]], keywords
 
-    def count(self) -> int:
-        n = self.args["num_layers"]
-        if not is_int(n):
-            self.error("num_layers must be a number (parameter names depend on it)", "num_layers")
-        return n
-
-    def parameters(self, x):
-        one = super().parameters(x)
-        p = {f"layers.{i}.{name}": shape for i in range(self.count()) for name, shape in one.items()}
-        if self.args["norm"]:
-            e = self.dims(x)[2]
-            p["norm.weight"] = (e,)
-            if self.args["bias"]:
-                p["norm.bias"] = (e,)
-        return p
-
-    def macs(self, x, y):
-        return self.count() * super().macs(x, y)
-
-    def flops(self, x, y):
-        seq, batch, e = self.dims(x)
-        norm = (5 + 1 + int(bool(self.args["bias"]))) * seq * batch * e if self.args["norm"] else 0
-        return self.count() * super().flops(x, y) + norm
 
 
 def _memory_length(layer, x, key: str = "memory"):
@@ -386,10 +393,6 @@ def _memory_length(layer, x, key: str = "memory"):
     if not same(t[-1], e):
         layer.error(f"{key} {fmt_shape(t)} must have width d_model = {to_text(e)}", key)
     return s
-
-
-def _layer_norm_params(name, e, bias):
-    return {f"{name}.weight": (e,), **({f"{name}.bias": (e,)} if bias else {})}
 
 
 @register
@@ -423,7 +426,7 @@ class TransformerDecoderLayer(TransformerEncoderLayer):
 
 
 @register
-class TransformerDecoder(TransformerDecoderLayer):
+class TransformerDecoder(Stack, TransformerDecoderLayer):
     """``torch.nn.TransformerDecoder``: ``num_layers`` TransformerDecoderLayers (the spec gives the
     layer's arguments and ``memory``), then with ``norm: true`` a final LayerNorm of ``d_model``.
     Parameters ``layers.{i}.*`` and ``norm.*``."""
@@ -431,26 +434,6 @@ class TransformerDecoder(TransformerDecoderLayer):
     TYPE = "TransformerDecoder"
     ARGS = TransformerDecoderLayer.ARGS + (Arg("num_layers"), Arg("norm", False, "bool"))
 
-    count = TransformerEncoder.count
-
-    def validate(self):
-        super().validate()
-        self.check_positive(self.args["num_layers"], "num_layers", "num_layers")
-
-    def parameters(self, x):
-        one = super().parameters(x)
-        p = {f"layers.{i}.{name}": shape for i in range(self.count()) for name, shape in one.items()}
-        if self.args["norm"]:
-            p.update(_layer_norm_params("norm", self.dims(x)[2], self.args["bias"]))
-        return p
-
-    def macs(self, x, y):
-        return self.count() * super().macs(x, y)
-
-    def flops(self, x, y):
-        seq, batch, e = self.dims(x)
-        norm = (5 + 1 + int(bool(self.args["bias"]))) * seq * batch * e if self.args["norm"] else 0
-        return self.count() * super().flops(x, y) + norm
 
 
 @register
