@@ -435,7 +435,6 @@ class TransformerDecoder(Stack, TransformerDecoderLayer):
     ARGS = TransformerDecoderLayer.ARGS + (Arg("num_layers"), Arg("norm", False, "bool"))
 
 
-
 @register
 class Transformer(TransformerEncoderLayer):
     """``torch.nn.Transformer``: an encoder of ``num_encoder_layers`` layers on the source (the incoming
