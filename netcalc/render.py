@@ -290,11 +290,45 @@ def _table(report: Report, cols, items) -> str:
     totals = _totals_cells(report, cols, True, compact)
     caption = _caption(report, cols)
     width = _width()
+    if _narrowest(cols, [cells for cells, _ in rows] + [totals]) > width:
+        # rich would squeeze columns and cut numbers and formulas short: one block of lines per layer
+        return _stacked(report.name, caption, cols, [cells for cells, _ in rows], totals, width)
     fast = plain_table(report.name or None, caption, [HEADERS[c] for c in cols],
                        [c in SUMMED or c == "index" for c in cols], [cells for cells, _ in rows], totals, width)
     if fast is not None:
         return fast
     return _rich_table(report.name or None, caption, cols, rows, totals, width)
+
+
+def _narrowest(cols, rows) -> int:
+    """The width the table needs with every cell on one line (narrower, rich squeezes columns and
+    cuts numbers and formulas short)."""
+    return 1 + sum(3 + max(len(HEADERS[c]), *(len(cells[i]) for cells in rows)) for i, c in enumerate(cols))
+
+
+def _stacked(title, caption, cols, rows, totals, width) -> str:
+    """The layout for a terminal too narrow for the table: per layer its number, name and type on
+    one line, then its values as ``header value`` pairs wrapped at `` · `` to the width."""
+    lines = [title] if title else []
+    at = cols.index("index") if "index" in cols else None
+    digits = max((len(cells[at]) for cells in rows), default=0) if at is not None else 0
+    for cells in rows + [totals]:
+        head = dict(zip(cols, cells))
+        number = head.get("index", "").rjust(digits)
+        lines.append("  ".join(v for v in (number, head.get("name", ""), head.get("type", "")) if v.strip()
+                               or v is number).rstrip())
+        pairs = [f"{HEADERS[c]} {v}" for c, v in zip(cols, cells) if c not in ("index", "name", "type") and v]
+        line = "    "
+        for pair in pairs:
+            if line.strip() and len(line) + 3 + len(pair) > width:
+                lines.append(line.rstrip())
+                line = "    "
+            line += (" · " if line.strip() else "") + pair
+        if line.strip():
+            lines.append(line.rstrip())
+    if caption:
+        lines.append(caption)
+    return "\n".join(lines)
 
 
 def _rich_table(title, caption, cols, rows, totals, width) -> str:

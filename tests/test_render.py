@@ -125,3 +125,19 @@ def test_helpers():
     assert quantity(2 * symbol("B")) == "2*B"
     assert short(1_258_291_200) == "1.258 G" and short(999) == "999" and short(9728) == "9.728 K"
     assert short(symbol("B")) == ""
+
+
+def test_a_table_too_wide_for_the_terminal_becomes_one_block_per_layer(monkeypatch):
+    """Narrower than its cells, rich would squeeze columns and cut numbers short (issue 10)."""
+    from netcalc import render as R
+    from netcalc.network import analyze_text
+
+    report = analyze_text("name: wide\ninput: [100, 3, 512, 512]\nlayers:\n"
+                          "  - Conv2d: {out_channels: 128, kernel_size: 5, stride: 2, padding: 2, name: H1}\n"
+                          "  - ReLU\n", "x.yaml")
+    monkeypatch.setattr(R, "_width", lambda: 60)
+    text = render(report, "summary", "table")
+    assert "┃" not in text and all(len(line) <= 60 for line in text.splitlines()[:-1])
+    assert "params 9,728" in text and "MACs 62.91 G" in text and text.splitlines()[1] == "1  H1  Conv2d"
+    monkeypatch.setattr(R, "_width", lambda: 250)
+    assert "┃" in render(report, "summary", "table")
