@@ -86,22 +86,22 @@ def first_error(spec: Spec, values: dict) -> str | None:
 def refuse_size_free_error(spec: Spec, base: dict, letters: list[str], limit: int) -> None:
     """Raise, as shapes does, an error that no size changes (an unknown layer type, stride: 0):
     it is the spec's, and scanning would only answer "no common value". Told apart by being the
-    same error at the same place for the two largest sizes scanned (errors that depend on a
-    size name the sizes involved; large ones, so that earlier layers do not fail first on a
-    too small input)."""
+    same error at the same place for the two largest sizes scanned and one about a quarter below
+    (errors that depend on a size name the sizes involved; large ones, so that earlier layers do
+    not fail first on a too small input; not only adjacent ones, which strided floors can map to
+    the same size)."""
     if limit < 2:
         return
     errors = []
-    for size in (limit - 1, limit):
+    for size in sorted({limit - 1, limit, max(1, limit * 3 // 4) | 1}):
         try:
             analyze(spec, {**base, **dict.fromkeys(letters, size)}, shapes_only=True)
         except SpecError as e:
             errors.append(e)
         else:
             return
-    first, second = errors
-    if (first.message, first.pos) == (second.message, second.pos):
-        raise second
+    if len({(e.message, e.pos) for e in errors}) == 1:
+        raise errors[-1]
 
 
 def input_letters(spec: Spec, values: dict) -> list[str]:

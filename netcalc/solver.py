@@ -60,7 +60,7 @@ SCAN = 256        # values tried for a symbol that appears inside an expression
 BUDGET = 400_000  # candidate checks before the search gives up
 # values of the input's unset symbols at which the layers before any blank are checked: large,
 # so a real input fits, and two, since an error that depends on them names them
-INPUT_PROBES = (1023, 1024)
+INPUT_PROBES = (769, 1023, 1024)  # not only adjacent: strided floors map neighbours to one size
 
 AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 # the argument names of a window layer's per-axis quantities, in the solver's short names

@@ -50,3 +50,13 @@ def test_cli(cli, spec_file):
     assert r.exit_code == 0 and doc["check"]["valid"] is True and doc["smallest"] == {"H": 4, "W": 4}
     r = cli("sizes", path, "--check", "H=abc")
     assert r.exit_code == 2
+
+
+def test_a_size_dependent_error_is_scanned_not_refused(cli, tmp_path):
+    """Strided floors map the two largest sizes to one flattened width: a third probe tells that
+    the error depends on the size (it refused this valid spec)."""
+    path = tmp_path / "n1.yaml"
+    path.write_text("input: [1, 3, H, W]\nlayers:\n  - Conv2d: {out_channels: 4, kernel_size: 3, stride: 2}\n"
+                    "  - Flatten\n  - Linear: {out_features: 10, in_features: 16}\n")
+    result = cli("sizes", str(path))
+    assert result.exit_code == 0 and "H in {5, 6}" in result.output, result.output

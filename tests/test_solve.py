@@ -430,3 +430,15 @@ def test_cli_stdin_toml_and_no_bias(cli, spec_file):
                      'expect = [1, 5, 6, 6]\n', "fill.toml")
     doc = json.loads(cli("solve", path, "--format", "json").stdout)
     assert doc["solutions"][0]["assignments"] == {"Conv2d_1.out_channels": 5}
+
+
+def test_a_size_dependent_error_before_a_blank_is_left_to_the_search():
+    out = solve("""
+input: [1, 3, H, W]
+layers:
+  - Conv2d: {out_channels: 4, kernel_size: 3, stride: 2}
+  - Flatten
+  - Linear: {out_features: 10, in_features: 16}
+  - Linear: {out_features: _, expect: [1, 5]}
+""")
+    assert out["solutions"] and out["solutions"][0]["assignments"]["Linear_4.out_features"] == 5
