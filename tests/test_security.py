@@ -15,6 +15,8 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from netcalc.escape import printable, printable_lines, py_comment, py_str, xml_attr, xml_text
 
@@ -220,3 +222,38 @@ def test_printable_keeps_text_and_lines():
     assert printable("résumé × 2") == "résumé × 2"
     assert printable("a\x1b[31mb") == "a\\x1b[31mb"
     assert printable_lines("a\nb\x1bc\n") == "a\nb\\x1bc\n"
+
+
+def _limited():
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+    resource.setrlimit(resource.RLIMIT_CPU, (30, 30))
+
+
+HOSTILE_TEXT = st.lists(st.sampled_from(list("\"'\\{}[]()<>&;#$`:=,.- _aZ0") + [MARK, PAYLOAD, "\n", "\x1b"]),
+                        min_size=1, max_size=12).map("".join)
+
+
+@settings(max_examples=8, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(name=HOSTILE_TEXT, title=HOSTILE_TEXT, file_name=HOSTILE_TEXT, symbol=HOSTILE_TEXT)
+def test_fuzzed_names_titles_files_and_set_never_run(tmp_path_factory, name, title, file_name, symbol):
+    """Random hostile text as a layer name, the title, the file name and a --set name, through
+    export, draw and check, each run audited and under memory and CPU limits (issue 15)."""
+    tmp = tmp_path_factory.mktemp("fuzz")
+    safe_file = "".join(c for c in file_name if c not in "/\x00") or "x"
+    path = write(tmp, f"name: {py_str(title)}\ninput: [1, 3, 8, 8]\nlayers:\n"
+                      f"  - Conv2d: {{out_channels: 4, kernel_size: 3, name: {py_str(name)}}}\n  - ReLU\n",
+                 safe_file + ".yaml")
+    commands = [("export", path), ("draw", path), ("shapes", path, "--set", f"{symbol}=3")]
+    if importlib.util.find_spec("torch") is not None:
+        commands.append(("check", path))
+    for args in commands:
+        run = subprocess.run([sys.executable, "-c", HARNESS, MARK, *args], cwd=tmp, capture_output=True, text=True,
+                             timeout=120, preexec_fn=_limited)
+        assert "AUDIT:" not in run.stderr and run.returncode != 99, run.stderr
+        assert "Traceback" not in run.stderr and "internal error" not in run.stderr, run.stderr
+        assert run.returncode in (0, 1, 2, 3), (args, run.returncode, run.stderr)
+        assert "\x1b" not in run.stdout + run.stderr
+        assert not list(tmp.glob(f"{MARK}_*")), "the payload ran"
