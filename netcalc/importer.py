@@ -899,6 +899,22 @@ def _scope(item) -> tuple:
     return common
 
 
+def mark_shared(items: list) -> None:
+    """A module using a parameter an earlier module owns (a tied LM head) says ``share:`` that module,
+    and its row counts only its own parameters, as ``named_parameters()`` counts a tied weight once."""
+    owner: dict[int, str] = {}
+    for item in items:
+        if not isinstance(item, Leaf) or item.module is None or item.call:
+            continue
+        params = list(item.module.parameters())
+        shared = [p for p in params if id(p) in owner]
+        if shared:
+            item.args["share"] = owner[id(shared[0])]
+            item.params = sum(p.numel() for p in params if id(p) not in owner)
+        for p in params:
+            owner.setdefault(id(p), item.path)
+
+
 def group(items: list, scope: tuple) -> list:
     """Consecutive items of a deeper module become a ``sequential`` named by the next path component."""
     out, i = [], 0
@@ -1159,6 +1175,7 @@ def import_model(model, input_shape: tuple, source: str | None = None) -> Import
                                 f"{_first_line(e)}") from None
     if not items:
         raise ImportFailure("the model's output is its input: there are no layers to write")
+    mark_shared(items)
     items = group(items, ())
     blocks = share_blocks(items, model)
     header = [f"# Imported from {source} by netcalc import" if source else "# Imported by netcalc import",

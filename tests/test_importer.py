@@ -633,3 +633,22 @@ def test_a_frozen_backbone_imports_with_the_same_trainable_split():
     split = result.report.to_dict()["totals"]
     assert split["trainable_params"] == sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert split["frozen_params"] == sum(p.numel() for p in model.parameters() if not p.requires_grad)
+
+
+class TiedHead(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(100, 16)
+        self.body = nn.Sequential(nn.LayerNorm(16), nn.Linear(16, 16))
+        self.head = nn.Linear(16, 100, bias=False)
+        self.head.weight = self.emb.weight
+
+    def forward(self, x):
+        return self.head(self.body(self.emb(x)))
+
+
+def test_a_tied_lm_head_imports_as_share_and_counts_once():
+    model = TiedHead()
+    result = import_model(model, (2, 7))
+    assert "share: emb" in result.text and not result.warnings
+    assert result.report.totals["params"] == sum(p.numel() for p in model.parameters()) == 1904
