@@ -724,6 +724,9 @@ def _structure(entry: Entry, blocks: dict) -> Entry:
             _printable_name(entry.shortcut_name, "shortcut name", kp.get("shortcut", entry.pos))
             sc = sc["layers"]
         entry.shortcut = _entries(sc or [], kp.get("shortcut", entry.pos), blocks, "the shortcut")
+        if entry.shortcut_name is None and any(e.name is None for e in entry.shortcut):
+            # unnamed shortcut layers get paths of their own (X.shortcut.0), never the main branch's (X.0)
+            entry.shortcut_name = "shortcut"
     if key in ("concat", "add"):
         if "branches" in args:
             raw = args.pop("branches")

@@ -176,3 +176,13 @@ def test_a_tied_weight_is_exported_tied_and_counted_once():
     result = check_text(text, "tied.yaml")
     assert result.differences == 0, render(result)
     assert (result.params.netcalc, result.params.torch) == (400, 400)
+
+
+def test_unnamed_shortcut_layers_have_paths_of_their_own():
+    """Every leaf path is unique and is the exported module's path in named_modules() (issue 16)."""
+    text = ("input: [1, 4, 8, 8]\nlayers:\n  - residual:\n      layers: [ReLU, {Conv2d: {out_channels: 4, kernel_size: 1}}]\n"
+            "      shortcut: [{Conv2d: {out_channels: 4, kernel_size: 1}}]\n")
+    result = check_text(text, "res.yaml")
+    assert result.differences == 0, render(result)
+    names = [r.name for r in result.layers]
+    assert len(names) == len(set(names)) and "Residual_1.shortcut.0" in names

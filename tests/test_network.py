@@ -294,8 +294,8 @@ layers:
     assert edges == [
         ("stem", ["input"]),
         ("Residual_2.0", ["stem"]), ("Residual_2.1", ["Residual_2.0"]),
-        ("Residual_2.0", ["stem"]),  # the shortcut's conv: the same path as the main branch's first (issue 16)
-        ("Residual_2.add", ["Residual_2.1", "Residual_2.0"]),
+        ("Residual_2.shortcut.0", ["stem"]),  # the shortcut's conv: a path of its own (issue 16)
+        ("Residual_2.add", ["Residual_2.1", "Residual_2.shortcut.0"]),
         ("Concat_3.0.0", ["Residual_2.add"]), ("Concat_3.1.0", ["Residual_2.add"]),
         ("Concat_3.concat", ["Concat_3.0.0", "Concat_3.1.0"]),
         ("Multiply_4.0", ["Concat_3.concat"]), ("Multiply_4.1", ["Multiply_4.0"]),
