@@ -112,6 +112,9 @@ def refuse_several_inputs(spec: Spec, report: Report) -> None:
     if report.inputs is not None:
         raise SpecError("export (and check) write networks of one input for now; this spec has inputs: "
                         f"{', '.join(report.inputs)}", spec.key_pos.get("inputs"))
+    if report.outputs is not None:
+        raise SpecError("export (and check) write networks of one output for now; this spec has outputs: "
+                        f"{', '.join(report.outputs)}", spec.key_pos.get("outputs"))
     for row in report.layers:
         layer = row.layer
         if layer is not None and (layer.tensors or layer.entry.source is not None

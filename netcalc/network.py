@@ -92,9 +92,15 @@ def analyze(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = Fa
     except RecursionError:  # structures nested past what MAX_NESTING and the parsers' limits catch
         raise LimitError("the spec nests blocks and structures too deeply to walk; flatten some of them",
                          spec.layers[0].pos if spec.layers else None) from None
+    outputs = {}
+    for name in spec.outputs:  # several outputs: each a named tensor the network returns
+        if name not in walker.saved:
+            hint = did_you_mean(name, list(walker.saved))
+            raise SpecError(f"outputs: no input or layer is named {name!r}{hint}", spec.key_pos.get("outputs"))
+        outputs[name] = walker.saved[name][0]
     return Report(name=spec.name, input_shape=x, output_shape=y, layers=walker.rows,
                   choices=walker.choices, blocks=walker.blocks, dtype=dtype, warnings=walker.warnings,
-                  inputs=inputs if len(inputs) > 1 else None)
+                  inputs=inputs if len(inputs) > 1 else None, outputs=outputs or None)
 
 
 class Walker:

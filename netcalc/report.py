@@ -120,6 +120,7 @@ class Report:
     source: Any = field(default=None, repr=False)  # (Spec, values, no_bias, name) when netcalc.analyze made it
     training: Any = None  # memory --training: netcalc.memory.TrainingMemory
     inputs: dict | None = None  # inputs: name → shape, when the spec names several
+    outputs: dict | None = None  # outputs: name → shape, when the spec names the tensors it returns
 
     # ------------------------------------------------------------------ views (rendering lives in render.py)
 
@@ -184,6 +185,7 @@ class Report:
             "input_shape": shape_json(self.input_shape),
             "output_shape": shape_json(self.output_shape),
             **({} if self.inputs is None else {"inputs": {k: shape_json(v) for k, v in self.inputs.items()}}),
+            **({} if self.outputs is None else {"outputs": {k: shape_json(v) for k, v in self.outputs.items()}}),
             "layers": [row.to_dict(a) for row, a in zip(self.layers, activations)],
             "totals": {**{k: to_json(v) for k, v in self.totals.items()},
                        "param_bytes": to_json(total(r.param_bytes for r in self.layers)),

@@ -15,7 +15,7 @@ from typing import Any
 from .errors import Pos, SpecError, did_you_mean, show
 from .escape import printable
 
-TOP_KEYS = ("name", "input", "inputs", "symbols", "blocks", "layers")
+TOP_KEYS = ("name", "input", "inputs", "symbols", "blocks", "layers", "outputs")
 # structural entries: how each combines its sub-networks (see README: whole networks)
 STRUCTURAL = ("sequential", "residual", "concat", "add", "multiply")
 MAX_BYTES = 8 * 1024 * 1024
@@ -81,6 +81,7 @@ class Spec:
     blocks: dict[str, BlockDef] = field(default_factory=dict)
     # inputs: name → (dims, positions), the first one being input/input_pos; {} for a spec with input:
     inputs: dict = field(default_factory=dict)
+    outputs: list = field(default_factory=list)  # outputs: names of the tensors the network returns
 
 
 class PosDict(dict):
@@ -544,9 +545,14 @@ def from_data(data) -> Spec:
     def positions(dims, key):
         return list(getattr(dims, "item_pos", None) or [kp.get(key, (1, 1))] * len(dims))
 
+    outputs = data.get("outputs") or []
+    if not isinstance(outputs, list) or not all(isinstance(o, str) and o for o in outputs):
+        raise SpecError("'outputs' must list the names of the tensors the network returns, e.g. "
+                        "outputs: [logits, aux_logits]", kp.get("outputs"))
     return Spec(input=list(raw_input), layers=entries, name=None if name is None else str(name),
                 symbols=dict(symbols), key_pos=dict(kp), input_pos=positions(raw_input, "inputs" if inputs else "input"),
-                blocks=blocks, inputs={k: (list(v), positions(v, "inputs")) for k, v in inputs.items()})
+                blocks=blocks, inputs={k: (list(v), positions(v, "inputs")) for k, v in inputs.items()},
+                outputs=[str(o) for o in outputs])
 
 
 def _inputs(data: dict, kp: dict) -> dict:

@@ -389,3 +389,32 @@ layers:
     assert report.to_dict()["layers"][0]["trainable"] is False and "trainable" not in report.to_dict()["layers"][1]
     with pytest.raises(SpecError, match="trainable must be true or false"):
         analyze_text("input: [1, 4]\nlayers: [{Linear: {out_features: 2, trainable: 0}}]", "x.yaml")
+
+
+AUX_HEAD = """
+input: [2, 3, 32, 32]
+outputs: [logits, aux_head]
+layers:
+  - Conv2d: {out_channels: 8, kernel_size: 3, padding: 1, name: stem}
+  - sequential:
+      name: aux_head
+      layers:
+        - AdaptiveAvgPool2d: {output_size: 1}
+        - Flatten
+        - Linear: {out_features: 10, name: aux}
+  - Conv2d: {out_channels: 16, kernel_size: 3, stride: 2, padding: 1, from: stem}
+  - AdaptiveAvgPool2d: {output_size: 1}
+  - Flatten
+  - Linear: {out_features: 10, name: logits}
+"""
+
+
+def test_several_outputs_a_side_head_counted_and_reported():
+    """Inception's auxiliary head: a branch that never merges back, read off with from: (issue 16)."""
+    report = analyze_text(AUX_HEAD, "x.yaml")
+    assert report.outputs == {"logits": (2, 10), "aux_head": (2, 10)}
+    assert report.to_dict()["outputs"] == {"logits": [2, 10], "aux_head": [2, 10]}
+    assert report.totals["params"] == (3 * 9 * 8 + 8) + (8 * 10 + 10) + (8 * 9 * 16 + 16) + (16 * 10 + 10)
+    assert report.layers[4].input_shape == (2, 8, 32, 32)  # the main path goes on from the stem
+    with pytest.raises(SpecError, match="outputs: no input or layer is named 'aux2'"):
+        analyze_text(AUX_HEAD.replace("[logits, aux_head]", "[logits, aux2]"), "x.yaml")
