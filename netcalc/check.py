@@ -351,7 +351,7 @@ def compare(exp: Export, model, probe: Probe | None, result: CheckResult):
 # ----------------------------------------------------------------------------- printing
 
 def render(result: CheckResult, fmt: str = "table") -> str:
-    from .render import dumps, plain_table, short
+    from .render import dumps, grid, short
 
     if fmt == "json":
         return dumps(result.to_dict())
@@ -422,9 +422,7 @@ def render(result: CheckResult, fmt: str = "table") -> str:
 
     right = [h in ("#", "params", "MACs") for h in headers]
     width = _width()
-    text = plain_table(result.name or None, summary, headers, right, rows, totals, width) if rows else None
-    if text is None:
-        text = _rich(result.name or None, summary, headers, right, rows, totals, width)
+    text = grid(result.name or None, summary, headers, right, rows, totals, width)
     return "\n".join([text] + notes)
 
 
@@ -433,21 +431,3 @@ def _dims(shape, readable=True) -> str:
         return "?"
     return (" × " if readable else "x").join(str(d) for d in shape)
 
-
-def _rich(title, caption, headers, right, rows, totals, width) -> str:
-    import io
-
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=title, caption=caption, header_style="bold")
-    for h, r in zip(headers, right):
-        table.add_column(h, justify="right" if r else "left", overflow="fold")
-    for row in rows:
-        table.add_row(*map(Text, row))
-    table.add_section()
-    table.add_row(*map(Text, totals), style="bold")
-    console = Console(file=io.StringIO(), width=width, force_terminal=False, color_system=None)
-    console.print(table)
-    return console.file.getvalue().rstrip("\n")

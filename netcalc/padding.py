@@ -152,12 +152,10 @@ def _table(cols, rows, footnotes, fmt) -> str:
             console.print(table)
             console.print()
     else:
-        table = Table(header_style="bold")
-        for c in cols:
-            table.add_column(c.replace("_", " "), overflow="fold")
-        for r in rows:
-            table.add_row(*map(Text, r))
-        console.print(table)
+        from .render import grid
+
+        console.print(Text(grid(None, None, [c.replace("_", " ") for c in cols], [False] * len(cols), rows,
+                                width=140)))
     for n in footnotes:
         console.print(Text(n))
     return console.file.getvalue().rstrip("\n")

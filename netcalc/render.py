@@ -293,11 +293,22 @@ def _table(report: Report, cols, items) -> str:
     if _narrowest(cols, [cells for cells, _ in rows] + [totals]) > width:
         # rich would squeeze columns and cut numbers and formulas short: one block of lines per layer
         return _stacked(report.name, caption, cols, [cells for cells, _ in rows], totals, width)
-    fast = plain_table(report.name or None, caption, [HEADERS[c] for c in cols],
-                       [c in SUMMED or c == "index" for c in cols], [cells for cells, _ in rows], totals, width)
-    if fast is not None:
-        return fast
-    return _rich_table(report.name or None, caption, cols, rows, totals, width)
+    return grid(report.name or None, caption, [HEADERS[c] for c in cols], [c in SUMMED or c == "index" for c in cols],
+                [cells for cells, _ in rows], totals, width, bold=[bold for _, bold in rows],
+                no_wrap=[c in SUMMED or c == "index" or c.startswith("rf_") or c in ("output_shape", "name", "type")
+                         for c in cols])
+
+
+def grid(title, caption, headers, right, rows, totals=None, width=None, bold=None, no_wrap=None) -> str:
+    """Every command's table: rich's look (HEAVY_HEAD, a section line above the totals), drawn
+    directly when :func:`plain_table` can, else by rich. ``right``: the right-aligned columns;
+    ``bold``: rows in bold (block subtotals); ``no_wrap``: columns rich must not fold."""
+    width = width or _width()
+    if totals is not None:
+        fast = plain_table(title, caption, headers, right, rows, totals, width)
+        if fast is not None:
+            return fast
+    return _rich_table(title, caption, headers, right, rows, totals, width, bold, no_wrap)
 
 
 def _narrowest(cols, rows) -> int:
@@ -331,21 +342,21 @@ def _stacked(title, caption, cols, rows, totals, width) -> str:
     return "\n".join(lines)
 
 
-def _rich_table(title, caption, cols, rows, totals, width) -> str:
+def _rich_table(title, caption, headers, right, rows, totals, width, bold=None, no_wrap=None) -> str:
     """The table drawn by rich: the reference for :func:`plain_table`, used when that declines."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     table = Table(title=title, caption=caption, show_footer=False, header_style="bold")
-    for c in cols:
-        numeric = c in SUMMED or c == "index" or c.startswith("rf_")
-        table.add_column(HEADERS[c], justify="right" if c in SUMMED or c == "index" else "left",
-                         overflow="fold", no_wrap=numeric or c in ("output_shape", "name", "type"))
-    for cells, bold in rows:
-        table.add_row(*map(Text, cells), style="bold" if bold else None)
-    table.add_section()
-    table.add_row(*map(Text, totals), style="bold")
+    for i, (head, r) in enumerate(zip(headers, right)):
+        table.add_column(head, justify="right" if r else "left", overflow="fold",
+                         no_wrap=bool(no_wrap and no_wrap[i]))
+    for i, cells in enumerate(rows):
+        table.add_row(*map(Text, cells), style="bold" if bold and bold[i] else None)
+    if totals is not None:
+        table.add_section()
+        table.add_row(*map(Text, totals), style="bold")
     console = Console(file=io.StringIO(), width=width, force_terminal=False, color_system=None)
     console.print(table)
     return console.file.getvalue().rstrip("\n")

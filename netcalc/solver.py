@@ -1919,26 +1919,16 @@ def _shape_line(s) -> str:
 
 
 def _table(result, keys, rows, lines, first) -> str:
-    """A rich table of the solutions, then the summary, the torch code and the shapes as plain lines."""
-    import io
-
-    from rich.console import Console
-    from rich.table import Table
+    """A table of the solutions, then the summary, the torch code and the shapes as plain lines."""
+    from .render import grid
 
     out = [result.name] if result.name else []
     if keys and rows:
-        table = Table(header_style="bold")
-        table.add_column("#", justify="right")
-        for k in keys:
-            table.add_column(k, justify="right")
-        for i, r in enumerate(rows[:TABLE_ROWS], 1):
-            table.add_row(str(i), *r)
+        shown = [[str(i), *r] for i, r in enumerate(rows[:TABLE_ROWS], 1)]
         if len(rows) > TABLE_ROWS:
-            table.add_row("…", *["…" for _ in keys])
-        console = Console(file=io.StringIO(), width=max(80, 12 + sum(len(k) + 3 for k in keys)),
-                          force_terminal=False, color_system=None)
-        console.print(table)
-        out.append(console.file.getvalue().rstrip("\n"))
+            shown.append(["…", *["…" for _ in keys]])
+        out.append(grid(None, None, ["#", *keys], [True] * (len(keys) + 1), shown,
+                        width=max(80, 12 + sum(len(k) + 3 for k in keys))))
         if len(rows) > TABLE_ROWS:
             lines = [lines[0] + f" ({TABLE_ROWS} shown; --format json or csv lists all {len(rows)})", *lines[1:]]
     out.append(lines[0])
