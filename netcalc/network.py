@@ -577,6 +577,23 @@ def fit_auto(layer, x, rows: list[LayerRow], mirror: list[LayerRow], strict: boo
     return choice
 
 
+def refuse_size_free_error(spec: Spec, base: dict, letters, sizes, no_bias: bool = False) -> None:
+    """Raise the error a spec has whatever its input letters are: the same error at the same place
+    with ``letters`` at each of ``sizes`` (large and not all adjacent, since strided floors map
+    neighbours to one size). ``netcalc sizes`` and ``netcalc solve`` use it to refuse what
+    ``shapes`` refuses instead of answering "no common value" or "no solution"."""
+    errors = []
+    for size in sizes:
+        try:
+            analyze(spec, {**base, **dict.fromkeys(letters, size)}, no_bias, shapes_only=True)
+        except SpecError as e:
+            errors.append(e)
+        else:
+            return
+    if len({(e.message, e.pos) for e in errors}) == 1:
+        raise errors[-1]
+
+
 def check_growth(entry, y):
     """A layer whose output formula ran away (see symbolic.check_formula) is an error at its line."""
     for d in y:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .errors import SpecError, UsageError
+from . import network
 from .network import LimitError, analyze
 from .spec import Spec
 from .symbolic import free_names, parse_expr
@@ -90,18 +91,8 @@ def refuse_size_free_error(spec: Spec, base: dict, letters: list[str], limit: in
     (errors that depend on a size name the sizes involved; large ones, so that earlier layers do
     not fail first on a too small input; not only adjacent ones, which strided floors can map to
     the same size)."""
-    if limit < 2:
-        return
-    errors = []
-    for size in sorted({limit - 1, limit, max(1, limit * 3 // 4) | 1}):
-        try:
-            analyze(spec, {**base, **dict.fromkeys(letters, size)}, shapes_only=True)
-        except SpecError as e:
-            errors.append(e)
-        else:
-            return
-    if len({(e.message, e.pos) for e in errors}) == 1:
-        raise errors[-1]
+    if limit >= 2:
+        network.refuse_size_free_error(spec, base, letters, sorted({limit - 1, limit, max(1, limit * 3 // 4) | 1}))
 
 
 def input_letters(spec: Spec, values: dict) -> list[str]:

@@ -1783,7 +1783,7 @@ def refuse_known_errors(spec: Spec, values: dict[str, int] | None, no_bias: bool
     doing, and the search reports it as a reason there is no solution; so is an unmet expect:
     that is what solve answers (count 0), not a broken spec. Unset symbols of the input are
     tried at the INPUT_PROBES values: an error the same at each (stride: 0) is no size's doing."""
-    from .network import analyze, read_dim
+    from .network import read_dim, refuse_size_free_error
 
     static = Solver(spec, values, no_bias)  # a separate one: the setup below is not repeatable
     static.check_flat()
@@ -1817,17 +1817,8 @@ def refuse_known_errors(spec: Spec, values: dict[str, int] | None, no_bias: bool
     if not known:
         return
     prefix = replace(spec, layers=[replace(e, expect=None) for e in spec.layers[:known]])
-    probes = [dict.fromkeys(static.input_symbols, v) for v in INPUT_PROBES] if static.input_symbols else [{}]
-    errors = []
-    for probe in probes:
-        try:
-            analyze(prefix, {**(values or {}), **probe}, no_bias, shapes_only=True)
-        except SpecError as e:
-            errors.append(e)
-        else:
-            return
-    if len({(e.message, e.pos) for e in errors}) == 1:
-        raise errors[-1]
+    refuse_size_free_error(prefix, values or {}, static.input_symbols,
+                           INPUT_PROBES if static.input_symbols else INPUT_PROBES[:1], no_bias)
 
 
 def _fill_blanks(raw, key: str, kind: str | None, fill):
