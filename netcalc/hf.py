@@ -82,21 +82,23 @@ def _activation(config: Config, key: str, table: dict) -> str:
     return table[act]
 
 
-def _llama_like(config: Config, qkv_bias: bool, out_bias: bool, mlp_bias: bool) -> dict:
-    """LlamaForCausalLM and the models written like it (Mistral, Qwen2): RMSNorm pre-norm decoder layers
-    with grouped-query attention, rotary positions and a SwiGLU MLP."""
+def _llama_like(config: Config, qkv_bias: bool, out_bias: bool, mlp_bias: bool, qk_norm: bool = False,
+                act_key: str = "hidden_act") -> dict:
+    """LlamaForCausalLM and the models written like it (Mistral, Qwen2/3, Gemma, Phi-3): RMSNorm pre-norm
+    decoder layers with grouped-query attention, rotary positions and a gated MLP. Phi-3 fuses q/k/v
+    and gate/up into one Linear each: the same parameters and MACs."""
     width, heads = config.get("hidden_size"), config.get("num_attention_heads")
-    kv = config.data.get("num_key_value_heads") or heads
-    head_dim = config.data.get("head_dim") or None
+    kv = config.data.get("num_key_value_heads") or config.defaults.get("num_key_value_heads") or heads
+    head_dim = config.data.get("head_dim") or config.defaults.get("head_dim") or None
     eps = config.get("rms_norm_eps", float)
     vocab = config.get("vocab_size")
     attention = dict(num_heads=heads, num_key_value_heads=kv, bias=qkv_bias, out_bias=out_bias, causal=True,
-                     rotary=True, name="self_attn")
+                     rotary=True, name="self_attn", **({"qk_norm": True} if qk_norm else {}))
     if head_dim is not None:
         attention["head_dim"] = head_dim
     seq = config.layers
     mlp = config.entry("GatedMLP", "intermediate_size", intermediate_size=config.get("intermediate_size", minimum=0),
-                       bias=mlp_bias, activation=_activation(config, "hidden_act", GATED_ACTIVATIONS), name="mlp")
+                       bias=mlp_bias, activation=_activation(config, act_key, GATED_ACTIVATIONS), name="mlp")
     decoder = {"layers": seq([
         {"residual": {"layers": seq([
             config.entry("RMSNorm", "rms_norm_eps", eps=eps, name="input_layernorm"),
@@ -127,6 +129,20 @@ def mistral(config: Config) -> dict:
 
 def qwen2(config: Config) -> dict:
     return _llama_like(config, True, False, False)  # Qwen2Attention: q/k/v with bias, o_proj without
+
+
+def qwen3(config: Config) -> dict:
+    bias = config.get("attention_bias", bool)
+    return _llama_like(config, bias, bias, False, qk_norm=True)  # RMSNorm of each head's q and k
+
+
+def gemma(config: Config) -> dict:
+    bias = config.get("attention_bias", bool)  # the embedding is scaled by sqrt(hidden): no parameters
+    return _llama_like(config, bias, bias, False)
+
+
+def phi3(config: Config) -> dict:
+    return _llama_like(config, False, False, False)
 
 
 def gpt2(config: Config) -> dict:
@@ -210,6 +226,14 @@ MODELS = {
                                                "max_position_embeddings": 131072}),
     "qwen2": (qwen2, "Qwen2ForCausalLM", {**LLAMA, "vocab_size": 151936, "intermediate_size": 22016,
                                          "max_position_embeddings": 32768}),
+    "qwen3": (qwen3, "Qwen3ForCausalLM", {**LLAMA, "vocab_size": 151936, "intermediate_size": 22016,
+                                         "max_position_embeddings": 32768, "head_dim": 128}),
+    "gemma": (gemma, "GemmaForCausalLM", {**LLAMA, "vocab_size": 256000, "hidden_size": 3072,
+                                         "intermediate_size": 24576, "num_hidden_layers": 28,
+                                         "num_attention_heads": 16, "head_dim": 256, "hidden_act": "gelu_pytorch_tanh",
+                                         "max_position_embeddings": 8192, "tie_word_embeddings": True}),
+    "phi3": (phi3, "Phi3ForCausalLM", {**LLAMA, "vocab_size": 32064, "hidden_size": 3072, "intermediate_size": 8192,
+                                       "max_position_embeddings": 4096, "rms_norm_eps": 1e-5}),
     "gpt2": (gpt2, "GPT2LMHeadModel", dict(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12,
                                           activation_function="gelu_new", layer_norm_epsilon=1e-5,
                                           tie_word_embeddings=True)),

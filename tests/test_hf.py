@@ -20,7 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from netcalc.errors import SpecError
 from netcalc.network import analyze_text
 
-CAUSAL = {"llama", "mistral", "qwen2", "gpt2"}
+CAUSAL = {"llama", "mistral", "qwen2", "qwen3", "gemma", "phi3", "gpt2"}
 
 
 def transformers_numbers(config: dict, batch: int, length: int) -> tuple[int, int]:
@@ -72,6 +72,12 @@ def configs(draw):
                 config["tie_word_embeddings"] = draw(st.booleans())
             if draw(st.booleans()):
                 config["head_dim"] = draw(st.sampled_from([2, 4, 6]))
+        if kind == "phi3":
+            config["pad_token_id"] = 0  # Phi3Config's default, 32000, is past these small vocabularies
+        if kind in ("qwen3", "gemma"):
+            config["head_dim"] = draw(st.sampled_from([2, 4, 6]))  # their defaults (128, 256) are too large here
+            if draw(st.booleans()):
+                config["attention_bias"] = draw(st.booleans())
         if kind == "llama":
             for key in ("attention_bias", "mlp_bias"):
                 if draw(st.booleans()):
@@ -94,7 +100,12 @@ def test_configs_match_transformers(case):
      "num_key_value_heads": 2, "num_hidden_layers": 24, "vocab_size": 151936, "tie_word_embeddings": True},
     {"model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336, "num_attention_heads": 32,
      "num_key_value_heads": 8, "num_hidden_layers": 32, "vocab_size": 128256, "max_position_embeddings": 131072},
-], ids=["gpt2", "bert-base", "qwen2-0.5b", "llama-3-8b"])
+    {"model_type": "gemma", "hidden_size": 2048, "intermediate_size": 16384, "num_attention_heads": 8,
+     "num_key_value_heads": 1, "head_dim": 256, "num_hidden_layers": 18},
+    {"model_type": "qwen3", "hidden_size": 1024, "intermediate_size": 3072, "num_attention_heads": 16,
+     "num_key_value_heads": 8, "head_dim": 128, "num_hidden_layers": 28, "tie_word_embeddings": True},
+    {"model_type": "phi3"},  # Phi-3-mini: every value a default
+], ids=["gpt2", "bert-base", "qwen2-0.5b", "llama-3-8b", "gemma-2b", "qwen3-0.6b", "phi3-mini"])
 def test_published_sizes_match_transformers_parameters(config):
     """Full-size configs: parameters on the meta device (their forward is too large to run here)."""
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
@@ -115,7 +126,7 @@ def test_the_context_length_is_the_default_sequence():
 
 
 @pytest.mark.parametrize("text, message, line", [
-    ('{"model_type": "t5"}', "model_type 't5' is not one netcalc can build; it builds bert, gpt2, llama", 1),
+    ('{"model_type": "t5"}', "model_type 't5' is not one netcalc can build; it builds bert, gemma, gpt2, llama", 1),
     ('{"model_type": "lama"}', "(did you mean 'llama'?)", 1),
     ('{"model_type": "llama",\n "hidden_size": "big"}', "config hidden_size must be an integer", 2),
     ('{"model_type": "llama",\n "num_hidden_layers": 0}', "config num_hidden_layers must be at least 1", 2),

@@ -164,7 +164,7 @@ def decoder_cases(draw):
         args["num_key_value_heads"] = draw(st.sampled_from([1, 2, heads]))
     if draw(st.booleans()):
         args["head_dim"] = draw(st.sampled_from([2, 3, 4, 8]))
-    for key in ("bias", "out_bias", "causal", "rotary"):
+    for key in ("bias", "out_bias", "causal", "rotary", "qk_norm"):
         if draw(st.booleans()):
             args[key] = draw(st.booleans())
     return shape, [("GroupedQueryAttention", args)]

@@ -188,7 +188,7 @@ class GroupedQueryAttention(nn.Module):
     rotary embedding by the half-rotation, causal by is_causal."""
 
     def __init__(self, width, num_heads, num_key_value_heads=None, head_dim=None, bias=False, out_bias=False,
-                 causal=True, rotary=True, rope_theta=10000.0):
+                 causal=True, rotary=True, rope_theta=10000.0, qk_norm=False):
         super().__init__()
         kv = num_heads if num_key_value_heads is None else num_key_value_heads
         d = width // num_heads if head_dim is None else head_dim
@@ -199,6 +199,9 @@ class GroupedQueryAttention(nn.Module):
         self.k_proj = nn.Linear(width, kv * d, bias=bias)
         self.v_proj = nn.Linear(width, kv * d, bias=bias)
         self.o_proj = nn.Linear(num_heads * d, width, bias=out_bias)
+        self.qk_norm = qk_norm
+        if qk_norm:
+            self.q_norm, self.k_norm = nn.RMSNorm(d), nn.RMSNorm(d)
 
     def rope(self, t):
         half = self.d // 2
@@ -214,6 +217,8 @@ class GroupedQueryAttention(nn.Module):
         q = self.q_proj(x).view(n, length, self.h, self.d).transpose(1, 2)
         k = self.k_proj(x).view(n, length, self.kv, self.d).transpose(1, 2)
         v = self.v_proj(x).view(n, length, self.kv, self.d).transpose(1, 2)
+        if self.qk_norm:
+            q, k = self.q_norm(q), self.k_norm(k)
         if self.rotary:
             q, k = self.rope(q), self.rope(k)
         out = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal, enable_gqa=True)

@@ -206,14 +206,14 @@ class GroupedQueryAttention(Layer):
     FAMILY, LAYOUT, KEEPS = "seq", "seq", "all"
     ARGS = (Arg("embed_dim", None), Arg("num_heads"), Arg("num_key_value_heads", None), Arg("head_dim", None),
             Arg("bias", False, "bool"), Arg("out_bias", False, "bool"), Arg("causal", True, "bool"),
-            Arg("rotary", True, "bool"), Arg("rope_theta", 10000.0, "float"))
+            Arg("rotary", True, "bool"), Arg("rope_theta", 10000.0, "float"), Arg("qk_norm", False, "bool"))
     TORCH_HELPER = '''
         class GroupedQueryAttention(nn.Module):
             """netcalc's GroupedQueryAttention: (N, L, E) self-attention with num_key_value_heads
             key/value heads shared by num_heads query heads, optionally causal and rotary."""
 
             def __init__(self, embed_dim, num_heads, num_key_value_heads, head_dim, bias=False, out_bias=False,
-                         causal=True, rotary=True, rope_theta=10000.0):
+                         causal=True, rotary=True, rope_theta=10000.0, qk_norm=False):
                 super().__init__()
                 self.h, self.kv, self.d, self.causal, self.rotary = num_heads, num_key_value_heads, head_dim, causal, rotary
                 self.theta = rope_theta
@@ -221,6 +221,9 @@ class GroupedQueryAttention(Layer):
                 self.k_proj = nn.Linear(embed_dim, num_key_value_heads * head_dim, bias=bias)
                 self.v_proj = nn.Linear(embed_dim, num_key_value_heads * head_dim, bias=bias)
                 self.o_proj = nn.Linear(num_heads * head_dim, embed_dim, bias=out_bias)
+                if qk_norm:  # Qwen3: RMSNorm of each head's queries and keys
+                    self.q_norm, self.k_norm = nn.RMSNorm(head_dim), nn.RMSNorm(head_dim)
+                self.qk_norm = qk_norm
 
             def rope(self, t):
                 half = self.d // 2
@@ -235,6 +238,8 @@ class GroupedQueryAttention(Layer):
                 q = self.q_proj(x).view(n, length, self.h, self.d).transpose(1, 2)
                 k = self.k_proj(x).view(n, length, self.kv, self.d).transpose(1, 2)
                 v = self.v_proj(x).view(n, length, self.kv, self.d).transpose(1, 2)
+                if self.qk_norm:
+                    q, k = self.q_norm(q), self.k_norm(k)
                 if self.rotary:
                     q, k = self.rope(q), self.rope(k)
                 k = k.repeat_interleave(self.h // self.kv, dim=1)
@@ -264,7 +269,7 @@ class GroupedQueryAttention(Layer):
     def torch_ctor(self, x):
         a = self.args
         keywords = [(k, a[k], d) for k, d in (("bias", False), ("out_bias", False), ("causal", True), ("rotary", True),
-                                            ("rope_theta", 10000.0))]
+                                            ("rope_theta", 10000.0), ("qk_norm", False))]
         return self.TYPE, [x[-1], a["num_heads"], a["num_key_value_heads"], self.head_dim(x)], keywords
 
     def head_dim(self, x):
@@ -293,6 +298,8 @@ class GroupedQueryAttention(Layer):
         p["o_proj.weight"] = (e, a["num_heads"] * d)
         if a["out_bias"]:
             p["o_proj.bias"] = (e,)
+        if a["qk_norm"]:
+            p["q_norm.weight"] = p["k_norm.weight"] = (d,)
         return p
 
     def macs(self, x, y):
@@ -310,7 +317,8 @@ class GroupedQueryAttention(Layer):
                 + (5 if a["causal"] else 4) * scores                     # scale, mask, softmax
                 + dense_flops(tokens * h * d, length, False)             # AV
                 + dense_flops(tokens * e, h * d, a["out_bias"])          # o_proj
-                + (3 * tokens * (h + kv) * d if a["rotary"] else 0))     # rotary on Q and K
+                + (3 * tokens * (h + kv) * d if a["rotary"] else 0)      # rotary on Q and K
+                + (4 * tokens * (h + kv) * d if a["qk_norm"] else 0))    # RMSNorm of Q and K (with a weight)
 
 
 def _layer_norm_params(name, e, bias):
