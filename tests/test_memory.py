@@ -250,3 +250,11 @@ def test_a_frozen_backbone_saves_nothing_and_has_no_gradients():
     assert memory.saved[:4] == [0, 0, 0, 0]
     head = 8 * 12 * 12 * 10 + 10
     assert memory.grad_bytes == 4 * head and memory.optimizer_bytes == 8 * head
+
+
+@pytest.mark.parametrize("activation", ["silu", "gelu", "gelu_tanh", "relu"])
+@pytest.mark.parametrize("bias", [False, True])
+def test_gated_mlp(activation, bias):
+    text = spec([2, 3, 8], {"Linear": {"out_features": 8}},
+                {"GatedMLP": {"intermediate_size": 12, "activation": activation, "bias": bias}})
+    assert predicted(text) == measured(text)

@@ -294,6 +294,13 @@ class GatedMLP(Layer):
     def macs(self, x, y):
         return numel(x[:-1]) * 3 * x[-1] * self.args["intermediate_size"]
 
+    def saved(self, x, y):
+        """The input (both projections read it), the gate's output (for the activation; relu keeps its
+        own output instead), the activation's and the up projection's (for the product), and the
+        product (for down_proj's weight)."""
+        hidden = ((*x[:-1], self.args["intermediate_size"]), "act")
+        return ["input"] + [hidden] * (3 if self.args["activation"] == "relu" else 4)
+
     def flops(self, x, y):
         tokens, e, i, bias = numel(x[:-1]), x[-1], self.args["intermediate_size"], self.args["bias"]
         per_token = 2 * i * (2 * e - 1 + bias) + e * (2 * i - 1 + bias) + 2 * i
