@@ -37,6 +37,7 @@ class Format(str, Enum):
 
 DepthOpt = typer.Option(None, "--depth", "-d", min=0, help="Show blocks down to this depth (0: top level only).")
 DtypeOpt = typer.Option("float32", "--dtype", help="Element type for memory figures: float32, float16, bfloat16, int8, float64.")
+AsciiOpt = typer.Option(False, "--ascii", help="Formulas in plain ASCII (floor(H/2), K^2) instead of ⌊H/2⌋, K².")
 ExplainOpt = typer.Option(False, "--explain", help="Show each formula with the numbers put in, as a worked answer.")
 FormatOpt = typer.Option(Format.table, "--format", "-f", case_sensitive=False, help="Output format.")
 
@@ -99,8 +100,12 @@ def guarded(fn):
 
 def run_report(command: str, spec_path: str, sets, no_bias: bool, fmt, explain: bool = False,
                depth: int | None = None, dtype: str = "float32", optimizer: str | None = None,
-               budget: str | None = None) -> None:
+               budget: str | None = None, ascii: bool = False) -> None:
     fmt = fmt.value if isinstance(fmt, Format) else fmt
+    from . import render
+
+    # formulas in Unicode (⌊(H + 2·P − K)/S⌋ + 1) unless asked not to or the terminal cannot show them
+    render.ASCII = ascii or (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "") != "utf8"
     if budget is not None:
         guarded(lambda: _budget(spec_path, sets, no_bias, fmt, dtype, optimizer or "adam", budget))
         return
@@ -219,8 +224,8 @@ REPORTS = {
 def _report_command(name: str, doc: str):
     def command(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt,
                 format: Format = FormatOpt, explain: bool = ExplainOpt, depth: Optional[int] = DepthOpt,
-                dtype: str = DtypeOpt):
-        run_report(name, spec, set, no_bias, format, explain, depth, dtype)
+                dtype: str = DtypeOpt, ascii: bool = AsciiOpt):
+        run_report(name, spec, set, no_bias, format, explain, depth, dtype, ascii=ascii)
 
     def memory_command(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool = NoBiasOpt,
                        format: Format = FormatOpt, explain: bool = ExplainOpt, depth: Optional[int] = DepthOpt,
@@ -231,9 +236,10 @@ def _report_command(name: str, doc: str):
                        optimizer: str = typer.Option("adam", "--optimizer", help="sgd, momentum, adam or adamw."),
                        budget: Optional[str] = typer.Option(None, "--budget", metavar="SIZE", help="The largest "
                                                             "batch (the input's first letter) whose training step "
-                                                            "fits in SIZE, e.g. 24GiB.")):
+                                                            "fits in SIZE, e.g. 24GiB."),
+                       ascii: bool = AsciiOpt):
         run_report(name, spec, set, no_bias, format, explain, depth, dtype,
-                   optimizer if training or budget else None, budget)
+                   optimizer if training or budget else None, budget, ascii)
 
     if name == "memory":
         command = memory_command

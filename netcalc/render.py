@@ -114,7 +114,8 @@ def cell(row, key: str, readable: bool, compact: bool = False) -> str:
         if row.rf is None:
             return "-"
         vals = row.rf[key[3:]]
-        return " × ".join(_num(v) for v in vals) if readable else "x".join(_num(v) for v in vals)
+        return (" x " if ASCII else " × ").join(_num(v) for v in vals) if readable else "x".join(
+            _num(v, False) for v in vals)
     value = getattr(row, key)
     if key in ("input_shape", "output_shape"):
         return shape_text(value, readable)
@@ -127,20 +128,33 @@ def cell(row, key: str, readable: bool, compact: bool = False) -> str:
     return str(value)
 
 
+# tables show formulas as a person writes them (mathtext.py); --ascii, or a terminal that is not
+# UTF-8, keeps them ASCII. CSV and JSON keep sympy's strings.
+ASCII = False
+
+
+def formula(value, readable: bool = True) -> str:
+    if not readable or is_int(value) or not hasattr(value, "free_symbols"):
+        return to_text(value)
+    from .mathtext import math_text
+
+    return math_text(value, ASCII)
+
+
 def shape_text(shape, readable: bool = True) -> str:
-    sep = " × " if readable else "x"
-    return sep.join(_dim_text(d) for d in shape)
+    sep = (" x " if ASCII else " × ") if readable else "x"
+    return sep.join(_dim_text(d, readable) for d in shape)
 
 
-def _dim_text(d) -> str:
-    text = to_text(d)
+def _dim_text(d, readable: bool = False) -> str:
+    text = formula(d, readable)
     return f"({text})" if " " in text else text
 
 
 def quantity(value, readable: bool = True) -> str:
     if is_int(value):
         return f"{value:,}" if readable else str(value)
-    return to_text(value)
+    return formula(value, readable)
 
 
 def short(value) -> str:
@@ -162,10 +176,10 @@ def short_bytes(value) -> str:
     return f"{value} B"
 
 
-def _num(v) -> str:
+def _num(v, readable: bool = True) -> str:
     if isinstance(v, float):
         return f"{v:g}"
-    return _dim_text(v)
+    return _dim_text(v, readable)
 
 
 def _totals_cells(report: Report, cols, readable: bool, compact: bool = False) -> list[str]:
@@ -334,7 +348,7 @@ def _stacked(title, caption, cols, rows, totals, width) -> str:
             if line.strip() and len(line) + 3 + len(pair) > width:
                 lines.append(line.rstrip())
                 line = "    "
-            line += (" · " if line.strip() else "") + pair
+            line += ((" | " if ASCII else " · ") if line.strip() else "") + pair
         if line.strip():
             lines.append(line.rstrip())
     if caption:
@@ -371,7 +385,7 @@ def _rich_table(title, caption, headers, right, rows, totals, width, bold=None, 
 
 # characters rich measures as one cell (its own single-cell ranges, plus the symbols netcalc prints)
 _NARROW = frozenset(map(chr, [*range(0x20, 0x7F), *range(0xA0, 0xAD), *range(0xAE, 0x300), *range(0x370, 0x483)])) | \
-    frozenset("→…−⌊⌋≤≥—–")
+    frozenset("→…−⌊⌋⌈⌉≤≥—–⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 _MARKUP = re.compile(r"[\[\]\\]|:\S*?:")  # rich reads markup and :emoji: codes in a title or caption
 
 

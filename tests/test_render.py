@@ -122,7 +122,7 @@ def test_helpers():
     assert shape_text((1, 3, 8), readable=False) == "1x3x8"
     assert shape_text((symbol("H") + 1, 2)) == "(H + 1) × 2"
     assert quantity(1234567) == "1,234,567" and quantity(1234567, readable=False) == "1234567"
-    assert quantity(2 * symbol("B")) == "2*B"
+    assert quantity(2 * symbol("B")) == "2·B" and quantity(2 * symbol("B"), readable=False) == "2*B"
     assert short(1_258_291_200) == "1.258 G" and short(999) == "999" and short(9728) == "9.728 K"
     assert short(symbol("B")) == ""
 
@@ -141,3 +141,22 @@ def test_a_table_too_wide_for_the_terminal_becomes_one_block_per_layer(monkeypat
     assert "params 9,728" in text and "MACs 62.91 G" in text and text.splitlines()[1] == "1  H1  Conv2d"
     monkeypatch.setattr(R, "_width", lambda: 250)
     assert "┃" in render(report, "summary", "table")
+
+
+@pytest.mark.parametrize("expr, unicode, ascii", [
+    ("floor(H/2 + 1/2)", "⌈H/2⌉", "ceil(H/2)"),
+    ("floor((H + 2*P - K)/S) + 1", "⌊(H − K + 2·P)/S⌋ + 1", "floor((H - K + 2*P)/S) + 1"),
+    ("C*K**2*N/M", "C·K²·N/M", "C*K^2*N/M"),
+    ("Mod(H - K + 2*P, S)", "(H − K + 2·P) mod S", "(H - K + 2*P) mod S"),
+    ("floor(H/4 + 3/4)", "⌈H/4⌉", "ceil(H/4)"),
+])
+def test_formulas_as_a_person_writes_them(expr, unicode, ascii):
+    """Tables show textbook forms (issue 10); JSON and CSV keep sympy's strings."""
+    import sympy as sp
+
+    from netcalc.mathtext import math_text
+
+    names = {n: symbol(n) for n in "HKPSCNM"}
+    value = sp.sympify(expr, locals=names)
+    assert math_text(value) == unicode and math_text(value, ascii=True) == ascii
+    assert sp.sympify(str(value), locals=names) == value  # the contract's string is untouched
