@@ -98,14 +98,18 @@ def guarded(fn):
         raise typer.Exit(1)
 
 
+def math_style(ascii: bool = False) -> None:
+    """Formulas in Unicode (⌊(H + 2·P − K)/S⌋ + 1) unless asked not to or the terminal cannot show them."""
+    from . import render
+
+    render.ASCII = ascii or (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "") != "utf8"
+
+
 def run_report(command: str, spec_path: str, sets, no_bias: bool, fmt, explain: bool = False,
                depth: int | None = None, dtype: str = "float32", optimizer: str | None = None,
                budget: str | None = None, ascii: bool = False) -> None:
     fmt = fmt.value if isinstance(fmt, Format) else fmt
-    from . import render
-
-    # formulas in Unicode (⌊(H + 2·P − K)/S⌋ + 1) unless asked not to or the terminal cannot show them
-    render.ASCII = ascii or (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "") != "utf8"
+    math_style(ascii)
     if budget is not None:
         guarded(lambda: _budget(spec_path, sets, no_bias, fmt, dtype, optimizer or "adam", budget))
         return
@@ -277,6 +281,7 @@ def solve_padding(
     Example: netcalc solve-padding specs/classics/autoencoder.yaml
     """
     fmt = format.value if isinstance(format, Format) else format
+    math_style()
 
     def run():
         from . import padding as pad

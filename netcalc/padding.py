@@ -103,7 +103,7 @@ def render(axes: list[AxisAnswer], fmt: str) -> str:
     if fmt == "json":
         return json.dumps({"axes": [a.to_dict() for a in axes]}, indent=2)
     cols = ["axis", "size", "kernel", "stride", "padding", "dilation", "conv_output", "output_padding", "same_padding"]
-    rows = [[str(i)] + [_cell(getattr(a, c)) for c in cols[1:]] for i, a in enumerate(axes)]
+    rows = [[str(i)] + [_cell(getattr(a, c), fmt != "csv") for c in cols[1:]] for i, a in enumerate(axes)]
     return _table(cols, rows, notes(axes), fmt)
 
 
@@ -120,10 +120,13 @@ def render_choices(choices: list[dict], fmt: str) -> str:
     return _table(cols, rows, [], fmt)
 
 
-def _cell(v) -> str:
+def _cell(v, readable: bool = False) -> str:
+    """A value for a table (a formula as a person writes it) or for CSV (sympy's string)."""
+    from .render import formula
+
     if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(to_text(x) for x in v) + "]"
-    return to_text(v)
+        return "[" + ", ".join(formula(x, readable) for x in v) + "]"
+    return formula(v, readable)
 
 
 def _table(cols, rows, footnotes, fmt) -> str:

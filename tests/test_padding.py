@@ -89,3 +89,11 @@ def test_auto_that_cannot_work_says_why_and_how(cli, spec_file):
     assert choice["output_padding"] is None and "padding=1 with output_padding=1 would" in choice["why"]
     r = cli("shapes", path)
     assert r.exit_code == 1 and ":6:" in r.stderr and "output_padding: auto" in r.stderr
+
+
+def test_solve_padding_shows_textbook_formulas(cli):
+    """The table shows ⌊(H − K + 2·P)/S⌋ + 1 and (H − K + 2·P) mod S; CSV keeps sympy's strings."""
+    table = cli("solve-padding", "--size", "H", "--kernel", "K", "--stride", "S", "--padding", "P").output
+    assert "⌊(H − K + 2·P)/S⌋ + 1" in table and "(H − K + 2·P) mod S" in table
+    csv = cli("solve-padding", "--size", "H", "--kernel", "K", "--stride", "S", "--padding", "P", "--format", "csv")
+    assert "floor(" in csv.output and "⌊" not in csv.output
