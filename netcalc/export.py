@@ -940,7 +940,8 @@ class Generator:
         elif kind == "block":
             y, var = self.call(entry, x, ctx, name, cc, src, dst, cond)
         else:
-            transparent = entry.name is None and bool(prefix)
+            # as network.Walker.group: parallel branches always get a name of their own (their ordinal)
+            transparent = entry.name is None and bool(prefix) and not entry.branches
             inner = prefix if transparent else name
             if kind == "sequential":
                 if transparent:

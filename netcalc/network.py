@@ -278,7 +278,9 @@ class Walker:
     def group(self, entry, x, field, ctx, name: str, prefix: str):
         kind = entry.kind
         first, x0, source = len(self.rows), x, self.source
-        transparent = kind != "block" and entry.name is None and bool(prefix)
+        # an unnamed group inside a block takes its parent's names, except parallel branches, whose
+        # numbering (X.0, X.1) would collide with their siblings': they are named by their ordinal
+        transparent = kind != "block" and entry.name is None and bool(prefix) and not entry.branches
         inner = prefix if transparent else name
         if kind == "block":
             y, field = self.call(entry, x, field, ctx, name)

@@ -186,3 +186,18 @@ def test_unnamed_shortcut_layers_have_paths_of_their_own():
     assert result.differences == 0, render(result)
     names = [r.name for r in result.layers]
     assert len(names) == len(set(names)) and "Residual_1.shortcut.0" in names
+
+
+def test_nested_concat_paths_are_unique_and_the_exported_modules():
+    """A concat inside a branch is named by its ordinal, so its branches never reuse a sibling's path
+    (issue 16; export used to rename one of them 0_2)."""
+    text = ("input: [1, 4, 8, 8]\nlayers:\n  - concat:\n      branches:\n"
+            "        - [{Conv2d: {out_channels: 2, kernel_size: 1}}, {concat: {branches: [[{Conv2d: {out_channels: 2, "
+            "kernel_size: 1}}], [ReLU]]}}]\n        - [{Conv2d: {out_channels: 2, kernel_size: 1}}]\n")
+    result = check_text(text, "nested.yaml")
+    assert result.differences == 0, render(result)
+    names = [r.name for r in result.layers]
+    assert len(names) == len(set(names)) and "Concat_1.0.1.0.0" in names
+    from netcalc.export import export_text
+
+    assert "0_2" not in export_text(text, "nested.yaml").code
