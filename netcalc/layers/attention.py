@@ -45,6 +45,19 @@ class SequenceLayer(Layer):
     def validate(self):
         self.check_positive(self.args[self.HEADS_KEY], self.HEADS_KEY, self.HEADS_KEY)
 
+    def other_length(self, t, x, name: str):
+        """The length of a second input ``t`` (``(S, N, *)``, ``(N, S, *)`` with batch_first, or unbatched
+        ``(S, *)``), which must have the input's number of dims and batch."""
+        _, batch, _ = self.dims(x)
+        if len(t) != len(x):
+            self.error(f"{name} {fmt_shape(t)} must have the same number of dims as the input {fmt_shape(x)}", name)
+        if len(t) == 2:
+            return t[0]
+        s, b = (t[1], t[0]) if self.args["batch_first"] else (t[0], t[1])
+        if not same(b, batch):
+            self.error(f"{name} {fmt_shape(t)} has batch {to_text(b)}, the input {to_text(batch)}", name)
+        return s
+
     def attention_params(self, e, prefix="", kdim=None, vdim=None):
         bias = self.args["bias"]
         kdim, vdim = kdim or e, vdim or e
@@ -103,20 +116,9 @@ class MultiheadAttention(SequenceLayer):
     def sources(self, x):
         """(source length, kdim, vdim): the keys' and values' tensors (key: and value:, each defaulting to
         the other, then to the query itself), checked against the query's batch."""
-        seq, batch, e = self.dims(x)
         key = self.tensors.get("key", self.tensors.get("value", x))
         value = self.tensors.get("value", key)
-        lengths = []
-        for name, t in (("key", key), ("value", value)):
-            if len(t) != len(x):
-                self.error(f"{name} {fmt_shape(t)} must have the query's {len(x)} dims", name)
-            if len(t) == 3:
-                s, b = (t[1], t[0]) if self.args["batch_first"] else (t[0], t[1])
-                if not same(b, batch):
-                    self.error(f"{name} {fmt_shape(t)} has batch {to_text(b)}, the query {to_text(batch)}", name)
-            else:
-                s = t[0]
-            lengths.append(s)
+        lengths = [self.other_length(t, x, name) for name, t in (("key", key), ("value", value))]
         if not same(*lengths):
             self.error(f"key and value must have the same length, got {fmt_shape(key)} and {fmt_shape(value)}", "value")
         widths = []
@@ -389,15 +391,7 @@ def _memory_length(layer, x, key: str = "memory"):
     """The length of the second input (``(S, N, E)``, ``(N, S, E)`` with batch_first, or unbatched
     ``(S, E)``), checked against ``x``'s batch and ``d_model``."""
     t = layer.tensors[key]
-    seq, batch, e = layer.dims(x)
-    if len(t) != len(x):
-        layer.error(f"{key} {fmt_shape(t)} must have the same number of dims as the input {fmt_shape(x)}", key)
-    if len(t) == 3:
-        s, b = (t[1], t[0]) if layer.args["batch_first"] else (t[0], t[1])
-        if not same(b, batch):
-            layer.error(f"{key} {fmt_shape(t)} has batch {to_text(b)}, the input {to_text(batch)}", key)
-    else:
-        s = t[0]
+    s, e = layer.other_length(t, x, key), layer.dims(x)[2]
     if not same(t[-1], e):
         layer.error(f"{key} {fmt_shape(t)} must have width d_model = {to_text(e)}", key)
     return s
@@ -470,13 +464,8 @@ class Transformer(TransformerEncoderLayer):
             if not is_int(a[key]):
                 self.error(f"{key} must be a number (parameter names depend on it)", key)
             counts.append(a[key])
-        seq, batch, e = self.dims(x)
-        if len(tgt) != len(x):
-            self.error(f"tgt {fmt_shape(tgt)} must have the source's {len(x)} dims", "tgt")
-        if len(tgt) == 3:
-            b = tgt[0] if a["batch_first"] else tgt[1]
-            if not same(b, batch):
-                self.error(f"the source and tgt batches differ ({to_text(batch)} and {to_text(b)})", "tgt")
+        self.other_length(tgt, x, "tgt")
+        e = self.dims(x)[2]
         if not same(tgt[-1], e):
             self.error(f"tgt {fmt_shape(tgt)} must have width d_model = {to_text(e)}", "tgt")
         return counts[0], counts[1], tgt
