@@ -517,6 +517,22 @@ def check_command(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bia
     guarded(run)
 
 
+def reflow(doc: str | None) -> str | None:
+    """A docstring's paragraphs as single lines, so help wraps them to the terminal's width instead
+    of breaking where the source did; paragraphs (blank lines) stay."""
+    import inspect
+    import re
+
+    if not doc:
+        return doc
+    text = re.sub(r"(?<=\S)\n(?=\S)", " ", inspect.cleandoc(doc))
+    return text.replace("[", "\\[")  # typer shows help through rich: "[before, after]" is no markup tag
+
+
+for _command in app.registered_commands:
+    _command.callback.__doc__ = reflow(_command.callback.__doc__)
+
+
 def main():
     import gc
 

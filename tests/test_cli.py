@@ -232,3 +232,14 @@ def test_layers_accounts_for_every_torch_nn_module(cli):
                and not n.startswith("_") and n not in ("Module", "RNNBase", "RNNCellBase")]
     missing = [n for n in modules if n not in named and "Loss" not in n and not n.startswith("Lazy")]
     assert not missing, missing
+
+
+def test_help_reflows_to_the_terminal_and_keeps_brackets(monkeypatch):
+    """Docstring paragraphs wrap to the width, not where the source broke them; [..] stays text (issue 10)."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "netcalc", "solve-padding", "--help"], capture_output=True,
+                         text=True, env={**__import__("os").environ, "COLUMNS": "200"})
+    assert "the least [before, after] padding" in run.stdout
+    assert "ConvTranspose give back the input size, and the least [before, after] padding giving" in run.stdout
