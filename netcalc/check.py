@@ -13,7 +13,6 @@ PyTorch is imported here only, and only when a check runs.
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
 

@@ -11,7 +11,7 @@ import typer
 
 from .errors import SpecError, UsageError
 from .escape import printable, printable_lines
-from .api import read_source, zoo_dir, zoo_names, zoo_path
+from .api import read_source, zoo_dir, zoo_names
 from .symbolic import MAX_BITS, ExprError, check_size
 from .spec import NAME as SYMBOL_NAME
 

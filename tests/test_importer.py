@@ -198,7 +198,7 @@ def test_resnet_residuals_and_names(resnet18_import):
 
 
 def test_resnet_agrees_with_the_zoo(resnet18_import):
-    from netcalc.cli import zoo_path
+    from netcalc.api import zoo_path
     from netcalc.network import analyze
     from netcalc.spec import parse
 
@@ -391,7 +391,7 @@ def test_zoo_reference_models_import_to_the_zoo_numbers(name):
     sys.path.insert(0, str(Path(__file__).parent))
     import test_zoo_seq as zoo_refs
 
-    from netcalc.cli import zoo_path
+    from netcalc.api import zoo_path
     from netcalc.network import analyze
     from netcalc.spec import parse
 
@@ -591,7 +591,7 @@ def test_cnn_zoo_reference_models_import_to_the_zoo_numbers(name):
     sys.path.insert(0, str(Path(__file__).parent))
     import test_zoo_cnn as zoo_refs
 
-    from netcalc.cli import zoo_path
+    from netcalc.api import zoo_path
     from netcalc.network import analyze
     from netcalc.spec import parse
 
