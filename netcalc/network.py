@@ -80,18 +80,7 @@ def analyze(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = Fa
     values = {**spec.symbols, **(values or {})}
     walker = Walker(spec, Context(values, no_bias), strict_auto, explain)
     walker.shapes_only = shapes_only
-    x = input_shape(spec, values)
-    inputs = {}
-    for k, (name, (dims, positions)) in enumerate(spec.inputs.items()):
-        shape = x if k == 0 else tuple(read_dim(d, values, p, f"inputs.{name}[{i}]")
-                                       for i, (d, p) in enumerate(zip(dims, positions)))
-        inputs[name] = shape
-        walker.saved[name] = (shape, Field() if k == 0 else None, -1 - k)  # the field is the first input's
-    try:
-        y, _ = walker.sequence(spec.layers, x, Field(), walker.ctx, "")
-    except RecursionError:  # structures nested past what MAX_NESTING and the parsers' limits catch
-        raise LimitError("the spec nests blocks and structures too deeply to walk; flatten some of them",
-                         spec.layers[0].pos if spec.layers else None) from None
+    x, y, inputs = walker.run(values)
     outputs = {}
     for name in spec.outputs:  # several outputs: each a named tensor the network returns
         if name not in walker.saved:
@@ -120,6 +109,23 @@ class Walker:
         self.warnings: list[str] = []
         self.shapes_only = False  # validity checks (netcalc sizes) need only the shapes
         self.block_rows: dict = {}  # (block, its values) → rows one call adds at most, see rows_of
+
+    def run(self, values: dict):
+        """Walk the whole spec: (input shape, output shape, every named input's shape)."""
+        spec = self.spec
+        x = input_shape(spec, values)
+        inputs = {}
+        for k, (name, (dims, positions)) in enumerate(spec.inputs.items()):
+            shape = x if k == 0 else tuple(read_dim(d, values, p, f"inputs.{name}[{i}]")
+                                           for i, (d, p) in enumerate(zip(dims, positions)))
+            inputs[name] = shape
+            self.saved[name] = (shape, Field() if k == 0 else None, -1 - k)  # the field is the first input's
+        try:
+            y, _ = self.sequence(spec.layers, x, Field(), self.ctx, "")
+        except RecursionError:  # structures nested past what MAX_NESTING and the parsers' limits catch
+            raise LimitError("the spec nests blocks and structures too deeply to walk; flatten some of them",
+                             spec.layers[0].pos if spec.layers else None) from None
+        return x, y, inputs
 
     # ------------------------------------------------------------------ the MAX_LAYERS budget
 
@@ -298,7 +304,7 @@ class Walker:
             self.block_row(name, entry.type if kind == "block" else kind.capitalize(), first, x0, y)
             self.saved[name] = (y, field, self.source)
         if entry.expect is not None:
-            check_expect(entry, y, ctx.values, name)
+            self.expect(entry, y, ctx.values, name)
         return y, field
 
     def check_nesting(self, entry):
@@ -326,11 +332,15 @@ class Walker:
             if raw is None:
                 raise SpecError(f"block {block.name} needs {key!r}", entry.pos)
             pos = entry.pos if key in entry.args else block.key_pos.get(key, entry.pos)
-            values[key] = read_block_arg(raw, scope, pos, f"{block.name}.{key}", ctx.make_symbol)
+            values[key] = self.block_arg(raw, scope, pos, f"{block.name}.{key}", ctx, f"{name}.{key}")
         self.calls.append(block.name)
         y, field = self.sequence(block.layers, x, field, Context(values, ctx.no_bias, ctx.make_symbol), name)
         self.calls.pop()
         return y, field
+
+    def block_arg(self, raw, scope: dict, pos, what: str, ctx, path: str):
+        """The value of one block argument at a call (``path`` is the call's name and the argument's)."""
+        return read_block_arg(raw, scope, pos, what, ctx.make_symbol)
 
     def residual(self, entry, x, field, ctx, prefix):
         source = self.source
@@ -401,23 +411,16 @@ class Walker:
         for Multiply)."""
         (name_a, a, _), rest = parts[0], parts[1:]
         where = prefix or entry.type
-        out = list(a)
+        dim = self.concat_dim(entry, ctx, len(a)) if op == "Concat" else None
+        y = a
         for name_b, b, _ in rest:
-            if op == "Concat":
-                d = self.concat_dim(entry, ctx, len(out))
-                ok = len(b) == len(out) and all(same(p, q) for i, (p, q) in enumerate(zip(out, b)) if i != d)
-                if ok:
-                    out[d] = out[d] + b[d]
-            elif op == "Multiply":
-                ok = len(b) == len(out) and all(same(p, q) or q == 1 for p, q in zip(out, b))
-            else:
-                ok = len(b) == len(out) and all(same(p, q) for p, q in zip(out, b))
-            if not ok:
+            out = self.merged_shape(op, y, b, dim)
+            if out is None:
                 verb = {"Concat": "concatenate", "Add": "add", "Multiply": "multiply"}[op]
                 raise SpecError(f"{where}: cannot {verb} {name_a}'s output {fmt_shape(a)} and {name_b}'s output "
                                 f"{fmt_shape(b)}" + (" (all dims but the concat dim must agree)" if op == "Concat" else ""),
                                 entry.pos)
-        y = tuple(out)
+            y = out
         row_name = f"{where}.{op.lower()}"
         k = 1
         while row_name in self.saved:  # a second merge in the same block: add, add_1, ...
@@ -429,6 +432,14 @@ class Walker:
                               path=row_name if "." in row_name else None, inputs=tuple(p[2] for p in parts)))
         self.saved[row_name] = (y, None, self.source)
         return y
+
+    def merged_shape(self, op, a, b, dim):
+        """The shape of merging ``a`` with ``b``, or None when they do not line up."""
+        return merged_shape(op, a, b, dim)
+
+    def expect(self, entry, y, values, name=None):
+        """An ``expect:`` on a layer or a group, met by its output ``y``."""
+        check_expect(entry, y, values, name)
 
     def tensor(self, name, entry, key: str):
         """(shape, field, source row) of the input or earlier output called ``name``."""
@@ -454,7 +465,7 @@ class Walker:
         y = layer.output_shape(x)
         check_growth(entry, y)
         if entry.expect is not None:
-            check_expect(entry, y, ctx.values)
+            self.expect(entry, y, ctx.values)
         if self.shapes_only:
             self.add_row(LayerRow(index=len(self.rows) + 1, name=name, type=cls.TYPE, input_shape=x, output_shape=y,
                                   state_shapes=None, weights=0, biases=0, params=0, macs=0, flops=0, rf=None,
@@ -532,6 +543,20 @@ class Walker:
     def block_row(self, path, type_name, first, x, y):
         self.blocks.append(BlockRow(path=path, type=type_name, start=first, end=len(self.rows),
                                     input_shape=x, output_shape=y))
+
+
+def merged_shape(op: str, a: tuple, b: tuple, dim: int | None) -> tuple | None:
+    """``a`` merged with ``b``: Add needs equal shapes, Multiply broadcasts ``b``'s 1s, Concat adds
+    the ``dim`` sizes and needs the rest equal (torch.cat). None when they do not line up."""
+    if len(a) != len(b):
+        return None
+    if op == "Concat":
+        if not all(same(p, q) for i, (p, q) in enumerate(zip(a, b)) if i != dim):
+            return None
+        return tuple(p + q if i == dim else p for i, (p, q) in enumerate(zip(a, b)))
+    if op == "Multiply":
+        return a if all(same(p, q) or q == 1 for p, q in zip(a, b)) else None
+    return a if all(same(p, q) for p, q in zip(a, b)) else None
 
 
 class _Unknown(Exception):

@@ -38,6 +38,7 @@ from itertools import product
 from math import gcd
 from typing import Any
 
+from .blanks import BLANK, WORDS, Site, Variant, check_blank_kind, is_structured, per_axis_kind, variants
 from .arith import (transposed_dilation_range, transposed_kernel_range, transposed_out, transposed_output_padding_range,
                     transposed_padding_range, transposed_size_range, transposed_stride_range, window_dilation_range,
                     window_kernel_range, window_out, window_padding_range, window_size_range, window_stride_range)
@@ -46,11 +47,10 @@ from .layers import Context, lookup
 from .layers.base import REQUIRED, fmt_shape
 from .layers.linear import Flatten
 from .layers.registry import UnknownType
+from .network import merged_shape
 from .spec import Entry, Spec
-from .symbolic import ExprError, _tokens, is_int, parse_expr
+from .symbolic import ExprError, _tokens, is_int, normalize, parse_condition, parse_expr, symbol
 
-BLANK = "_"
-WORDS = ("same", "valid", "auto")  # argument values that are not expressions
 OPEN = 100        # values tried past the lower limit of an unknown without an upper one
 LIMIT = 100       # solutions listed when there are infinitely many
 TABLE_ROWS = 20   # solutions shown in the table format
@@ -123,6 +123,11 @@ class Var:
     order: tuple       # listing order: (layer index, argument position, axis)
     kind: str = "int"  # "int" or "bool"
     how: str = "blank"  # "blank", "bare" (a symbol written as a whole value), "scan", "expect"
+    label: str | None = None  # what it is reported as when not ``key`` (a block argument's blank)
+
+    @property
+    def shown(self) -> str:
+        return self.label or self.key
 
 
 def names_in(raw) -> list[str]:
@@ -139,11 +144,6 @@ def names_in(raw) -> list[str]:
     return out
 
 
-def per_axis_kind(kind: str) -> bool:
-    """Argument kinds that take one value per spatial axis."""
-    return kind in ("axes", "padding") or kind.startswith("axes")
-
-
 def is_name(raw) -> bool:
     return isinstance(raw, str) and raw.isidentifier() and raw != BLANK
 
@@ -154,28 +154,21 @@ class Stop(Exception):
 
 # ============================================================================ the plan
 
-@dataclass
-class Site:
-    """One layer of the spec, with what the static pass learnt about it."""
-
-    index: int
-    entry: Entry
-    name: str = ""
-    ndim_in: int | None = None
-    cls: type | None = None
-    later: tuple | None = None     # target for the output from later layers: ((lo, hi, src[, div]) | None, ...)
-    groups: list = field(default_factory=list)  # (dims, product, src): output dims that multiply to a number
-    symbols: list = field(default_factory=list)  # symbols first seen here (args), in order
-    expect_symbols: list = field(default_factory=list)  # symbols first seen in this layer's expect
-
-
 class Solver:
-    def __init__(self, spec: Spec, values: dict | None = None, no_bias: bool = False):
+    def __init__(self, spec: Spec, values: dict | None = None, no_bias: bool = False, variant: Variant | None = None):
         self.spec = spec
         self.values = {**spec.symbols, **(values or {})}
         self.no_bias = no_bias
         self.vars: dict[str, Var] = {}
-        self.sites = [Site(i, e) for i, e in enumerate(spec.layers, 1)]
+        self.symbol_targets: dict[str, tuple] = {}  # "$name" → (lo, hi, src): bounds from layers further on
+        self.labels: dict[str, str] = {}  # letters of block arguments' blanks → "stage1.out"
+        self.structured = variant is not None
+        self.conditions, self.unknowns = [], {}
+        if variant is not None:  # a structured spec, as the graph builder walked it
+            self.sites, self.labels = variant.sites, variant.labels
+            self.conditions, self.unknowns = variant.conditions, variant.unknowns
+        else:
+            self.sites = [Site(i, e, sources=(i - 2,)) for i, e in enumerate(spec.layers, 1)]
         self.reasons: dict[int, list] = {}  # stage → sentences (or functions writing them)
         self.solutions: list[Solution] = []
         self.count = 0
@@ -191,19 +184,19 @@ class Solver:
 
     def var(self, vid: str, key: str, order: tuple, kind: str = "int", how: str = "blank") -> str:
         if vid not in self.vars:
-            self.vars[vid] = Var(vid, key, order, kind, how)
+            self.vars[vid] = Var(vid, key, order, kind, how, self.labels.get(key))
         return vid
 
-    def check_flat(self):
+    def leaves(self) -> list[Site]:
+        """The sites that are layers (not merges)."""
+        return [site for site in self.sites if site.entry is not None and site.op is None]
+
+    def check_supported(self):
         if len(self.spec.inputs) > 1:
             raise SpecError("netcalc solve works on networks of one input; this spec has inputs: "
                             f"{', '.join(self.spec.inputs)}", self.spec.key_pos.get("inputs"))
-        for e in self.spec.layers:
-            if e.kind != "layer" or e.repeat is not None or e.when is not None:
-                raise SpecError("netcalc solve works on a flat list of layers; blocks, structural entries, "
-                                "repeat: and when: are not supported here", e.pos)
-            if e.source is not None:
-                raise SpecError("netcalc solve works on a chain of layers; from: reads another tensor", e.pos)
+        for site in self.leaves():
+            e = site.entry
             if e.args.get("output_padding") == "auto":
                 raise SpecError("output_padding: auto is for netcalc solve-padding; write output_padding: _ "
                                 "to let solve find it", e.key_pos.get("output_padding", e.pos))
@@ -218,6 +211,8 @@ class Solver:
                     self.input_symbols.append(n)
                     self.var("$" + n, n, (0, i, 0), how="bare" if raw == n else "scan")
         for site in self.sites:
+            if site.entry is None:
+                continue
             for pos, (arg, raw) in enumerate(site.entry.args.items()):
                 for n in self.arg_names(site, arg, raw):
                     if n not in seen:
@@ -230,7 +225,7 @@ class Solver:
                     site.expect_symbols.append(n)
                     self.var("$" + n, n, (site.index, len(site.entry.args), 0), how="expect")
         # a symbol is solved as a whole value only where every first-layer occurrence is bare
-        for site in self.sites:
+        for site in self.leaves():
             for n in site.symbols:
                 for arg, raw in site.entry.args.items():
                     items = raw if isinstance(raw, list) else [raw]
@@ -250,7 +245,10 @@ class Solver:
         return names_in([it for it in items if not (isinstance(it, str) and it.strip().lower() in WORDS)])
 
     def probe(self):
-        """Static pass: ranks, classes and names (with placeholder values for the unknowns)."""
+        """Static pass: ranks, classes and names (with placeholder values for the unknowns). The
+        graph builder has done it for a structured spec."""
+        if self.structured:
+            return
         x: tuple | None = tuple(v if is_int(v) else 64 for v in (self.static_int(d) for d in self.spec.input))
         ndim = len(self.spec.input)
         names: dict[str, int] = {}
@@ -277,14 +275,7 @@ class Solver:
                         f"; {cls.TYPE} takes " + ", ".join(known) if known else f"; {cls.TYPE} takes no arguments")
                     raise SpecError(f"unknown argument {key!r} for {cls.TYPE}{hint}",
                                     site.entry.key_pos.get(key, site.entry.pos))
-                kind = known[key].kind
-                raw = site.entry.args[key]
-                has_blank = raw == BLANK or (isinstance(raw, list) and BLANK in raw)
-                if has_blank and kind not in ("dim", "dims", "bool") and not per_axis_kind(kind):
-                    takes = "a number" if kind == "float" else "a choice"
-                    raise SpecError(f"{cls.TYPE}: {key} cannot be a blank: solve finds integers "
-                                    f"(and true/false), and {key} takes {takes}",
-                                    site.entry.key_pos.get(key, site.entry.pos))
+                check_blank_kind(cls, known[key], site.entry)
             y = None
             if x is not None:
                 try:
@@ -347,14 +338,93 @@ class Solver:
         return None
 
     def backward(self):
-        """Carry every ``expect`` back through the layers whose arguments are known."""
-        t_next, g_next = None, []
+        """Carry every ``expect`` back through the layers whose arguments are known. A tensor that
+        several layers read must meet each one's target."""
+        targets: dict[int, tuple | None] = {}  # position (-1: the input) → target for that output
+        groups: dict[int, list] = {}
+        readers: dict[int, int] = {}
+        for site in self.sites:
+            for src in site.sources:
+                readers[src] = readers.get(src, 0) + 1
+        ties: dict[int, list] = {}  # position → [(merge, k, peer position, layers between)], see tie_target
         for site in reversed(self.sites):
-            site.later, site.groups = t_next, g_next
-            t_out = meet(self.expect_target(site, self.values), t_next)
-            t_next = self.preimage(site, t_out)
-            g_next = self.group_preimage(site, t_out, g_next)
-        self.input_target = t_next
+            pos = site.index - 1
+            site.later = targets.get(pos)
+            site.groups = groups.get(pos, []) if readers.get(pos) == 1 else []
+            site.ties = [t for t in ties.get(pos, []) if t[2] < pos]  # the peer is known when the site is reached
+            own = self.expect_target(site, self.values) if site.entry is not None else None
+            t_out = meet(own, site.later)
+            self.bound_symbol(site, t_out)
+            if site.op is None:
+                passed = [(site.sources[0], self.preimage(site, t_out), self.group_preimage(site, t_out, site.groups))]
+                ties.setdefault(site.sources[0], []).extend(
+                    (merge, k, peer, [*between, site]) for merge, k, peer, between in ties.get(pos, []))
+            else:
+                passed = [(src, meet(self.merge_preimage(site, t_out, k), self.merge_known(site, k)), [])
+                          for k, src in enumerate(site.sources)]
+                for k, src in enumerate(site.sources):  # the other inputs of a merge must line up with this one
+                    ties.setdefault(src, []).extend((site, k, peer, []) for peer in site.sources if peer != src)
+            for src, t, g in passed:
+                targets[src] = meet(targets[src], t) if src in targets else t
+                groups[src] = g
+        self.input_target = targets.get(-1)
+
+    def merge_known(self, site, k: int) -> tuple | None:
+        """The dims of a merge's ``k``-th input that its other inputs fix whatever the unknowns are
+        (a residual's main branch ending in a conv of 32 channels makes its input 32 channels)."""
+        if site.op not in ("Add", "Concat"):
+            return None
+        shapes = [self.sites[src].shape if src >= 0 else None for j, src in enumerate(site.sources) if j != k]
+        n = len(self.sites[site.sources[k]].shape or ()) if site.sources[k] >= 0 else site.ndim_in
+        out = [None] * (n or 0)
+        for shape in shapes:
+            if shape is None or len(shape) != len(out):
+                continue
+            for i, v in enumerate(shape):
+                if is_int(v) and i != site.dim:
+                    out[i] = (v, v, site.name)
+        return tuple(out) if any(t is not None for t in out) else None
+
+    def tie_target(self, site, x, path) -> tuple | None:
+        """What the merges further on need of the site's output, now that the tensors they join it
+        with are known: a residual's main branch must end in the shape of its input, carried back
+        through the layers after the site whose arguments are known."""
+        out = None
+        for merge, k, peer, between in site.ties:
+            shape = path[peer][3] if peer >= 0 else x
+            t = self.merge_preimage(merge, tuple((v, v, merge.name) for v in shape), k)
+            for later in between:
+                if t is None:
+                    break
+                t = self.preimage(later, t)
+            out = meet(out, t)
+        return out
+
+    def bound_symbol(self, site, t_out):
+        """A conv whose out_channels is a symbol written alone makes its output channels that
+        symbol: a target for them bounds the symbol wherever it is first seen (a block's ``planes``
+        sets two convs; the expect after the second one fixes it for the first)."""
+        from .layers.conv import ConvNd, ConvTransposeNd
+
+        raw = site.entry.args.get("out_channels") if site.entry is not None and site.op is None else None
+        if not is_name(raw) or t_out is None or not issubclass(site.cls, (ConvNd, ConvTransposeNd)):
+            return
+        lead = len(t_out) - site.cls.rank - 1
+        if 0 <= lead < len(t_out) and t_out[lead] is not None:
+            vid = "$" + raw
+            self.symbol_targets[vid] = meet_dim(self.symbol_targets.get(vid), t_out[lead])
+
+    @staticmethod
+    def merge_preimage(site, t_out, k: int):
+        """What a merge's output target says of its ``k``-th input: all of it for Add (and
+        Multiply's first input, which has the output's shape), all but the joined dim for Concat."""
+        if t_out is None:
+            return None
+        if site.op == "Concat":
+            return tuple(None if i == site.dim else t for i, t in enumerate(t_out))
+        if site.op == "Multiply" and k > 0:
+            return None
+        return t_out
 
     def group_preimage(self, site, t_out, groups) -> list:
         """Product constraints on the layer's input: Flatten's merged dims multiply to its exact
@@ -505,7 +575,7 @@ class Solver:
     # ------------------------------------------------------------------ the search
 
     def run(self) -> SolveResult:
-        self.check_flat()
+        self.check_supported()
         self.probe()
         self.find_symbols()
         self.backward()
@@ -594,17 +664,44 @@ class Solver:
             yield values, x
 
     def walk(self, depth: int, x: tuple, values: dict, path: list):
+        """Site ``depth`` on, with network input ``x``; ``path`` holds (site, layer, input, output)
+        of the sites before it."""
         if depth == len(self.sites):
             self.record(values, path)
             return
         site = self.sites[depth]
-        for cand, opened in self.candidates(site, x, values):
-            for full, layer, y in self.check(site, x, {**values, **cand}):
+        ins = [path[s][3] if s >= 0 else x for s in site.sources]
+        if site.op is not None:
+            y = self.merge(site, ins)
+            if y is None:
+                return
+            found = [values] if site.entry is None else [
+                {**values, **extra} for extra in self.match_expect(site, y, values, self.env(values))]
+            for full in found:
+                self.walk(depth + 1, x, full, path + [(site, None, ins[0], y)])
+            return
+        for cand, opened in self.candidates(site, ins[0], values, self.tie_target(site, x, path)):
+            for full, layer, y in self.check(site, ins[0], {**values, **cand}):
                 self.open_stack.append(opened)
-                self.walk(depth + 1, y, full, path + [(site, layer, x, y)])
+                self.walk(depth + 1, x, full, path + [(site, layer, ins[0], y)])
                 self.open_stack.pop()
 
+    def merge(self, site, shapes) -> tuple | None:
+        """The merge's output, or None (and the reason noted) when its inputs do not line up."""
+        self.tick()
+        y = shapes[0]
+        for b in shapes[1:]:
+            out = merged_shape(site.op, y, b, site.dim)
+            if out is None:
+                verb = {"Concat": "concatenate", "Add": "add", "Multiply": "multiply"}[site.op]
+                self.note(site.index, f"{site.name}: cannot {verb} {fmt_shape(shapes[0])} and {fmt_shape(b)}")
+                return None
+            y = out
+        return y
+
     def record(self, values, path):
+        if self.conditions and not self.conditions_hold(values):
+            return
         self.count += 1
         opened = set().union(*self.open_stack)
         if opened:
@@ -613,6 +710,21 @@ class Solver:
             self.solutions.append(self.solution(values, path))
         if len(self.solutions) >= LIMIT and (self.open_used or self.scan_high()):
             raise Stop
+
+    def conditions_hold(self, values) -> bool:
+        """Do the when: conditions this variant assumed come out as assumed with these values?"""
+        subs = {symbol(letter): values[vid] for letter, vid in self.unknowns.items() if vid in values}
+        for cond in self.conditions:
+            scope = {n: v if is_int(v) else normalize(v.xreplace(subs)) for n, v in cond.scope.items()}
+            try:
+                ok = parse_condition(cond.text, scope, _no_symbol) == cond.truth
+            except (ExprError, _Unknown):
+                ok = False
+            if not ok:
+                self.note(len(self.sites) + 1, f"the when: {cond.text} is {not cond.truth} with these values, which "
+                                               "makes another network")
+                return False
+        return True
 
     def scan_high(self) -> bool:
         return any(self.vars[k].how == "scan" and v >= SCAN // 2
@@ -737,7 +849,7 @@ class Solver:
                         for i, v in enumerate(raw) if v == BLANK]
         return out
 
-    def candidates(self, site, x, values) -> Iterator[tuple[dict, set]]:
+    def candidates(self, site, x, values, tied=None) -> Iterator[tuple[dict, set]]:
         """Assignments of the layer's own unknowns, in listing order, with the open ones."""
         from .layers.conv import ConvNd, ConvTransposeNd
         from .layers.pool import PoolNd
@@ -763,7 +875,7 @@ class Solver:
                     self.note(site.index, f"{site.name}: its expect says dim {i} is {_want(a)}, but the expect of "
                                           f"{b[2]} needs {_want(b)} there")
                     return
-        target = meet(own, site.later)
+        target = meet(meet(own, site.later), tied)
         windowed = issubclass(cls, (ConvNd, ConvTransposeNd, PoolNd))
 
         def stream(fixed):
@@ -916,7 +1028,7 @@ class Solver:
         covered = {v for c in comps for v in c.vars}
         for vid in bare:
             if vid not in covered:
-                raise SpecError(f"{site.name}: solve cannot find the symbol {self.vars[vid].key} where it stands",
+                raise SpecError(f"{site.name}: solve cannot find the symbol {self.vars[vid].shown} where it stands",
                                 site.entry.pos)
         for vid, arg, axis in blanks:
             if vid not in covered and self.vars[vid].kind == "bool":
@@ -956,10 +1068,15 @@ class Solver:
             if arg == "in_channels":
                 lists[arg] = [c_in]
             elif arg == "out_channels":
-                top = hi if hi is not None else lo + self.span - 1
-                if hi is None:
+                lo_c, hi_c = lo, hi
+                bound = self.symbol_targets.get(v.id)  # the symbol's width further on
+                if bound is not None:
+                    lo_c, hi_c = max(lo, bound[0]), bound[1] if hi is None else hi if bound[1] is None else min(
+                        hi, bound[1])
+                top = hi_c if hi_c is not None else lo_c + self.span - 1
+                if hi_c is None:
                     any_open.add(v.id)
-                lists[arg] = list(range(lo, top + 1))
+                lists[arg] = list(range(lo_c, top + 1))
             elif arg == "groups":
                 lists[arg] = [g for g in range(1, c_in + 1) if c_in % g == 0]
             elif arg == "depth_multiplier":
@@ -1122,10 +1239,10 @@ class Solver:
         assignments: dict[str, Any] = {}
         for vid in sorted(values, key=lambda v: self.vars[v].order):
             var = self.vars[vid]
-            if var.key in assignments:
+            if var.shown in assignments:
                 continue
             if vid.startswith(("$", "input.")):
-                assignments[var.key] = values[vid]
+                assignments[var.shown] = values[vid]
                 continue
             index, arg = int(vid.split(".")[0]), vid.split(".")[1]
             site = self.sites[index - 1]
@@ -1140,7 +1257,7 @@ class Solver:
             assignments[var.key] = full[0] if per_axis and len(set(full)) == 1 else full
         blanked = {int(v.split(".")[0]) for v in values if v[0].isdigit()}
         solved = {self.vars[n].key for n in values if n.startswith("$")}
-        for site in self.sites:  # and every layer whose arguments use a symbol solve found
+        for site in self.leaves():  # and every layer whose arguments use a symbol solve found
             if any(solved & set(self.arg_names(site, arg, raw)) for arg, raw in site.entry.args.items()):
                 blanked.add(site.index)
         code, shapes = [], []
@@ -1161,8 +1278,8 @@ class Solver:
             for vid in sorted(self.open_used | {k for s in self.solutions for k, v in s.values.items()
                                                 if self.vars[k].how == "scan" and v >= SCAN // 2},
                               key=lambda v: self.vars[v].order):
-                if self.vars[vid].key not in keys:
-                    keys.append(self.vars[vid].key)
+                if self.vars[vid].shown not in keys:
+                    keys.append(self.vars[vid].shown)
             return SolveResult(None, self.solutions[:LIMIT], unbounded=keys, name=self.spec.name,
                                gave_up=self.gave_up)
         return SolveResult(self.count, self.solutions, name=self.spec.name)
@@ -1772,11 +1889,29 @@ def torch_call(layer, x) -> str:
 
 def solve_spec(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = False) -> SolveResult:
     """Every assignment of the spec's blanks and unset symbols that meets its expectations."""
-    refuse_known_errors(spec, values, no_bias)
-    return Solver(spec, values, no_bias).run()
+    if not is_structured(spec):
+        refuse_known_errors(spec, values, no_bias)
+        return Solver(spec, values, no_bias).run()
+    found = variants(spec, {**spec.symbols, **(values or {})}, no_bias)
+    refuse_known_errors(spec, values, no_bias, found[0])
+    return combine([Solver(spec, values, no_bias, v).run() for v in found], spec.name)
 
 
-def refuse_known_errors(spec: Spec, values: dict[str, int] | None, no_bias: bool) -> None:
+def combine(results: list[SolveResult], name) -> SolveResult:
+    """One answer from the answers of each variant of the network (see blanks.variants)."""
+    if len(results) == 1:
+        return results[0]
+    solutions = [s for r in results for s in r.solutions]
+    if all(r.count == 0 for r in results):
+        unmet = list(dict.fromkeys(m for r in results for m in r.unmet))
+        return SolveResult(0, [], unmet=unmet[:6], name=name)
+    if any(r.count is None for r in results):
+        unbounded = list(dict.fromkeys(k for r in results for k in r.unbounded))
+        return SolveResult(None, solutions[:LIMIT], unbounded=unbounded, name=name, gave_up=any(r.gave_up for r in results))
+    return SolveResult(sum(r.count for r in results), solutions, name=name)
+
+
+def refuse_known_errors(spec: Spec, values: dict[str, int] | None, no_bias: bool, variant: Variant | None = None) -> None:
     """Raise what ``netcalc shapes`` raises (the same located error) for the layers solve has
     nothing to find in: every layer before the first one with a blank or an unset symbol of its
     own, so all of them when there is none. Past that point a failure may be the unknowns'
@@ -1785,14 +1920,14 @@ def refuse_known_errors(spec: Spec, values: dict[str, int] | None, no_bias: bool
     tried at the INPUT_PROBES values: an error the same at each (stride: 0) is no size's doing."""
     from .network import read_dim, refuse_size_free_error
 
-    static = Solver(spec, values, no_bias)  # a separate one: the setup below is not repeatable
-    static.check_flat()
+    static = Solver(spec, values, no_bias, variant)  # a separate one: the setup below is not repeatable
+    static.check_supported()
     static.probe()
     static.find_symbols()
     for i, (d, pos) in enumerate(zip(spec.input, spec.input_pos)):
         if d != BLANK:
             read_dim(d, static.values, pos, f"input[{i}]")
-    for site in static.sites:
+    for site in static.leaves():
         # torch's constructor checks (stride: 0, bias: 7) need no shape. An error that stays the same
         # whether each blank is a letter or 1 is not the blanks' doing. An alias's rank comes from the
         # incoming shape: skipped.
@@ -1809,7 +1944,7 @@ def refuse_known_errors(spec: Spec, values: dict[str, int] | None, no_bias: bool
                 errors.append(e)
         if len(errors) == 2 and errors[0].message == errors[1].message:
             raise errors[0]
-    if any(d == BLANK for d in spec.input):
+    if any(d == BLANK for d in spec.input) or static.structured:  # the graph builder raised what it could
         return
     known = next((site.index - 1 for site in static.sites if site.symbols or site.expect_symbols
                   or any(raw == BLANK or (isinstance(raw, list) and BLANK in raw) for raw in site.entry.args.values())),

@@ -202,6 +202,50 @@ def free_names(x) -> set[str]:
     return {s.name for s in x.free_symbols}
 
 
+def spec_text(x) -> str:
+    """A value written in the spec's own expression syntax, so that :func:`parse_expr` reads it
+    back as the same value: ⌊a/m⌋ as ``(a)//m``, ⌈a/m⌉ as ``-((-(a))//m)``, ``Mod`` as ``%``.
+    (sympy's own text, which JSON carries, has ``floor(H/2 + 1/2)``: rationals the spec's exact
+    ``/`` refuses once numbers stand for the letters.) Raises ExprError for what the syntax
+    cannot say (a negative power, a non-integer constant)."""
+    if isinstance(x, bool):
+        raise ExprError(f"{x} is not a number")
+    if is_int(x):
+        return str(int(x))
+    sp = sympy()
+    x = sp.sympify(x)
+    if x.is_Integer:
+        return str(int(x))
+    if x.is_Symbol:
+        return x.name
+    if isinstance(x, (sp.floor, sp.ceiling)):
+        num, den = sp.fraction(sp.together(x.args[0]))
+        num, den = spec_text(sp.expand(num)), spec_text(den)
+        if isinstance(x, sp.floor):
+            return f"(({num})//({den}))"
+        return f"(-((-({num}))//({den})))"
+    if isinstance(x, sp.Mod):
+        return f"(({spec_text(x.args[0])})%({spec_text(x.args[1])}))"
+    if isinstance(x, (sp.Max, sp.Min)):
+        name = "max" if isinstance(x, sp.Max) else "min"
+        return f"{name}({', '.join(spec_text(a) for a in x.args)})"
+    if x.is_Pow and x.exp.is_Integer and x.exp >= 0:
+        return f"({spec_text(x.base)})**{int(x.exp)}"
+    if x.is_Add:
+        num, den = sp.fraction(sp.together(x))
+        if den != 1:  # an integer-valued sum with fractional terms: one exact quotient
+            return f"(({spec_text(sp.expand(num))})/({spec_text(den)}))"
+        return "(" + " + ".join(spec_text(t) for t in x.args) + ")"
+    if x.is_Mul:
+        num, den = sp.fraction(x)
+        if den != 1:
+            return f"(({spec_text(num)})/({spec_text(den)}))"
+        return "(" + "*".join(spec_text(f) for f in x.args) + ")"
+    if x.is_Rational:
+        return f"({x.p}/{x.q})"
+    raise ExprError(f"{x} cannot be written in a spec's expression syntax")
+
+
 # --------------------------------------------------------------------------- parsing
 
 _TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z_0-9]*)|(\*\*|//|==|!=|<=|>=|[-+*/%(),<>]))")
