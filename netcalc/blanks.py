@@ -100,24 +100,47 @@ class BlankWalker(Walker):
         self.assume = assume  # (condition, the values it reads) → taken as true or false
         self.conditions: list[Condition] = []
         self.written: dict[int, tuple] = {}  # row position → (entry as written, its scope)
-        self.labels: dict[str, str] = {}     # letter → what it is reported as ("stage1.out")
-        self.own: dict[str, int] = {}        # letter of a layer's own blank → its row position
+        self.labels: dict[str, str] = {}     # letter → the blank it stands for ("stage1.out")
+        self.places: dict[tuple, str] = {}   # (entry, argument) → its letter
+        self.calling = None                  # the block call whose arguments are being read
         self.expects: dict[int, list] = {}   # row position → [(raw expect, scope, entry)]
         self.dims: dict[int, int] = {}       # merge row position → concat dim
 
-    def letter(self, label: str):
-        name = PREFIX + re.sub(r"\W", "_", label)
-        while name in self.labels and self.labels[name] != label:
-            name += "_"
-        self.labels[name] = label
+    def letter(self, entry, key: str, name: str = ""):
+        """The letter of the blank written at ``entry``'s ``key`` (``key[i]``: one axis): one unknown
+        however many times the entry is walked (a block's layer at every call, each repeat)."""
+        place = (id(entry), key)
+        if place not in self.places:
+            label = f"{self.written_name(entry, name)}.{key}"
+            letter = PREFIX + re.sub(r"\W", "_", label)
+            while letter in self.labels:
+                letter += "_"
+            self.labels[letter] = label
+            self.places[place] = letter
+        return self.places[place]
+
+    def written_name(self, entry, name: str) -> str:
+        """Where an entry is written: in a block, ``Block.<its name or position>``; at the top, the
+        name every command shows (``Conv2d_3`` when unnamed, ``layer2.0`` inside a group)."""
+        if self.calls:
+            return f"{self.calls[-1]}.{entry.name if entry.name is not None else entry.index}"
+        if entry.repeat is not None:  # every copy: the entry's own name
+            return (entry.name or f"{entry.type}_{entry.index}").replace("{i}", "")
         return name
 
     def block_arg(self, raw, scope, pos, what, ctx, path):
+        entry = self.calling
         if raw == BLANK:
-            return symbol(self.letter(path))
+            return symbol(self.letter(entry, path.rsplit(".", 1)[1], path.rsplit(".", 1)[0]))
         if isinstance(raw, list) and BLANK in raw:
-            raw = [self.letter(f"{path}.{i}") if v == BLANK else v for i, v in enumerate(raw)]
+            key = path.rsplit(".", 1)[1]
+            raw = [self.letter(entry, f"{key}[{i}]", path.rsplit(".", 1)[0]) if v == BLANK else v
+                   for i, v in enumerate(raw)]
         return super().block_arg(raw, scope, pos, what, ctx, path)
+
+    def call(self, entry, x, field, ctx, name):
+        self.calling = entry
+        return super().call(entry, x, field, ctx, name)
 
     def condition(self, entry, ctx, x) -> bool:
         try:
@@ -156,27 +179,26 @@ class BlankWalker(Walker):
         for arg in cls.ARGS:
             check_blank_kind(cls, arg, entry)
         lettered = any(n.startswith(PREFIX) for d in x if not is_int(d) for n in free_names(d))
-        args = {}
+        written, walked = {}, {}  # the arguments solve reads (letters for blanks); those the walk reads
         for key, raw in entry.args.items():
-            if lettered and key in INPUT_WIDTHS:
-                continue  # a width of a blank's making: solve checks it with numbers
+            if key in INPUT_WIDTHS and (lettered or has_blank(raw)):
+                written[key] = raw  # a width the layer reads off its input, as solve does: checked with numbers
+                continue
             if not has_blank(raw):
-                args[key] = raw
-            elif key in INPUT_WIDTHS:
-                continue  # the layer reads it off its input, as solve does
+                written[key] = walked[key] = raw
             elif kinds.get(key) == "bool":
                 if key != "bias":  # true/false may change the shape, which later layers would then depend on
                     raise SpecError(f"{name}: a true/false blank ({key}) is solved in a flat list of layers only",
                                     entry.where(key))
-                args[key] = False
-            elif raw == BLANK:
-                args[key] = self.letter(f"{name}.{key}")
-                self.own[args[key]] = len(self.rows)
+                written[key], walked[key] = raw, False  # bias: one unknown per layer, the shape the same
+            elif raw == BLANK and not per_axis_kind(kinds.get(key, "")):
+                written[key] = walked[key] = self.letter(entry, key, name)
             else:
-                args[key] = [self.letter(f"{name}.{key}.{i}") if v == BLANK else v for i, v in enumerate(raw)]
-                self.own.update((v, len(self.rows)) for v in args[key] if isinstance(v, str) and v.startswith(PREFIX))
-        y, field = super().leaf(replace(entry, args=args, expect=None), x, field, ctx, name)
-        self.written[len(self.rows) - 1] = (entry, ctx.values)
+                items = raw if isinstance(raw, list) else [BLANK] * cls.rank
+                written[key] = walked[key] = [self.letter(entry, f"{key}[{i}]", name) if v == BLANK else v
+                                              for i, v in enumerate(items)]
+        y, field = super().leaf(replace(entry, args=walked, expect=None), x, field, ctx, name)
+        self.written[len(self.rows) - 1] = (replace(entry, args=written), ctx.values)
         if entry.expect is not None:
             self.expects.setdefault(len(self.rows) - 1, []).append((entry.expect, ctx.values, entry))
         return y, field
@@ -245,22 +267,17 @@ def variant(spec: Spec, values: dict, no_bias: bool, assume: dict) -> Variant:
         if site.entry is None:
             site.entry = Entry(type=site.op, args={}, pos=found[0][2].pos, name=site.name)
         site.entry = replace(site.entry, expect=dims[0])
-    # a layer's own blank (or the input's) is solved where it stands; another layer reading its letter
-    # (a block argument of in_channels) would need it solved as a symbol instead
+    # the input's blanks are solved where they stand; a layer reading one (a block argument of
+    # in_channels) would need it solved as a symbol instead
     used = {n for site in out if site.entry is not None for n in names_of(site.entry)}
-    leaked = used & (set(walker.own) | set(letters))
+    leaked = used & set(letters)
     if leaked:
-        name = sorted(leaked)[0]
-        label = walker.labels.get(name, f"input[{letters.get(name)}]")
-        raise SpecError(f"netcalc solve cannot follow the blank {label} into a block's arguments (in_channels, "
-                        "in_features); give it a value, or pass the block its widths as numbers", spec.key_pos.get(
-                            "layers"))
+        raise SpecError(f"netcalc solve cannot follow the blank input[{letters[min(leaked)]}] into a block's "
+                        "arguments (in_channels, in_features); give it a value, or pass the block its widths as "
+                        "numbers", spec.key_pos.get("layers"))
     unknowns = {f"{PREFIX}input_{i}": f"input.{i}" for i in letters.values()}
-    for letter, row in walker.own.items():  # a layer's own blank: "<its index>.<argument>[.<axis>]"
-        unknowns[letter] = f"{row + 1}{walker.labels[letter][len(walker.rows[row].name):]}"
-    unknowns.update((n, "$" + n) for n in walker.labels if n not in walker.own)
-    return Variant(out, {n: label for n, label in walker.labels.items() if n not in walker.own}, walker.conditions,
-                   unknowns)
+    unknowns.update((n, "$" + n) for n in walker.labels)
+    return Variant(out, dict(walker.labels), walker.conditions, unknowns)
 
 
 def names_of(entry: Entry) -> set[str]:

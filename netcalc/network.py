@@ -17,7 +17,6 @@ from .rf import Field, union
 from .spec import Spec
 from .symbolic import ExprError, check_formula, check_size, free_names, is_int, parse_condition, parse_expr, same
 
-
 # The most rows (leaf layers plus add/concat/multiply merges) one analysis may produce once
 # repeat:, block calls and when: are expanded. Each row costs about 50 µs and 3-5 KB (repeat: 100000
 # took 5 s and 520 MB), and a block calling the previous one twice doubles per level, so the count is

@@ -31,24 +31,36 @@ solutions are listed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import heapq
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from itertools import product
 from math import gcd
 from typing import Any
 
+from .arith import (
+    transposed_dilation_range,
+    transposed_kernel_range,
+    transposed_out,
+    transposed_output_padding_range,
+    transposed_padding_range,
+    transposed_size_range,
+    transposed_stride_range,
+    window_dilation_range,
+    window_kernel_range,
+    window_out,
+    window_padding_range,
+    window_size_range,
+    window_stride_range,
+)
 from .blanks import BLANK, WORDS, Site, Variant, check_blank_kind, is_structured, per_axis_kind, variants
-from .arith import (transposed_dilation_range, transposed_kernel_range, transposed_out, transposed_output_padding_range,
-                    transposed_padding_range, transposed_size_range, transposed_stride_range, window_dilation_range,
-                    window_kernel_range, window_out, window_padding_range, window_size_range, window_stride_range)
 from .errors import SpecError, did_you_mean
 from .layers import Context, lookup
 from .layers.base import REQUIRED, fmt_shape
 from .layers.linear import Flatten
 from .layers.registry import UnknownType
 from .network import merged_shape
-from .spec import Entry, Spec
+from .spec import Spec
 from .symbolic import ExprError, _tokens, is_int, normalize, parse_condition, parse_expr, symbol
 
 OPEN = 100        # values tried past the lower limit of an unknown without an upper one
@@ -360,7 +372,7 @@ class Solver:
                 ties.setdefault(site.sources[0], []).extend(
                     (merge, k, peer, [*between, site]) for merge, k, peer, between in ties.get(pos, []))
             else:
-                passed = [(src, meet(self.merge_preimage(site, t_out, k), self.merge_known(site, k)), [])
+                passed = [(src, meet(self.merge_preimage(site, t_out, k), self.merge_known(site, k, t_out)), [])
                           for k, src in enumerate(site.sources)]
                 for k, src in enumerate(site.sources):  # the other inputs of a merge must line up with this one
                     ties.setdefault(src, []).extend((site, k, peer, []) for peer in site.sources if peer != src)
@@ -369,9 +381,10 @@ class Solver:
                 groups[src] = g
         self.input_target = targets.get(-1)
 
-    def merge_known(self, site, k: int) -> tuple | None:
+    def merge_known(self, site, k: int, t_out) -> tuple | None:
         """The dims of a merge's ``k``-th input that its other inputs fix whatever the unknowns are
-        (a residual's main branch ending in a conv of 32 channels makes its input 32 channels)."""
+        (a residual's main branch ending in a conv of 32 channels makes its input 32 channels; a
+        concat of 15 channels with a 3-channel branch makes the other branch 12)."""
         if site.op not in ("Add", "Concat"):
             return None
         shapes = [self.sites[src].shape if src >= 0 else None for j, src in enumerate(site.sources) if j != k]
@@ -383,6 +396,15 @@ class Solver:
             for i, v in enumerate(shape):
                 if is_int(v) and i != site.dim:
                     out[i] = (v, v, site.name)
+        d = site.dim
+        if (site.op == "Concat" and d is not None and d < len(out) and t_out is not None and d < len(t_out)
+                and t_out[d] is not None and all(sh is not None and d < len(sh) for sh in shapes)):
+            # the others' sizes along dim: known, or at least 1 (netcalc has no empty tensors)
+            known = all(is_int(sh[d]) for sh in shapes)
+            least = sum(sh[d] if is_int(sh[d]) else 1 for sh in shapes)
+            lo = t_out[d][0] - least if known else 1
+            hi = None if t_out[d][1] is None else t_out[d][1] - least
+            out[d] = (max(lo, 1), hi, t_out[d][2])
         return tuple(out) if any(t is not None for t in out) else None
 
     def tie_target(self, site, x, path) -> tuple | None:
@@ -1255,6 +1277,7 @@ class Solver:
             full = [v if is_int(v) or isinstance(v, bool) else self.read_int(v, env) for v in full]
             per_axis = self.slot_count(site, arg) == getattr(site.cls, "rank", -1)
             assignments[var.key] = full[0] if per_axis and len(set(full)) == 1 else full
+        assignments = axes_joined(assignments)
         blanked = {int(v.split(".")[0]) for v in values if v[0].isdigit()}
         solved = {self.vars[n].key for n in values if n.startswith("$")}
         for site in self.leaves():  # and every layer whose arguments use a symbol solve found
@@ -1363,6 +1386,28 @@ def join(comps: list[Component], order: list[str]) -> Iterator[dict]:
         cur.pop(order[depth], None)
 
     yield from rec(0, [c.rows for c in comps], {})
+
+
+def axes_joined(assignments: dict) -> dict:
+    """``conv.kernel_size[0]`` and ``[1]`` (a structured spec's per-axis blanks) as one entry: the
+    value when both axes agree, else the list, as a flat spec's ``kernel_size: _`` is reported."""
+    out: dict = {}
+    axes: dict = {}
+    for key, v in assignments.items():
+        base, bracket, rest = key.rpartition("[")
+        if bracket and rest[:-1].isdigit() and rest.endswith("]"):
+            axes.setdefault(base, {})[int(rest[:-1])] = v
+            out.setdefault(base, None)
+        else:
+            out[key] = v
+    for base, found in axes.items():
+        if sorted(found) == list(range(len(found))):
+            vals = [found[i] for i in range(len(found))]
+            out[base] = vals[0] if len(set(vals)) == 1 else vals
+        else:
+            del out[base]
+            out.update((f"{base}[{i}]", v) for i, v in sorted(found.items()))
+    return out
 
 
 def _sort_key(v):
@@ -1902,6 +1947,10 @@ def combine(results: list[SolveResult], name) -> SolveResult:
     if len(results) == 1:
         return results[0]
     solutions = [s for r in results for s in r.solutions]
+    if solutions:  # in the listing order of a single search: by the values, the first unknown first
+        keys = list(solutions[0].assignments)
+        solutions.sort(key=lambda s: tuple(tuple(int(x) for x in (v if isinstance(v, list) else [v]))
+                                           for v in (s.assignments.get(k, 0) for k in keys)))
     if all(r.count == 0 for r in results):
         unmet = list(dict.fromkeys(m for r in results for m in r.unmet))
         return SolveResult(0, [], unmet=unmet[:6], name=name)

@@ -247,3 +247,33 @@ def test_to_json_uses_only_contract_functions():
 
     text = to_json(fdiv(fdiv(H + 3, 2) + symbol("K"), 3) + sp.Mod(W, 2) + sp.Max(H, 1))
     assert set(re.findall(r"[A-Za-z_]\w*(?=\()", text)) <= {"floor", "ceiling", "Mod", "Max", "Min", "Piecewise"}
+
+
+# ---------------------------------------------------------------- spec_text: formulas back in the spec's syntax
+
+@st.composite
+def formulas(draw, depth=3):
+    """Spec expressions over H, W, K, S, P as a spec writes them (floors, ceilings, mod, max)."""
+    if depth == 0 or draw(st.booleans()):
+        return draw(st.sampled_from(["H", "W", "K", "S", "P", "1", "2", "3", "7"]))
+    a, b = draw(formulas(depth=depth - 1)), draw(formulas(depth=depth - 1))
+    op = draw(st.sampled_from(["+", "-", "*", "//2", "//3", "%4", "ceil", "max"]))
+    if op == "ceil":
+        return f"-((-({a}))//4)"
+    if op == "max":
+        return f"max({a}, {b})"
+    if op.startswith(("//", "%")):
+        return f"({a}){op}"
+    return f"({a}) {op} ({b})"
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(formulas(), st.lists(st.integers(0, 40), min_size=5, max_size=5))
+def test_spec_text_reads_back_as_the_same_value(text, point):
+    """What spec_text writes, parse_expr reads as the same formula: equal at random points."""
+    from netcalc.symbolic import spec_text
+
+    names = dict(zip("HWKSP", point))
+    expr = parse_expr(text)
+    again = spec_text(expr)
+    assert parse_expr(again, names) == parse_expr(text, names), (text, again)
