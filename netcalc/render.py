@@ -21,6 +21,7 @@ HEADERS = {
     "state_shapes": "state shapes", "weights": "weights", "biases": "biases", "params": "params",
     "macs": "MACs", "flops": "FLOPs", "rf_size": "RF size", "rf_jump": "RF jump", "rf_start": "RF start",
     "param_bytes": "param bytes", "activation_bytes": "activation bytes", "saved_bytes": "saved bytes",
+    "kv_cache_bytes": "KV cache bytes",
 }
 COLUMNS = {
     "shapes": ("input_shape", "output_shape", "state_shapes"),
@@ -30,7 +31,8 @@ COLUMNS = {
     "summary": ("output_shape", "state_shapes", "weights", "biases", "params", "macs", "flops", "rf_size", "rf_jump"),
     "memory": ("output_shape", "params", "param_bytes", "activation_bytes"),
 }
-SUMMED = ("weights", "biases", "params", "macs", "flops", "param_bytes", "activation_bytes", "saved_bytes")
+SUMMED = ("weights", "biases", "params", "macs", "flops", "param_bytes", "activation_bytes", "saved_bytes",
+          "kv_cache_bytes")
 
 
 CONCERNS = {"shapes": ("shapes",), "params": ("params",), "flops": ("flops",), "rf": ("rf",),
@@ -45,6 +47,8 @@ def render(report: Report, command: str, fmt: str, depth: int | None = None) -> 
     cols = ("index", "name", "type") + COLUMNS[command]
     if command == "memory" and report.training is not None:
         cols += ("saved_bytes",)
+    if command == "memory" and report.kv_cache_bytes != 0:
+        cols += ("kv_cache_bytes",)
     if all(row.state_shapes is None for row in report.layers):
         cols = tuple(c for c in cols if c != "state_shapes")
     if fmt == "csv":
@@ -84,6 +88,10 @@ class _BlockCells:
     @property
     def saved_bytes(self):
         return sum_of(r.saved_bytes for r in self.inner)
+
+    @property
+    def kv_cache_bytes(self):
+        return sum_of(r.kv_cache_bytes for r in self.inner)
 
 
 def sum_of(values):
@@ -184,7 +192,7 @@ def _num(v, readable: bool = True) -> str:
 
 def _totals_cells(report: Report, cols, readable: bool, compact: bool = False) -> list[str]:
     totals = dict(report.totals)
-    for key in ("param_bytes", "activation_bytes", "saved_bytes"):  # a product per layer: only when shown
+    for key in ("param_bytes", "activation_bytes", "saved_bytes", "kv_cache_bytes"):  # a product per layer: when shown
         if key in cols:
             totals[key] = sum_of(getattr(r, key) for r in report.layers)
     out = []
@@ -510,6 +518,9 @@ def _caption(report: Report, cols) -> str:
         for key in ("param_bytes", "activation_bytes"):
             value = sum_of(getattr(r, key) for r in report.layers)
             parts.append(f"{HEADERS[key]} {short_bytes(value)}")
+        cache = report.kv_cache_bytes
+        if cache != 0:
+            parts.append(f"KV cache {short_bytes(cache)}")
         if report.training is not None:
             t = report.training
             parts += [f"saved for backward {short_bytes(t.saved_bytes)}", f"gradients {short_bytes(t.grad_bytes)}",

@@ -54,6 +54,13 @@ class LayerRow:
         return out * self.dtype_bytes
 
     @property
+    def kv_cache_bytes(self):
+        """Bytes of the keys and values its attention computes: a generation cache (Layer.kv_cache)."""
+        if self.layer is None:
+            return 0
+        return self.layer.kv_cache(self.input_shape) * self.dtype_bytes
+
+    @property
     def depth(self) -> int:
         return self.name.count(".") if self.path else 0
 
@@ -72,6 +79,7 @@ class LayerRow:
             "param_bytes": to_json(self.param_bytes), "activation_bytes": to_json(activation_bytes),
             **({"path": self.path} if self.path else {}),
             **({} if self.saved_bytes is None else {"saved_bytes": to_json(self.saved_bytes)}),
+            **({} if not (cache := self.kv_cache_bytes) else {"kv_cache_bytes": to_json(cache)}),
             **({} if self.trainable or self.params == 0 else {"trainable": False}),
             **extra,
         }
@@ -87,6 +95,13 @@ class BlockRow:
     end: int
     input_shape: tuple
     output_shape: tuple
+
+    @property
+    def kv_cache_bytes(self):
+        """Bytes of the keys and values its attention computes: a generation cache (Layer.kv_cache)."""
+        if self.layer is None:
+            return 0
+        return self.layer.kv_cache(self.input_shape) * self.dtype_bytes
 
     @property
     def depth(self) -> int:
@@ -171,6 +186,11 @@ class Report:
             self._totals = {q: total(getattr(row, q) for row in self.layers) for q in QUANTITIES}
         return self._totals
 
+    @property
+    def kv_cache_bytes(self):
+        """The generation cache of every attention layer: keys and values for the input's tokens."""
+        return total(r.kv_cache_bytes for r in self.layers)
+
     def trainable_split(self) -> dict:
         """``trainable_params`` and ``frozen_params`` (as torchinfo), when some parameters are frozen."""
         if all(r.trainable for r in self.layers):
@@ -190,6 +210,7 @@ class Report:
             "totals": {**{k: to_json(v) for k, v in self.totals.items()},
                        "param_bytes": to_json(total(r.param_bytes for r in self.layers)),
                        "activation_bytes": to_json(total(activations)),
+                       **({} if not (cache := self.kv_cache_bytes) else {"kv_cache_bytes": to_json(cache)}),
                        **self.trainable_split(),
                        **({} if self.training is None else {
                            k: to_json(getattr(self.training, k))

@@ -150,3 +150,47 @@ def test_the_cli_reads_a_config_json(cli, tmp_path):
     assert (doc["totals"]["params"], doc["totals"]["macs"]) == transformers_numbers(
         json.loads(path.read_text()), 2, 7)
     assert doc["layers"][0]["path"] == "model.embed_tokens" and doc["layers"][-1]["name"] == "lm_head"
+
+
+@pytest.mark.parametrize("name, published", [("gpt2", 124_439_808), ("llama2_7b", 6_738_415_616),
+                                             ("tinyllama", 1_100_048_384)])
+def test_zoo_llms_have_their_published_sizes(name, published):
+    """The zoo's LLMs are config.json files (as YAML): netcalc's count, transformers' count on the
+    meta device and the published figure agree."""
+    import yaml
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from netcalc.api import zoo_path
+
+    with open(zoo_path(name), encoding="utf-8") as fh:
+        config = yaml.safe_load(fh)
+    assert netcalc_numbers(config, 1, 8)[0] == published
+    cfg = AutoConfig.for_model(config["model_type"], **{k: v for k, v in config.items()
+                                                        if k not in ("model_type", "_name_or_path")})
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert sum(p.numel() for p in AutoModelForCausalLM.from_config(cfg).parameters()) == published
+
+
+def transformers_cache(config: dict, batch: int, length: int) -> int:
+    """Elements of the keys and values transformers caches in one forward with use_cache."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    cfg = AutoConfig.for_model(config["model_type"], **{k: v for k, v in config.items() if k != "model_type"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        transformers.logging.set_verbosity_error()
+        model = AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").eval()
+        with torch.no_grad():
+            cache = model(input_ids=torch.zeros(batch, length, dtype=torch.long), use_cache=True).past_key_values
+    return sum(layer.keys.numel() + layer.values.numel() for layer in cache.layers)
+
+
+@settings(max_examples=20, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(configs().filter(lambda case: case[0]["model_type"] in CAUSAL))
+def test_kv_cache_matches_what_transformers_caches(case):
+    """netcalc memory's KV cache is the keys and values transformers' DynamicCache holds."""
+    config, batch, length = case
+    report = analyze_text(json.dumps(config), "config.json", {"B": batch, "T": length})
+    assert report.kv_cache_bytes == 4 * transformers_cache(config, batch, length), config

@@ -183,6 +183,30 @@ def test_the_command(cli):
     assert "saved_bytes" not in cli("memory", "resnet18", "--format", "json").output
 
 
+@pytest.mark.parametrize("text, per_layer", [
+    # GQA: 2 (K, V) x batch 2 x 2 key/value heads x 6 tokens x head_dim 4
+    ("input: [2, 6, 16]\nlayers:\n  - GroupedQueryAttention: {num_heads: 4, num_key_value_heads: 2}\n", 2 * 2 * 2 * 6 * 4),
+    # MultiheadAttention (L, N, E): keys and values after their projections, (N, S, E) each
+    ("input: [6, 2, 16]\nlayers:\n  - MultiheadAttention: {num_heads: 4}\n", 2 * 2 * 6 * 16),
+    ("input: [6, 2, 16]\nlayers:\n  - MultiheadAttention: {num_heads: 4, add_bias_kv: true}\n", 2 * 2 * 7 * 16),
+    ("input: [6, 2, 16]\nlayers:\n  - TransformerEncoder: {nhead: 4, num_layers: 3}\n", 3 * 2 * 2 * 6 * 16),
+    # a decoder layer: its self-attention (6 tokens) and its attention to the 9-token memory
+    ("inputs: {tgt: [6, 2, 16], mem: [9, 2, 16]}\nlayers:\n  - TransformerDecoderLayer: {nhead: 4, memory: mem}\n",
+     2 * 2 * 6 * 16 + 2 * 2 * 9 * 16),
+    ("input: [2, 6, 16]\nlayers:\n  - Linear: {out_features: 16}\n", 0),
+])
+def test_kv_cache(cli, tmp_path, text, per_layer):
+    """The keys and values each attention kind computes (what a generation cache holds), at --dtype."""
+    path = tmp_path / "attn.yaml"
+    path.write_text(text)
+    for dtype, size in (("float32", 4), ("bfloat16", 2)):
+        doc = json.loads(cli("memory", str(path), "--dtype", dtype, "--format", "json").output)
+        assert doc["totals"].get("kv_cache_bytes", 0) == per_layer * size
+        assert doc["layers"][-1].get("kv_cache_bytes", 0) == per_layer * size
+    table = cli("memory", str(path)).output
+    assert ("KV cache" in table) == bool(per_layer)
+
+
 BATCHED = """input: [B, 3, 16, 16]
 symbols: {B: 1}
 layers:

@@ -79,6 +79,12 @@ class SequenceLayer(Layer):
     def keys(self, seq):
         return seq + int(bool(self.args.get("add_bias_kv"))) + int(bool(self.args.get("add_zero_attn")))
 
+    def attention_cache(self, x, memory=None):
+        """K and V after their projections, ``(N, S, E)`` each (S: the keys' length, +1 with
+        add_bias_kv, +1 with add_zero_attn), as a decoder's generation cache holds them."""
+        seq, batch, e = self.dims(x)
+        return 2 * batch * self.keys(seq if memory is None else memory) * e
+
     def attention_macs(self, x, memory=None, kdim=None, vdim=None):
         """Self-attention on ``x``, or attention of ``x`` to ``memory`` (keys and values of width
         kdim and vdim, default the same)."""
@@ -139,6 +145,9 @@ class MultiheadAttention(SequenceLayer):
     def macs(self, x, y):
         return self.attention_macs(x, *self.sources(x))
 
+    def kv_cache(self, x):
+        return self.attention_cache(x, self.sources(x)[0])
+
     def flops(self, x, y):
         return self.attention_flops(x, *self.sources(x))
 
@@ -179,6 +188,9 @@ class TransformerEncoderLayer(SequenceLayer):
     def macs(self, x, y):
         seq, batch, e = self.dims(x)
         return self.attention_macs(x) + 2 * seq * batch * e * self.args["dim_feedforward"]
+
+    def kv_cache(self, x):
+        return self.attention_cache(x)
 
     def flops(self, x, y):
         seq, batch, e = self.dims(x)
@@ -309,6 +321,11 @@ class GroupedQueryAttention(Layer):
         h, kv, d = self.args["num_heads"], self.args["num_key_value_heads"], self.head_dim(x)
         return n * length * e * (h + 2 * kv) * d + 2 * n * h * length * length * d + n * length * h * d * e
 
+    def kv_cache(self, x):
+        """K and V of the key/value heads, ``(N, KV, L, d)`` each (after rotary, as Hugging Face caches them)."""
+        n, length, _ = x
+        return 2 * n * self.args["num_key_value_heads"] * length * self.head_dim(x)
+
     def flops(self, x, y):
         n, length, e = x
         a, d = self.args, self.head_dim(x)
@@ -350,6 +367,9 @@ class Stack:
 
     def macs(self, x, y):
         return self.count() * super().macs(x, y)
+
+    def kv_cache(self, x):
+        return self.count() * super().kv_cache(x)
 
     def flops(self, x, y):
         seq, batch, e = self.dims(x)
@@ -421,6 +441,10 @@ class TransformerDecoderLayer(TransformerEncoderLayer):
     def macs(self, x, y):
         return super().macs(x, y) + self.attention_macs(x, _memory_length(self, x))
 
+    def kv_cache(self, x):
+        """Self-attention's keys and values, and the cross-attention's of the memory."""
+        return super().kv_cache(x) + self.attention_cache(x, _memory_length(self, x))
+
     def flops(self, x, y):
         seq, batch, e = self.dims(x)
         norm = (5 + 1 + int(bool(self.args["bias"]))) * seq * batch * e
@@ -490,6 +514,12 @@ class Transformer(TransformerEncoderLayer):
         one_enc = TransformerEncoderLayer.macs(self, x, x)
         one_dec = TransformerEncoderLayer.macs(self, tgt, tgt) + self.attention_macs(tgt, src_len)
         return enc * one_enc + dec * one_dec
+
+    def kv_cache(self, x):
+        """The decoder's: its self-attention and its attention to the encoder's output (the encoder
+        runs once per sequence; its keys are not cached)."""
+        enc, dec, tgt = self.stacks(x)
+        return dec * (self.attention_cache(tgt) + self.attention_cache(tgt, self.dims(x)[0]))
 
     def flops(self, x, y):
         enc, dec, tgt = self.stacks(x)

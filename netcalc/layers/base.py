@@ -250,6 +250,11 @@ class Layer:
     def receptive_field(self, field: Field | None) -> Field | None:
         return field if self.PASS_RF else None
 
+    def kv_cache(self, x: Shape) -> Dim:
+        """Elements of the keys and values the kind's attention computes for ``x``'s tokens: what a
+        generation cache holds (``netcalc memory``); 0 for kinds without attention."""
+        return 0
+
     def saved(self, x: Shape, y: Shape) -> list | None:
         """What the kind's autograd node saves in a training-mode forward (netcalc/memory.py):
         "input", "output", or a new tensor ``(shape, dtype)`` ("act": the activation dtype);

@@ -735,6 +735,11 @@ class ScaledDotProductAttention(Layer):
         length, s, e, ev = self.dims(x)
         return numel(x[:-2]) * length * s * (e + ev)
 
+    def kv_cache(self, x):
+        """The key and value tensors it reads."""
+        self.dims(x)
+        return numel(self.tensors["key"]) + numel(self.tensors["value"])
+
     def flops(self, x, y):
         length, s, e, ev = self.dims(x)
         scores = numel(x[:-2]) * length * s
