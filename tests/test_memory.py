@@ -153,6 +153,17 @@ def test_zoo_models(name):
     assert training_memory(report).saved_bytes == sum(storages.values())
 
 
+@pytest.mark.parametrize("name, old, new", [("bert_base", "L: 128", "L: 16"), ("vit_b_16", "", ""),
+                                             ("gpt2", "n_positions: 1024", "n_positions: 32")])
+def test_zoo_transformers(name, old, new):
+    """Whole transformers, exact: BERT-base at 16 tokens, ViT-B/16, and GPT-2 (its config) at 32."""
+    from netcalc.api import zoo_path
+
+    with open(zoo_path(name), encoding="utf-8") as fh:
+        text = fh.read().replace(old, new)
+    assert predicted(text) == measured(text)
+
+
 def test_what_is_not_modelled_says_so():
     text = spec([2, 3, 8], {"LSTM": {"hidden_size": 4}})
     with pytest.raises(NotModelled, match="LSTM"):
@@ -282,3 +293,39 @@ def test_gated_mlp(activation, bias):
     text = spec([2, 3, 8], {"Linear": {"out_features": 8}},
                 {"GatedMLP": {"intermediate_size": 12, "activation": activation, "bias": bias}})
     assert predicted(text) == measured(text)
+
+
+@st.composite
+def attention_layers(draw):
+    """Self-attention and transformer encoder layers of torch.nn, first in the network or behind a Linear."""
+    heads = draw(st.integers(1, 3))
+    e = heads * draw(st.integers(1, 4))
+    batch_first = draw(st.booleans())
+    n, length = draw(st.integers(1, 3)), draw(st.integers(1, 6))
+    kind = draw(st.sampled_from(["MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder"]))
+    args = {"batch_first": batch_first, "dropout": draw(st.sampled_from([0.0, 0.1]))}
+    if kind == "MultiheadAttention":
+        args.update(num_heads=heads, bias=draw(st.booleans()))
+    else:
+        args.update(nhead=heads, dim_feedforward=draw(st.integers(1, 12)), norm_first=draw(st.booleans()),
+                    activation=draw(st.sampled_from(["relu", "gelu"])), bias=draw(st.booleans()))
+        if kind == "TransformerEncoder":
+            args.update(num_layers=draw(st.integers(1, 3)), norm=draw(st.booleans()))
+    before = [{"Linear": {"out_features": e}}] if draw(st.booleans()) else []
+    return spec([n, length, e] if batch_first else [length, n, e], *before, {kind: args})
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(attention_layers())
+def test_attention_and_transformer_layers(text):
+    """MultiheadAttention (need_weights=False: the fused kernel without dropout, the math path with
+    it), TransformerEncoderLayer in every arrangement, and TransformerEncoder stacks."""
+    assert predicted(text) == measured(text), text
+
+
+def test_attention_not_modelled_yet_says_so():
+    for kind, args in (("MultiheadAttention", {"num_heads": 2, "add_bias_kv": True}),
+                       ("TransformerDecoderLayer", {"nhead": 2, "memory": "src"})):
+        with pytest.raises(NotModelled, match=kind):
+            predicted(json.dumps({"inputs": {"x": [3, 2, 4], "src": [5, 2, 4]}, "layers": [{kind: args}]}))

@@ -79,6 +79,24 @@ class SequenceLayer(Layer):
     def keys(self, seq):
         return seq + int(bool(self.args.get("add_bias_kv"))) + int(bool(self.args.get("add_zero_attn")))
 
+    def attention_saved(self, x) -> list | None:
+        """What torch 2.13's self-attention (``need_weights=False``, as export calls it and the
+        transformer layers do) saves for backward, besides its input: the packed q/k/v projection
+        and the attention output (the out-projection's input); with dropout the math path's scaled
+        q and kᵀ copies, the probabilities, the dropout mask and the dropped probabilities; without,
+        the fused kernel's logsumexp per head and query. None where netcalc does not know it
+        (cross-attention, add_bias_kv, add_zero_attn, unbatched input, dropout 1)."""
+        a = self.args
+        if (len(x) != 3 or self.tensors or a.get("add_bias_kv") or a.get("add_zero_attn")
+                or not 0 <= a["dropout"] < 1):
+            return None
+        seq, batch, e = self.dims(x)
+        h = a[self.HEADS_KEY]
+        out = [((batch, seq, 3 * e), "act"), ((batch, seq, e), "act")]
+        if a["dropout"] > 0:
+            return out + [((batch, seq, e), "act")] * 2 + [((batch, h, seq, seq), "act")] * 3
+        return out + [((batch, h, seq), "act")]
+
     def attention_cache(self, x, memory=None):
         """K and V after their projections, ``(N, S, E)`` each (S: the keys' length, +1 with
         add_bias_kv, +1 with add_zero_attn), as a decoder's generation cache holds them."""
@@ -148,6 +166,10 @@ class MultiheadAttention(SequenceLayer):
     def kv_cache(self, x):
         return self.attention_cache(x, self.sources(x)[0])
 
+    def saved(self, x, y):
+        inner = self.attention_saved(x)
+        return None if inner is None else ["input", *inner]
+
     def flops(self, x, y):
         return self.attention_flops(x, *self.sources(x))
 
@@ -191,6 +213,27 @@ class TransformerEncoderLayer(SequenceLayer):
 
     def kv_cache(self, x):
         return self.attention_cache(x)
+
+    def saved(self, x, y):
+        """Self-attention's tensors (see attention_saved), then as torch's layer runs: each dropout's
+        mask, each residual sum (LayerNorm's input) and the norms' mean and rstd per token, the
+        feed-forward's input (a norm's output), the activation's tensor, and with dropout the
+        second Linear's input. norm_first normalises before each block instead: the input and the
+        first sum are then LayerNorm inputs, the last sum is nobody's."""
+        inner = self.attention_saved(x)
+        if inner is None or isinstance(self, (TransformerDecoderLayer, Transformer)):  # not modelled yet
+            return None
+        seq, batch, e = self.dims(x)
+        a, dropped = self.args, self.args["dropout"] > 0
+        width, hidden, stats = ((batch, seq, e), "act"), ((batch, seq, a["dim_feedforward"]), "act"), \
+            ((batch, seq, 1), "act")
+        mask = [width] if dropped else []
+        # the feed-forward block: linear1's input (a norm's output), the activation's tensor (relu: its
+        # output, gelu: its input), linear2's input (dropout's output, or gelu's own output), the masks
+        ff = [width, hidden] + ([hidden, hidden] if dropped else [hidden] * (a["activation"] == "gelu")) + mask
+        if a["norm_first"]:  # x + sa(norm1(x)); x + ff(norm2(x))
+            return ["input", stats, stats, width, *inner, *mask, width, stats, stats, *ff]
+        return ["input", *inner, *mask, width, stats, stats, *ff, width, stats, stats]
 
     def flops(self, x, y):
         seq, batch, e = self.dims(x)
@@ -370,6 +413,18 @@ class Stack:
 
     def kv_cache(self, x):
         return self.count() * super().kv_cache(x)
+
+    def saved(self, x, y):
+        """Each layer's, and the input of every layer after the first (the previous one's output,
+        which it does not save itself); with norm, the final LayerNorm's input and statistics."""
+        one = super().saved(x, y)
+        if one is None:
+            return None
+        seq, batch, e = self.dims(x)
+        width, stats = ((batch, seq, e), "act"), ((batch, seq, 1), "act")
+        rest = [s for s in one if s != "input"]
+        out = ["input", *rest] + [width, *rest] * (self.count() - 1)
+        return out + ([width, stats, stats] if self.args["norm"] else [])
 
     def flops(self, x, y):
         seq, batch, e = self.dims(x)
