@@ -84,6 +84,16 @@ def symbolic_spec(n: int, stages: int = 5) -> str:
     return "\n".join(lines) + "\n"
 
 
+def strided_spec(n: int, symbolic: bool) -> str:
+    """Issue 10's chain: ``n`` convs alternating k3 s2 p1 and k3 s1 p1 on [1, 16, H, W] (symbolic)
+    or [1, 16, 4096, 4096]; the sizes are ⌈H/2ᵏ⌉, the case where nested floors used to grow."""
+    size = "H, W" if symbolic else "4096, 4096"
+    lines = [f"name: strided chain ({n} layers)", f"input: [1, 16, {size}]", "layers:"]
+    for i in range(n):
+        lines.append(f"  - Conv2d: {{out_channels: 16, kernel_size: 3, stride: {2 - i % 2}, padding: 1}}")
+    return "\n".join(lines) + "\n"
+
+
 def write(name: str, text: str) -> str:
     path = os.path.join(OUT, name)
     with open(path, "w", encoding="utf-8") as fh:
@@ -337,6 +347,9 @@ def main() -> int:
                      "(rerun when netcalc/zoo/resnet50.yaml lands).")
     paths = {n: write(f"numeric_{n}.yaml", numeric_spec(n)) for n in (1000, 10000)}
     paths.update({f"sym{n}": write(f"symbolic_{n}.yaml", symbolic_spec(n)) for n in (100, 1000)})
+    for n in (100, 1000, 10000):
+        paths[f"strided_sym{n}"] = write(f"strided_symbolic_{n}.yaml", strided_spec(n, True))
+        paths[f"strided_num{n}"] = write(f"strided_numeric_{n}.yaml", strided_spec(n, False))
 
     nc = [NETCALC]
     cases = [
@@ -371,6 +384,13 @@ def main() -> int:
         Case("s1k_table", "symbolic chain [N, C, H, W], 1,000 layers, table", nc + ["summary", paths["sym1000"]],
              (3.0, None)),
     ]
+    for n in (100, 1000, 10000):  # issue 10: strided symbolic chains against their numeric twins
+        cases += [Case(f"ss{n}", f"strided symbolic chain [1, 16, H, W], {n:,} layers, --format json",
+                       nc + ["summary", paths[f"strided_sym{n}"], "--format", "json"], check=longest_expression,
+                       runs=1 if n == 10000 else None),
+                  Case(f"sn{n}", f"strided numeric chain [1, 16, 4096, 4096], {n:,} layers, --format json",
+                       nc + ["summary", paths[f"strided_num{n}"], "--format", "json"],
+                       runs=1 if n == 10000 else None)]
     has_solve = subprocess.run([NETCALC, "solve", "--help"], capture_output=True, env=env).returncode == 0
     fills = sorted(glob.glob(os.path.join(ROOT, "specs", "homework", "fill_*.yaml")))
     if has_solve:
@@ -404,7 +424,7 @@ def main() -> int:
         target = " and ".join(x for x in ((f"≤ {t_s:g} s" if t_s else ""), (f"≤ {t_m} MiB" if t_m else "")) if x)
         met = None if c.target is None else ((t_s is None or c.median <= t_s) and (t_m is None or c.rss <= t_m))
         note = c.note
-        if c.key in ("s100", "s1k") and isinstance(c.note, tuple):
+        if (c.key in ("s100", "s1k") or c.key.startswith("ss")) and isinstance(c.note, tuple):
             note = f"longest expression {c.note[0]} chars in a layer, {c.note[1]} in the totals"
         if not c.ok:
             note = (note + "; " if note else "") + "**exit code not 0**"
@@ -427,6 +447,17 @@ def main() -> int:
         a, b = by["s100"].note[0], by["s1k"].note[0]
         derived.append(f"| longest layer expression, symbolic 1,000 vs 100 layers | {b} vs {a} chars | bounded "
                        f"(not growing with depth) | {verdict(b <= 2 * a)} |")
+    for n in (100, 1000, 10000):
+        ratio = by[f"ss{n}"].median / by[f"sn{n}"].median
+        derived.append(f"| strided chain of {n:,} layers: symbolic / numeric time (medians) | {ratio:.1f}× | ≤ 3× "
+                       f"| {verdict(ratio <= 3)} |")
+    per = [by[f"ss{n}"].median / n for n in (1000, 10000)]
+    derived.append(f"| strided symbolic chain: time per layer at 10,000 / at 1,000 layers | {per[1] / per[0]:.2f} | "
+                   f"flat (≤ 1.5) | {verdict(per[1] / per[0] <= 1.5)} |")
+    if isinstance(by["ss1000"].note, tuple):
+        longest = by["ss1000"].note[0]
+        derived.append(f"| strided symbolic chain, 1,000 layers: longest shape formula | {longest} chars | < 200 | "
+                       f"{verdict(longest < 200)} |")
     solves = [c for c in cases if c.key == "solve"]
     if solves:
         worst = max(solves, key=lambda c: c.median)

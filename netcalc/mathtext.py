@@ -1,40 +1,69 @@
-"""Formulas as a person writes them, for tables: ``⌊(H + 2·P − K)/S⌋ + 1``, ``⌈H/2⌉``, ``C·K²·N/M``.
+"""Formulas as a person writes them: one printer, three styles.
 
-JSON and CSV keep sympy's own strings (the contract's, section 3); tables show these. ``ascii``
-gives the same forms in plain ASCII (``floor((H + 2*P - K)/S) + 1``, ``ceil(H/2)``, ``C*K^2*N/M``)
-for a terminal that is not UTF-8.
+* ``unicode`` (tables): ``⌊(H + 2·P − K)/S⌋ + 1``, ``⌈H/2⌉``, ``C·K²·N/M``, ``(H − 1) mod S``;
+* ``ascii`` (``--ascii``, a terminal that is not UTF-8): ``floor((H + 2*P - K)/S) + 1``,
+  ``ceil(H/2)``, ``C*K^2*N/M``;
+* ``sympy`` (JSON and CSV, the contract's section 3): the same forms in sympy's syntax, so that
+  ``sympy.parse_expr`` reads them back: ``floor((H + 2*P - K)/S) + 1``, ``ceiling(H/2)``,
+  ``C*K**2*N/M``, ``Mod(H - 1, S)``.
+
+⌊(a + m − 1)/m⌋ prints as ⌈a/m⌉, a quotient over a common denominator stays one fraction, and
+powers of two from 2³² on stay powers (``ceiling(H/2**500)``, not 151 digits): a formula's length
+follows its own arithmetic, not the depth of the network that made it.
 """
 
 from __future__ import annotations
+
+import math
 
 SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 _CACHE: dict = {}
 
 
-def math_text(x, ascii: bool = False) -> str:
-    """``x`` (an int, or a sympy expression) as a formula."""
+STYLES = ("unicode", "ascii", "sympy")
+POWER_OF_TWO = 32  # 2**k from this k on is printed as a power
+
+
+def math_text(x, ascii: bool = False, style: str | None = None) -> str:
+    """``x`` (an int, or a sympy expression) as a formula in ``style`` (default: unicode, or ascii)."""
+    style = style or ("ascii" if ascii else "unicode")
     if isinstance(x, int) or not hasattr(x, "free_symbols"):
         text = str(x)
-        return text if ascii else text.replace("-", "−")
-    key = (x, ascii)
+        return text if style != "unicode" else text.replace("-", "−")
+    key = (x, style)
     text = _CACHE.get(key)
     if text is None:
-        text = _CACHE[key] = _Printer(ascii).expr(x)
+        text = _CACHE[key] = _Printer(style).expr(x)
     return text
 
 
+def sympy_text(x) -> str:
+    """The contract's string for a symbolic quantity (JSON, CSV): sympy reads it back."""
+    return math_text(x, style="sympy")
+
+
 class _Printer:
-    def __init__(self, ascii: bool):
-        self.ascii = ascii
-        self.times, self.minus = ("*", "-") if ascii else ("·", "−")
+    def __init__(self, style: str):
+        self.style = style
+        self.ascii = style != "unicode"
+        self.times, self.minus = ("·", "−") if style == "unicode" else ("*", "-")
+
+    def integer(self, n: int) -> str:
+        sign, n = (self.minus, -n) if n < 0 else ("", n)
+        k = n.bit_length() - 1
+        if k >= POWER_OF_TWO and n == 1 << k:
+            if self.style == "unicode":
+                return f"{sign}2{str(k).translate(SUPERSCRIPT)}"
+            return f"{sign}2{'**' if self.style == 'sympy' else '^'}{k}"
+        return f"{sign}{n}"
 
     def expr(self, e) -> str:
         import sympy as sp
 
         if e.is_Integer:
-            return str(int(e)) if int(e) >= 0 else f"{self.minus}{-int(e)}"
+            return self.integer(int(e))
         if e.is_Rational:
-            return f"{self.expr(e.p)}/{e.q}" if e.p >= 0 else f"{self.minus}{-e.p}/{e.q}"
+            return f"{self.integer(int(e.p))}/{self.atom(sp.Integer(e.q))}"
         if e.is_Symbol:
             return e.name
         if e.is_Add:
@@ -43,9 +72,11 @@ class _Printer:
             return self.rounding(e)
         if isinstance(e, sp.Mod):
             a, b = e.args
+            if self.style == "sympy":
+                return f"Mod({self.expr(a)}, {self.expr(b)})"
             return f"({self.expr(a)}) mod {self.atom(b)}"
         if isinstance(e, (sp.Max, sp.Min)):
-            name = "max" if isinstance(e, sp.Max) else "min"
+            name = type(e).__name__ if self.style == "sympy" else type(e).__name__.lower()
             return f"{name}(" + ", ".join(self.expr(a) for a in e.args) + ")"
         if e.is_Mul or e.is_Pow:
             return self.fraction(e)
@@ -53,14 +84,36 @@ class _Printer:
 
     def add(self, e) -> str:
         out = ""
-        for i, term in enumerate(e.as_ordered_terms()):
+        for i, term in enumerate(self.ordered_terms(e)):
             negative = term.could_extract_minus_sign()
             text = self.expr(-term if negative else term)
+            if self.style != "sympy" and isinstance(-term if negative else term, sympy_module().Mod) and (
+                    negative or i > 0):
+                text = f"({text})"  # "x − (a mod b)": a mod written out binds looser than the minus
             if i == 0:
                 out = (self.minus if negative else "") + text
             else:
                 out += f" {self.minus if negative else '+'} {text}"
         return out
+
+    def ordered_terms(self, e) -> list:
+        """A sum's terms as a textbook orders them: more factors first, then by their letters
+        (``H·W + H − K + 2·P + 1``), numbers last. (sympy's own order costs a sort key per term,
+        which dominated printing a network's totals.)"""
+        def key(term):
+            coeff, rest = term.as_coeff_Mul()
+            if rest == 1:
+                return (1, 0, "")
+            return (0, -len(rest.args) if rest.is_Mul else -1, self.expr(rest))
+        return sorted(e.args, key=key)
+
+    def ordered_factors(self, e) -> list:
+        """A product's factors: numbers, then letters and their powers by name, then floors."""
+        def key(f):
+            base = f.base if f.is_Pow else f
+            rank = 0 if f.is_Number else 1 if base.is_Symbol else 2
+            return (rank, base.name if base.is_Symbol else self.expr(f))
+        return sorted(sympy_module().Mul.make_args(e), key=key)
 
     def fraction(self, e) -> str:
         import sympy as sp
@@ -78,7 +131,7 @@ class _Printer:
         if not e.is_Mul:
             return self.power(e) if e.is_Pow else self.expr(e)
         coeff, rest = e.as_coeff_Mul()
-        factors = [self.power(f) if f.is_Pow else self.atom(f) for f in rest.as_ordered_factors()]
+        factors = [self.power(f) if f.is_Pow else self.atom(f) for f in self.ordered_factors(rest)]
         if coeff == -1:
             return self.minus + self.times.join(factors)
         if coeff != 1:
@@ -90,19 +143,28 @@ class _Printer:
         b = self.atom(base)
         if exp.is_Integer and not self.ascii:
             return b + str(int(exp)).translate(SUPERSCRIPT)
-        return f"{b}^{self.atom(exp)}"
+        return f"{b}{'**' if self.style == 'sympy' else '^'}{self.atom(exp)}"
 
     def atom(self, e) -> str:
         text = self.expr(e)
-        simple = e.is_Symbol or (e.is_Integer and e >= 0) or e.func.__name__ in ("floor", "ceiling", "Max", "Min")
+        simple = (e.is_Symbol or (e.is_Integer and e >= 0 and text.isdigit())
+                  or e.func.__name__ in ("floor", "ceiling", "Max", "Min")
+                  or (e.func.__name__ == "Mod" and self.style == "sympy"))
         return text if simple else f"({text})"
 
     def rounding(self, e) -> str:
-        """⌊x⌋ and ⌈x⌉ of one fraction; ⌊(a + m − 1)/m⌋ is ⌈a/m⌉."""
+        """⌊x⌋ and ⌈x⌉ of one fraction; ⌊(a + m − 1)/m⌋ is ⌈a/m⌉ (a floor is inside many formulas
+        of a network: each is written once)."""
+        key = (e, self.style)
+        text = _CACHE.get(key)
+        if text is None:
+            text = _CACHE[key] = self._rounding(e)
+        return text
+
+    def _rounding(self, e) -> str:
         import sympy as sp
 
-        arg = sp.together(e.args[0])
-        num, den = sp.fraction(arg)
+        num, den = one_fraction(e.args[0])
         ceil = isinstance(e, sp.ceiling)
         if not ceil and den.is_Integer and den > 1:
             rest = sp.expand(num - (den - 1))
@@ -112,6 +174,30 @@ class _Printer:
         inner = self.expr(num)
         if den != 1:
             inner = f"{f'({inner})' if num.is_Add else inner}/{self.atom(den)}"
+        if self.style == "sympy":
+            return f"{'ceiling' if ceil else 'floor'}({inner})"
         if self.ascii:
             return f"{'ceil' if ceil else 'floor'}({inner})"
         return f"⌈{inner}⌉" if ceil else f"⌊{inner}⌋"
+
+
+def sympy_module():
+    import sympy
+
+    return sympy
+
+
+def one_fraction(x):
+    """(numerator, denominator) of ``x`` over a common denominator. A sum whose terms have number
+    coefficients (what strided layers make) is done term by term; others by sympy.together."""
+    import sympy as sp
+
+    terms = sp.Add.make_args(x)
+    parts = [t.as_coeff_Mul() for t in terms]
+    if any(not c.is_Rational or not (r.is_Symbol or r.is_Integer or r.is_Mul or r.is_Pow or r.func.__name__ in (
+            "floor", "ceiling")) or any(f.is_Pow and f.exp.is_negative for f in sp.Mul.make_args(r)) for c, r in parts):
+        return sp.fraction(sp.together(x))
+    den = 1
+    for c, _ in parts:
+        den = den * c.q // math.gcd(den, c.q)
+    return sp.Add(*[sp.Integer(c.p * (den // c.q)) * r for c, r in parts]), sp.Integer(den)

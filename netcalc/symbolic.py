@@ -83,6 +83,11 @@ def _floor(num, den):
     num, den = sp.sympify(num), sp.sympify(den)
     if num.is_Number and den.is_Number:
         return sp.floor(num / den)
+    if den == 1 and _integer_valued(num):  # a stride of 1: nothing to round (half of a typical chain)
+        return num
+    merged = _floor_affine(num, den)
+    if merged is not None:
+        return merged
     floors = [t for t in sp.Add.make_args(num) if isinstance(t, sp.floor)]
     if len(floors) == 1 and den.is_Integer and den > 0 and _integer_valued(num - floors[0]):
         num = floors[0].args[0] + (num - floors[0])
@@ -95,6 +100,34 @@ def _floor(num, den):
     whole = int(sp.floor(const)) if const.is_Rational else 0
     # ⌊y + c⌋ = ⌊y⌋ + c for integer c: keeps one canonical form, so equal sizes compare equal
     return sp.floor(rest + (const - whole), evaluate=False) + whole
+
+
+def _floor_affine(num, den):
+    """The common case of a strided layer after another, fast: ⌊(⌊Σ aᵢ·xᵢ + b⌋ + c)/s⌋ with number
+    coefficients is ⌊Σ (aᵢ/s)·xᵢ + (b + c)/s⌋, worked out with Python fractions (sympy's
+    expand of the same sum cost a millisecond a layer). None when ``num`` is not of that form."""
+    sp = sympy()
+    if not (den.is_Integer and den > 0):
+        return None
+    outer = num.as_coefficients_dict()
+    floors = [t for t in outer if isinstance(t, sp.floor)]
+    if len(floors) != 1 or outer[floors[0]] != 1 or any(t != 1 and t is not floors[0] for t in outer):
+        return None
+    c = outer.get(sp.S.One, 0)
+    if not c.is_Integer if hasattr(c, "is_Integer") else not isinstance(c, int):
+        return None
+    inner = floors[0].args[0].as_coefficients_dict()
+    if not all(v.is_Rational for v in inner.values()):
+        return None
+    s = int(den)
+    const = Fraction(int(c)) + sum((Fraction(int(v.p), int(v.q)) for t, v in inner.items() if t == 1), Fraction(0))
+    const /= s
+    whole = const.numerator // const.denominator
+    frac = const - whole
+    terms = [sp.Rational(int(v.p), int(v.q) * s) * t for t, v in inner.items() if t != 1]
+    if frac:
+        terms.append(sp.Rational(frac.numerator, frac.denominator))
+    return sp.floor(sp.Add(*terms), evaluate=False) + whole
 
 
 def fdiv(a: Dim, b: Dim) -> Dim:
@@ -162,12 +195,13 @@ _TEXT_CACHE: dict = {}
 
 
 def to_text(x) -> str:
-    """A value as the contract prints it: ints as digits, expressions in sympy's syntax."""
+    """A value as the contract prints it: ints as digits, expressions in sympy's syntax as
+    netcalc.mathtext writes it (``ceiling(H/2)``, ``floor((H + 2*P - K)/S) + 1``)."""
     if isinstance(x, (int, str, float, Fraction)) or not hasattr(x, "free_symbols"):
         return str(x)
     text = _TEXT_CACHE.get(x)
-    if text is None:  # sympy's printer is slow, and a size is printed for a row and the next row's input
-        text = _TEXT_CACHE[x] = str(x)
+    if text is None:  # a size is printed for a row and the next row's input
+        text = _TEXT_CACHE[x] = _sympy_text(x)
     return text
 
 
@@ -182,8 +216,14 @@ def to_json(x):
         return str(x)
     text = _TEXT_CACHE.get(x)
     if text is None:  # the same expression is printed several times (output of one layer, input of the next)
-        text = _TEXT_CACHE[x] = str(x)
+        text = _TEXT_CACHE[x] = _sympy_text(x)
     return text
+
+
+def _sympy_text(x) -> str:
+    from .mathtext import sympy_text
+
+    return sympy_text(x)
 
 
 def total(xs) -> Dim:

@@ -124,7 +124,7 @@ def test_solve_and_solve_padding_return_the_contract_documents():
         {"size": 28, "kernel": 3, "stride": 2, "padding": 1, "dilation": 1, "conv_output": 14, "output_padding": 1,
          "same_padding": [0, 1]}]}
     assert [a["conv_output"] for a in netcalc.solve_padding(size=[28, 30], kernel=3)["axes"]] == [26, 28]
-    assert netcalc.solve_padding(size="H", kernel=3, stride=2)["axes"][0]["conv_output"] == "floor(H/2 + 1/2) - 1"
+    assert netcalc.solve_padding(size="H", kernel=3, stride=2)["axes"][0]["conv_output"] == "ceiling(H/2) - 1"
     with pytest.raises(ValueError, match="does not fit"):
         netcalc.solve_padding(size=2, kernel=5)
 
