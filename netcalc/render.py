@@ -351,17 +351,52 @@ def _stacked(title, caption, cols, rows, totals, width) -> str:
         lines.append("  ".join(v for v in (number, head.get("name", ""), head.get("type", "")) if v.strip()
                                or v is number).rstrip())
         pairs = [f"{HEADERS[c]} {v}" for c, v in zip(cols, cells) if c not in ("index", "name", "type") and v]
-        line = "    "
-        for pair in pairs:
-            if line.strip() and len(line) + 3 + len(pair) > width:
-                lines.append(line.rstrip())
-                line = "    "
-            line += ((" | " if ASCII else " · ") if line.strip() else "") + pair
-        if line.strip():
-            lines.append(line.rstrip())
+        lines += _wrap(pairs, width, "    ", " | " if ASCII else " · ")
     if caption:
-        lines.append(caption)
+        lines += _wrap(caption.split(" · "), width, "", " · ")
     return "\n".join(lines)
+
+
+def _wrap(pieces: list[str], width: int, indent: str, sep: str) -> list[str]:
+    """``pieces`` joined by ``sep`` into lines of at most ``width`` characters (a piece longer than
+    that gets a line of its own)."""
+    lines, line = [], indent
+    for piece in pieces:
+        if line.strip() and len(line) + len(sep) + len(piece) > width:
+            lines.append(line.rstrip())
+            line = indent
+        if len(line) + len(sep) + len(piece) > width:  # a formula longer than the line: break it at + and −
+            *whole, piece = _break_formula(piece, width - len(indent) - 2, width - len(line) - len(sep))
+            lines.append(line + (sep if line.strip() else "") + whole[0])
+            lines += [indent + "  " + part for part in whole[1:]]
+            line = indent + "  "
+        line += (sep if line.strip() else "") + piece
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines
+
+
+def _break_formula(text: str, width: int, first: int) -> list[str]:
+    """``text`` cut before its top-level `` + `` and `` − `` (outside brackets) into pieces of at
+    most ``first`` characters, then ``width`` (a term longer than that stays whole)."""
+    cuts, depth = [], 0
+    for i, ch in enumerate(text):
+        depth += 1 if ch in "([⌊⌈" else -1 if ch in ")]⌋⌉" else 0
+        if depth == 0 and text[i:i + 3] in (" + ", " − ", " - "):
+            cuts.append(i)
+    pieces, start, limit = [], 0, first
+    while True:
+        fits = [c for c in cuts if start < c and c - start <= limit]
+        if len(text) - start <= limit or not fits:
+            later = [c for c in cuts if c > start] if len(text) - start > limit and not fits else []
+            if later:  # the next term alone is longer than the line
+                pieces.append(text[start:later[0]])
+                start, limit = later[0] + 1, width
+                continue
+            pieces.append(text[start:])
+            return pieces
+        pieces.append(text[start:fits[-1]])
+        start, limit = fits[-1] + 1, width
 
 
 def _rich_table(title, caption, headers, right, rows, totals, width, bold=None, no_wrap=None) -> str:

@@ -122,3 +122,29 @@ def test_no_orphan_golden_files(request):
             p.unlink()
         return
     assert not orphans, f"golden files without a runnable spec: {[p.name for p in orphans]} (--update-golden removes them)"
+
+
+# ----------------------------------------------------------------------------- tables at terminal widths
+
+WIDTH_CASES = [("summary", "classics/symbolic.yaml"), ("shapes", "classics/symbolic.yaml"),
+               ("summary", "zoo/resnet18.yaml"), ("memory", "classics/transformer_encoder.yaml")]
+WIDTH_DIR = GOLDEN / "widths"
+
+
+@pytest.mark.parametrize("columns", [80, 100, 120])
+@pytest.mark.parametrize("command, rel", WIDTH_CASES)
+def test_tables_fit_the_terminal(command, rel, columns, request, monkeypatch):
+    """Tables at 80, 100 and 120 columns: no line past the width, every column header whole (or
+    the one-block-per-layer layout), formulas in textbook form (issue 10)."""
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(app, [command, f"specs/{rel}", "--depth", "1"], env={**ENV, "COLUMNS": str(columns)})
+    assert result.exit_code == 0, result.stderr
+    actual = normalize(result.stdout)
+    assert max(len(line) for line in actual.splitlines()) <= columns
+    path = WIDTH_DIR / f"{command}__{rel.replace('/', '__')}.{columns}.txt"
+    if updating(request.config):
+        WIDTH_DIR.mkdir(exist_ok=True)
+        path.write_text(actual, encoding="utf-8")
+        return
+    assert path.exists(), f"no golden file {path.relative_to(ROOT)}; create it with --update-golden"
+    assert actual == normalize(path.read_text(encoding="utf-8")), f"{command} specs/{rel} at {columns} columns changed"
