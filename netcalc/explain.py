@@ -39,13 +39,15 @@ def num(v) -> str:
         return f"{v:,}"
     if isinstance(v, float):
         return f"{v:g}"
-    return to_text(v)
+    from .render import formula
+
+    return formula(v)  # as tables print it: ⌈H/2⌉, K·(K − 1)
 
 
 def term(v) -> str:
     """A value inside a formula: parenthesised when it is a compound expression."""
-    text = num(v) if is_int(v) else to_text(v)
-    if not is_int(v) and any(op in text for op in " +-*/"):
+    text = num(v)
+    if not is_int(v) and any(op in text for op in " +-*/·−"):
         return f"({text})"
     return text.replace(",", "")
 
@@ -114,14 +116,11 @@ def rf_transposed(axis: str, before, after, stride=None) -> list[Step]:
             Step(f"j_{axis}", jump, j1)]
 
 
-_LATEX = (("⌊", r"\left\lfloor "), ("⌋", r" \right\rfloor"), ("⌈", r"\left\lceil "), ("⌉", r" \right\rceil"),
-          ("·", r" \cdot "), ("−", "-"), ("×", r" \times "), (",", "{,}"))
-
-
 def to_latex(text: str) -> str:
     """'H' = ⌊(512 + …) / 2⌋ + 1 = 256' → LaTeX math (words stay text)."""
+    from .mathtext import latex
+
     label, _, rest = text.partition(" = ")
-    for a, b in _LATEX:
-        rest = rest.replace(a, b)
+    rest = latex(rest)
     label = label.replace("_", r"_{", 1) + "}" if "_" in label else label
     return f"${label} = {rest}$"

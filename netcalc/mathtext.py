@@ -15,8 +15,13 @@ follows its own arithmetic, not the depth of the network that made it.
 from __future__ import annotations
 
 import math
+import re
 
 SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+PLAIN_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
+# the unicode style's signs in LaTeX (Markdown tables, --explain --format markdown)
+LATEX = (("⌊", r"\left\lfloor "), ("⌋", r" \right\rfloor"), ("⌈", r"\left\lceil "), ("⌉", r" \right\rceil"),
+         ("·", r" \cdot "), ("−", "-"), ("×", r" \times "), (",", "{,}"), (" mod ", r" \bmod "))
 _CACHE: dict = {}
 
 
@@ -34,6 +39,15 @@ def math_text(x, ascii: bool = False, style: str | None = None) -> str:
     text = _CACHE.get(key)
     if text is None:
         text = _CACHE[key] = _Printer(style).expr(x)
+    return text
+
+
+def latex(text: str) -> str:
+    """A formula in the unicode style (a table cell, a worked step) as LaTeX math, without the
+    ``$``: ``⌈H/2⌉·K²`` → ``\\left\\lceil H/2 \\right\\rceil \\cdot K^{2}``."""
+    text = re.sub(r"[⁰¹²³⁴⁵⁶⁷⁸⁹⁻]+", lambda m: "^{" + m.group(0).translate(PLAIN_DIGITS) + "}", text)
+    for a, b in LATEX:
+        text = text.replace(a, b)
     return text
 
 

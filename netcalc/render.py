@@ -297,12 +297,23 @@ def _markdown(report: Report, cols, items) -> str:
     lines.append("| " + " | ".join(HEADERS[c] for c in cols) + " |")
     lines.append("|" + "|".join("---:" if c in right else "---" for c in cols) + "|")
     for d, row in items:
-        cells = [_label(row, d).replace(" ", "&nbsp;", 2 * d) if c == "name" else cell(row, c, True) for c in cols]
+        cells = [_label(row, d).replace(" ", "&nbsp;", 2 * d) if c == "name" else _md_math(cell(row, c, True), c)
+                 for c in cols]
         if isinstance(row, _BlockCells):
             cells = [f"**{c}**" if c else c for c in cells]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    lines.append("| " + " | ".join(f"**{t}**" if t else "" for t in _totals_cells(report, cols, True)) + " |")
+    totals = [_md_math(t, c) for t, c in zip(_totals_cells(report, cols, True), cols)]
+    lines.append("| " + " | ".join(f"**{t}**" if t else "" for t in totals) + " |")
     return "\n".join(lines)
+
+
+def _md_math(text: str, col: str) -> str:
+    """A cell with letters in it is a formula: LaTeX math in Markdown (``$\\left\\lceil H/2 \\right\\rceil$``)."""
+    if col in ("name", "type", "index") or ASCII or not any(ch.isalpha() for ch in text):
+        return text
+    from .mathtext import latex
+
+    return f"${latex(text)}$"
 
 
 def _table(report: Report, cols, items) -> str:

@@ -119,3 +119,33 @@ def test_the_table_styles_read_back(expr, point, ascii):
 def test_long_chains_stay_short(expr, sympy_form):
     """⌈H/2⌉ of ⌈H/2⌉ is ⌈H/4⌉, and 2⁵⁰⁰ stays a power: a formula's length follows its own arithmetic."""
     assert sympy_text(expr) == sympy_form
+
+
+def read_latex(text: str):
+    """LaTeX math (Markdown) back to the unicode style, then as a table formula."""
+    for tex, sign in ((r"\left\lfloor ", "⌊"), (r" \right\rfloor", "⌋"), (r"\left\lceil ", "⌈"),
+                      (r" \right\rceil", "⌉"), (r" \cdot ", "·"), (r" \bmod ", " mod "), (r" \times ", "×"),
+                      ("{,}", ",")):
+        text = text.replace(tex, sign)
+    text = re.sub(r"\^\{(-?\d+)\}", lambda m: m.group(1).translate(str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")),
+                  text)
+    assert "\\" not in text and "{" not in text, text
+    return read_table_formula(text.replace(" - ", " − "))
+
+
+@settings(max_examples=1000, deadline=None, derandomize=True, database=None)
+@given(formulas(), points)
+def test_the_latex_of_markdown_reads_back(expr, point):
+    from netcalc.mathtext import latex
+
+    if isinstance(expr, int):
+        return
+    back = read_latex(latex(math_text(expr)))
+    value = back.subs({symbol(n): v for n, v in point.items()}) if hasattr(back, "subs") else back
+    assert sp.Integer(value) == at(expr, point), (latex(math_text(expr)), expr)
+
+
+def test_markdown_tables_write_formulas_as_latex(cli):
+    out = cli("summary", "specs/classics/symbolic.yaml", "--format", "markdown").output
+    assert r"$B  \times  2 \cdot N  \times  \left\lceil H/2 \right\rceil" in out
+    assert "| 0 |" in out  # numbers stay plain
