@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .symbolic import is_int, prod, to_text
+from .symbolic import is_int, prod
 
 CONCERNS = ("shapes", "params", "flops", "rf")
 
