@@ -117,8 +117,8 @@ def refuse_several_inputs(spec: Spec, report: Report) -> None:
                         f"{', '.join(report.outputs)}", spec.key_pos.get("outputs"))
     for row in report.layers:
         layer = row.layer
-        if layer is not None and (layer.tensors or layer.entry.source is not None
-                                  or layer.named_outputs(row.input_shape)):
+        pieces = layer is not None and not layer.args.get("return_indices") and layer.named_outputs(row.input_shape)
+        if layer is not None and (layer.tensors or layer.entry.source is not None or pieces):
             key = next(iter(layer.tensors), "names" if layer.named_outputs(row.input_shape) else "from")
             raise SpecError(f"{row.name}: export (and check) write networks of one input for now; {key}: reads "
                             "another tensor", layer.entry.where(key))

@@ -110,3 +110,60 @@ def fractional_cases(draw):
 def test_fractional_max_pools_match_torch():
     # the windows' positions are random, their number is not: output_size or int(L * output_ratio)
     oracle.run_cases(fractional_cases(), check, min_ok=10, min_error=5, max_examples=50)
+
+
+@st.composite
+def unpool_cases(draw):
+    """MaxPool with return_indices, then MaxUnpool with its indices (and sometimes output_size, in
+    range or not; sometimes a kernel or stride other than the pool's)."""
+    rank = draw(st.integers(1, 3))
+    k = per_axis(draw, rank, st.integers(1, 3))
+    s = per_axis(draw, rank, st.integers(1, 3))
+    pool = {"kernel_size": k, "stride": s}
+    unpool = dict(pool)
+    if one_in(draw, 3):
+        unpool["padding"] = per_axis(draw, rank, st.integers(0, 1))
+    if one_in(draw, 4):
+        unpool["kernel_size"] = per_axis(draw, rank, st.integers(1, 4))
+    lead = [draw(st.integers(1, 2))] if draw(st.booleans()) else []
+    shape = spatial_input(draw, rank, lead, draw(st.integers(1, 3)), 9 if rank < 3 else 6)
+    size = None
+    if one_in(draw, 3):
+        size = [draw(st.integers(1, 14)) for _ in range(rank)]
+        unpool["output_size"] = size
+    return rank, shape, pool, unpool
+
+
+def test_max_unpool_matches_torch():
+    import json
+
+    from netcalc.errors import SpecError
+    from netcalc.network import analyze_text
+
+    def check(case):
+        rank, shape, pool, unpool = case
+        spec = {"input": shape, "layers": [{f"MaxPool{rank}d": {**pool, "return_indices": True, "name": "p"}},
+                                            {f"MaxUnpool{rank}d": {**unpool, "indices": "p.indices"}}]}
+        make_pool = getattr(torch.nn, f"MaxPool{rank}d")(**pool, return_indices=True)
+        args = {k: v for k, v in unpool.items() if k != "output_size"}
+        make_unpool = getattr(torch.nn, f"MaxUnpool{rank}d")(**args)
+        try:
+            with torch.no_grad():
+                out, idx = make_pool(torch.randn(shape))
+                y = make_unpool(out, idx, output_size=unpool.get("output_size"))
+        except (RuntimeError, ValueError) as e:
+            if "invalid max index" in str(e):  # an output smaller than the pool's input: the data decide
+                return "error"
+            with pytest.raises(SpecError):
+                analyze_text(json.dumps(spec), "x.yaml")
+            return "error"
+        if 0 in y.shape:  # torch makes empty tensors; netcalc refuses zero sizes (README, Reliability)
+            with pytest.raises(SpecError, match="size 0"):
+                analyze_text(json.dumps(spec), "x.yaml")
+            return "error"
+        report = analyze_text(json.dumps(spec), "x.yaml")
+        assert tuple(report.output_shape) == tuple(y.shape), spec
+        assert report.totals["params"] == 0 and report.totals["macs"] == 0
+        return "ok"
+
+    oracle.run_cases(unpool_cases(), check, min_ok=20, min_error=3, max_examples=120)

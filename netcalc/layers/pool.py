@@ -1,4 +1,5 @@
-"""Pooling: MaxPoolNd, AvgPoolNd, LPPoolNd, AdaptiveAvgPoolNd, AdaptiveMaxPoolNd, FractionalMaxPoolNd.
+"""Pooling: MaxPoolNd, AvgPoolNd, LPPoolNd, AdaptiveAvgPoolNd, AdaptiveMaxPoolNd, FractionalMaxPoolNd,
+and MaxUnpoolNd, which puts a max pool's values back where its indices say.
 
 FLOP convention (no MACs: pooling has no weights): a max window costs ``window - 1``
 comparisons per output element; an average or power-average window ``window`` operations
@@ -8,7 +9,7 @@ comparisons per output element; an average or power-average window ``window`` op
 from __future__ import annotations
 
 from ..arith import window_out
-from ..symbolic import is_int, prod
+from ..symbolic import is_int, known_positive, prod, same, to_text
 from .base import Arg, fmt_shape, numel
 from .conv import Windowed
 from .registry import ranked
@@ -100,6 +101,74 @@ class MaxPoolNd(PoolNd):
 
     def saved(self, x, y):
         return ["input", (y, "int64")]  # and the argmax of every window
+
+    def named_outputs(self, x):
+        """With ``return_indices: true``, ``NAME.indices``: the argmax of every window (MaxUnpool's
+        ``indices:``), the output's shape."""
+        return {f"{self.name}.indices": self.output_shape(x)} if self.args["return_indices"] else {}
+
+
+class MaxUnpoolNd(PoolNd):
+    """``torch.nn.MaxUnpoolNd``: the input's values put back at ``indices: NAME`` (a MaxPool's
+    ``NAME.indices`` with ``return_indices: true``, of the input's shape), zeros elsewhere.
+
+    ``out = (L - 1)·s - 2p + k`` per axis (stride defaults to kernel_size), or ``output_size``,
+    which torch accepts within ``s - 1`` of that. No MACs or FLOPs (a scatter). No receptive
+    field: which output unit an input unit lands on depends on the indices, that is on the data."""
+
+    TYPE = "MaxUnpool{}d"
+    FAMILY = "tconv"
+    ARGS = (Arg("kernel_size", kind="axes"), Arg("stride", None, "axes"), Arg("padding", 0, "axes"),
+            Arg("indices", kind="tensor"), Arg("output_size", None, "dims"))
+    FORWARD = "{m}({x}, indices)"
+
+    def validate(self):
+        a = self.args
+        if a.get("stride") is None:
+            a["stride"] = a["kernel_size"]
+        self.check_window_args(nonneg=("padding",))
+
+    def output_shape(self, x):
+        lead, c, spatial = self.split(x)
+        indices = self.tensors["indices"]
+        if len(indices) != len(x) or not all(same(p, q) for p, q in zip(indices, x)):
+            self.error(f"indices {fmt_shape(indices)} must have the input's shape {fmt_shape(x)}", "indices")
+        a = self.args
+        default = [(L - 1) * s - 2 * p + k for L, k, s, p in zip(spatial, a["kernel_size"], a["stride"], a["padding"])]
+        for d, L in zip(default, spatial):
+            if known_positive(d) is False:
+                self.error(f"the output would have size {to_text(d)} (from input {fmt_shape(spatial)}); a larger "
+                           "input or kernel, or less padding, is needed", "padding")
+        wanted = a["output_size"]
+        if wanted is None:
+            return (*lead, c, *default)
+        if len(wanted) == self.rank + 2:
+            wanted = wanted[2:]
+        if len(wanted) != self.rank:
+            self.error(f"output_size must have {self.rank} or {self.rank + 2} entries, got {len(wanted)}", "output_size")
+        for size, d, s in zip(wanted, default, a["stride"]):
+            if is_int(size) and is_int(d) and is_int(s) and not d - s < size < d + s:
+                self.error(f"output_size {to_text(size)} is not within {to_text(s)} - 1 of {to_text(d)} (from the "
+                           f"input, kernel, stride and padding)", "output_size")
+        return (*lead, c, *wanted)
+
+    def resampling(self) -> int:
+        return -1 if any(is_int(s) and s > 1 for s in self.args["stride"]) else 0
+
+    def warnings(self, x):
+        return []
+
+    def explain_shape(self, x, y):
+        return []
+
+    def flops(self, x, y):
+        return 0
+
+    def receptive_field(self, field):
+        return None
+
+    def saved(self, x, y):
+        return None  # not measured yet
 
 
 class AvgPoolNd(PoolNd):
@@ -254,6 +323,7 @@ class FractionalMaxPoolNd(Windowed):
 
 ranked(FractionalMaxPoolNd, 2, 3)
 ranked(MaxPoolNd)
+ranked(MaxUnpoolNd)
 ranked(AvgPoolNd, 2, 3)
 ranked(AvgPool1d, 1)
 ranked(LPPoolNd)

@@ -71,8 +71,6 @@ def canonical_names() -> list[str]:
 
 # torch.nn classes that are not spec layers, and why (netcalc layers prints them)
 NOT_LAYERS = {
-    "MaxUnpool1d, MaxUnpool2d, MaxUnpool3d": "need the indices a MaxPool returns with return_indices, a second "
-                                             "output netcalc does not follow yet",
     "AdaptiveLogSoftmaxWithLoss and the *Loss classes": "losses take targets and end a training step; they are "
                                                         "not part of the network",
     "LazyLinear, LazyConvNd, LazyConvTransposeNd, LazyBatchNormNd, LazyInstanceNormNd": "write the class they "
