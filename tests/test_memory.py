@@ -79,6 +79,9 @@ AFTER_CONV = [  # each behind Conv2d(3 → 4, k=1) on [2, 3, 6, 6]
     ("ZeroPad2d", {"padding": 1}), ("ReflectionPad2d", {"padding": 1}), ("Identity", {}),
     ("PixelShuffle", {"upscale_factor": 2}), ("ChannelShuffle", {"groups": 2}),
     ("Permute", {"dims": [0, 2, 3, 1]}), ("Mean", {"dim": [2, 3]}),
+    ("LPPool2d", {"norm_type": 2, "kernel_size": 2}), ("LPPool2d", {"norm_type": 3.0, "kernel_size": 3, "stride": 1}),
+    ("ReplicationPad2d", {"padding": 1}), ("CircularPad2d", {"padding": 1}),
+    ("AlphaDropout", {"p": 0.3}), ("AlphaDropout", {"p": 1.0}), ("FeatureAlphaDropout", {"p": 0.3}),
 ]
 
 

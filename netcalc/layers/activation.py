@@ -152,12 +152,14 @@ class Dropout(Layer):
         """The mask (the CPU's: activation dtype), one value per element, or per channel for the
         channel-wise kinds; p = 0 keeps the input, p = 1 a scalar."""
         p = self.args["p"]
-        if self.TYPE in ("AlphaDropout", "FeatureAlphaDropout"):
-            return None
         if p == 0:
             return []
         if p == 1:
             return [((), "act")]
+        if self.TYPE == "AlphaDropout":  # the affine mask b·(1 − mask) ...: one tensor of the input's size
+            return [(x, "act")]
+        if self.TYPE == "FeatureAlphaDropout":  # one per (sample, channel)
+            return [((*x[:2], *(1,) * (len(x) - 2)), "act")]
         channel = {"Dropout1d": 1, "Dropout2d": 2, "Dropout3d": 3}.get(self.TYPE)
         if channel is None:
             return [(x, "act")]

@@ -202,6 +202,11 @@ class LPPoolNd(PoolNd):
             Arg("ceil_mode", False, "bool"))
     AVERAGES = True  # an average pool of x**p underneath
 
+    def saved(self, x, y):
+        """torch's lp_pool: the input (for x**p), x**p (the average pool's input), and four tensors of
+        the output's size: the average, its relu and sign, and their product (for the last pow)."""
+        return ["input", (x, "act")] + [(y, "act")] * 4
+
 
 class AdaptivePoolNd(Windowed):
     """``torch.nn.AdaptiveAvgPoolNd``/``AdaptiveMaxPoolNd``: output ``(N, C, *output_size)``;

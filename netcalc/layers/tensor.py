@@ -515,7 +515,7 @@ ranked(PadNd)
 ranked(ConstantPadNd)
 PAD_MODES = {PadNd.MODE: PadNd}  # F.pad's mode → its family of pad layers (a constant value: ConstantPadNd)
 for _kind, _limit, _mode, _saves in (("Reflection", "less than", "reflect", ("input",)),
-                                     ("Replication", None, "replicate", None), ("Circular", "at most", "circular", None)):
+                                     ("Replication", None, "replicate", ("input",)), ("Circular", "at most", "circular", ())):
     PAD_MODES[_mode] = ranked(type(f"{_kind}PadNd", (PadNd,), {
         "TYPE": _kind + "Pad{}d", "__doc__": PadNd.__doc__, "CONSTANT": False, "LIMIT": _limit, "MODE": _mode,
         "TORCH_FUNCTIONS": (), "SAVES": _saves}))
