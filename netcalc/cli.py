@@ -9,11 +9,11 @@ from typing import List, Optional
 
 import typer
 
+from .api import read_source, zoo_dir, zoo_names
 from .errors import SpecError, UsageError
 from .escape import printable, printable_lines
-from .api import read_source, zoo_dir, zoo_names
-from .symbolic import MAX_BITS, ExprError, check_size
 from .spec import NAME as SYMBOL_NAME
+from .symbolic import MAX_BITS, ExprError, check_size
 
 app = typer.Typer(
     help="Exact PyTorch network arithmetic: shapes, parameters, MACs/FLOPs and receptive fields "
@@ -369,7 +369,8 @@ def solve(spec: str = SpecArg, set: Optional[List[str]] = SetOpt, no_bias: bool 
     fmt = format.value if isinstance(format, Format) else format
 
     def run():
-        from .solver import render_solve, solve_spec
+        from .solve_render import render_solve
+        from .solver import solve_spec
 
         result = with_spec(spec, lambda spec_: solve_spec(spec_, parse_sets(set), no_bias))
         emit(render_solve(result, fmt))
