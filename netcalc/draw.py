@@ -22,8 +22,8 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from .escape import xml_attr, xml_text
 
+from .escape import xml_attr, xml_text
 from .layers.registry import kind_of
 from .report import Report
 from .symbolic import is_int

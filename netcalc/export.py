@@ -30,8 +30,8 @@ import textwrap
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
-from .escape import py_comment, py_docstring, py_str
 from .errors import SpecError
+from .escape import py_comment, py_docstring, py_str
 from .layers import REGISTRY, Context, lookup
 from .layers.base import REQUIRED, axes_value
 from .layers.registry import UnknownType

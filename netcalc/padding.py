@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .arith import output_padding_for, same_padding, window_out
 from .errors import UsageError
-from .symbolic import ExprError, Dim, is_int, known_positive, parse_expr, to_json, to_text
+from .symbolic import Dim, ExprError, is_int, known_positive, parse_expr, to_json, to_text
 
 OPTIONS = ("size", "kernel", "stride", "padding", "dilation")
 DEFAULTS = {"stride": "1", "padding": "0", "dilation": "1"}

@@ -14,7 +14,6 @@ import re
 from .report import Report
 from .symbolic import is_int, to_text
 
-
 # column key → header
 HEADERS = {
     "index": "#", "name": "name", "type": "type", "input_shape": "input shape", "output_shape": "output shape",

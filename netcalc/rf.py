@@ -22,7 +22,6 @@ from math import gcd
 from .arith import rf_window_step
 from .symbolic import is_int, normalize
 
-
 # The longest period (phases per repeat) an exact field may have. A transposed step multiplies the
 # period by its stride, and the field stores one span per phase: Upsample(scale_factor=10000)
 # twice would need 10**8 of them. Beyond the limit the field is not computed (rf: null).

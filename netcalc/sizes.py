@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import SpecError, UsageError
 from . import network
+from .errors import SpecError, UsageError
 from .network import LimitError, analyze
 from .spec import Spec
 from .symbolic import free_names, parse_expr
-
 
 # The largest --max: the scan runs the whole shapes-only analysis once per value per letter (about
 # 1 ms for a small net, 8 ms for ResNet-50), so --max 1000000000 never ended. 4096 is 8 times the

@@ -7,6 +7,10 @@ symbol without a value. A layer may state ``expect:``, the output shape it must 
 
 How, without brute force:
 
+The modules: this one (setup, the search, the answer), :mod:`netcalc.blanks` (the spec walked
+into sites by the graph builder), :mod:`netcalc.solve_targets`, :mod:`netcalc.solve_layers`,
+:mod:`netcalc.arith` (one axis), :mod:`netcalc.solve_render` (output).
+
 * The layers are walked depth-first in order, which is also the order solutions are listed
   in. At each layer the incoming shape is known, and so is a *target* for its output: its
   own ``expect`` narrowed by the expectations of later layers, carried back through the
@@ -35,25 +39,20 @@ import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from itertools import product
-from math import gcd
 from typing import Any
 
 from .arith import (
     OPEN,
-    Unknown,
-    solve_axis,
-    spread_open,
     target_text,
-    transposed_size_range,
-    window_size_range,
 )
 from .blanks import BLANK, WORDS, Site, Variant, check_blank_kind, is_structured, per_axis_kind, variants
 from .errors import SpecError, did_you_mean
 from .layers import Context, lookup
 from .layers.base import REQUIRED, fmt_shape
-from .layers.linear import Flatten
 from .layers.registry import UnknownType
 from .network import merged_shape
+from .solve_layers import BUILD_ERRORS, Component, LayerUnknowns, _no_symbol, _Skip, _Unknown
+from .solve_targets import WIDTH_ARGS, Targets, hi_of, is_name, meet
 from .spec import Spec
 from .symbolic import ExprError, _tokens, is_int, normalize, parse_condition, parse_expr, symbol
 
@@ -64,19 +63,9 @@ BUDGET = 400_000  # candidate checks before the search gives up
 # so a real input fits, and two, since an error that depends on them names them
 INPUT_PROBES = (769, 1023, 1024)  # not only adjacent: strided floors map neighbours to one size
 
-AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
-# the argument names of a window layer's per-axis quantities, in the solver's short names
-WINDOW_ARGS = {"kernel_size": "k", "stride": "s", "padding": "p", "dilation": "d", "output_padding": "op"}
-CHANNEL_ARGS = ("in_channels", "out_channels", "groups", "depth_multiplier")
-# input widths a layer may state; solve takes them from the incoming shape
-WIDTH_ARGS = ("in_channels", "in_features", "input_size", "d_model", "embed_dim", "num_features",
-              "num_channels", "in1_features", "in2_features", "kdim", "vdim")
 # arguments written positionally in the generated torch code (input and output widths)
 POSITIONAL = set(WIDTH_ARGS) | {"out_channels", "out_features", "hidden_size", "normalized_shape",
                                  "num_embeddings", "embedding_dim"}
-NONNEGATIVE = ("padding", "output_padding", "proj_size", "padding_idx", "index")
-DIM_INDEX = ("dim", "dim0", "dim1", "start_dim", "end_dim", "dims")
-PRIMES = (1000003, 999983, 999979, 999961, 999959, 999953, 999931, 999917)
 
 
 # ============================================================================ results
@@ -146,17 +135,17 @@ def names_in(raw) -> list[str]:
     return out
 
 
-def is_name(raw) -> bool:
-    return isinstance(raw, str) and raw.isidentifier() and raw != BLANK
-
-
 class Stop(Exception):
     """Enough solutions (or work) to answer."""
 
 
 # ============================================================================ the plan
 
-class Solver:
+class Solver(Targets, LayerUnknowns):
+    """One search over a spec's sites: setup (unknowns, symbols), targets (solve_targets), the
+    depth-first walk in listing order, each layer's candidates (solve_layers) checked by building
+    the layer, and the answer."""
+
     def __init__(self, spec: Spec, values: dict | None = None, no_bias: bool = False, variant: Variant | None = None):
         self.spec = spec
         self.values = {**spec.symbols, **(values or {})}
@@ -313,17 +302,6 @@ class Solver:
         """An integer from a raw value with only the spec's own symbol values, or None."""
         return self.read_int(raw, self.values)
 
-    # ------------------------------------------------------------------ targets
-
-    def expect_target(self, site, values, src=None) -> tuple | None:
-        """The layer's ``expect`` as a target: ((v, v, src) | None per dim), or None."""
-        if site.entry.expect is None:
-            return None
-        out = []
-        for w in site.entry.expect:
-            v = self.read_int(w, values)
-            out.append(None if v is None else (v, v, src or site.name))
-        return tuple(out)
 
     def read_int(self, raw, values):
         """An integer from a raw value (int or expression) with ``values`` for its names, or None."""
@@ -339,250 +317,6 @@ class Solver:
             return v if is_int(v) else None
         return None
 
-    def backward(self):
-        """Carry every ``expect`` back through the layers whose arguments are known. A tensor that
-        several layers read must meet each one's target."""
-        targets: dict[int, tuple | None] = {}  # position (-1: the input) → target for that output
-        groups: dict[int, list] = {}
-        readers: dict[int, int] = {}
-        for site in self.sites:
-            for src in site.sources:
-                readers[src] = readers.get(src, 0) + 1
-        ties: dict[int, list] = {}  # position → [(merge, k, peer position, layers between)], see tie_target
-        for site in reversed(self.sites):
-            pos = site.index - 1
-            site.later = targets.get(pos)
-            site.groups = groups.get(pos, []) if readers.get(pos) == 1 else []
-            site.ties = [t for t in ties.get(pos, []) if t[2] < pos]  # the peer is known when the site is reached
-            own = self.expect_target(site, self.values) if site.entry is not None else None
-            t_out = meet(own, site.later)
-            self.bound_symbol(site, t_out)
-            if site.op is None:
-                passed = [(site.sources[0], self.preimage(site, t_out), self.group_preimage(site, t_out, site.groups))]
-                ties.setdefault(site.sources[0], []).extend(
-                    (merge, k, peer, [*between, site]) for merge, k, peer, between in ties.get(pos, []))
-            else:
-                passed = [(src, meet(self.merge_preimage(site, t_out, k), self.merge_known(site, k, t_out)), [])
-                          for k, src in enumerate(site.sources)]
-                for k, src in enumerate(site.sources):  # the other inputs of a merge must line up with this one
-                    ties.setdefault(src, []).extend((site, k, peer, []) for peer in site.sources if peer != src)
-            for src, t, g in passed:
-                targets[src] = meet(targets[src], t) if src in targets else t
-                groups[src] = g
-        self.input_target = targets.get(-1)
-
-    def merge_known(self, site, k: int, t_out) -> tuple | None:
-        """The dims of a merge's ``k``-th input that its other inputs fix whatever the unknowns are
-        (a residual's main branch ending in a conv of 32 channels makes its input 32 channels; a
-        concat of 15 channels with a 3-channel branch makes the other branch 12)."""
-        if site.op not in ("Add", "Concat"):
-            return None
-        shapes = [self.sites[src].shape if src >= 0 else None for j, src in enumerate(site.sources) if j != k]
-        n = len(self.sites[site.sources[k]].shape or ()) if site.sources[k] >= 0 else site.ndim_in
-        out = [None] * (n or 0)
-        for shape in shapes:
-            if shape is None or len(shape) != len(out):
-                continue
-            for i, v in enumerate(shape):
-                if is_int(v) and i != site.dim:
-                    out[i] = (v, v, site.name)
-        d = site.dim
-        if (site.op == "Concat" and d is not None and d < len(out) and t_out is not None and d < len(t_out)
-                and t_out[d] is not None and all(sh is not None and d < len(sh) for sh in shapes)):
-            # the others' sizes along dim: known, or at least 1 (netcalc has no empty tensors)
-            known = all(is_int(sh[d]) for sh in shapes)
-            least = sum(sh[d] if is_int(sh[d]) else 1 for sh in shapes)
-            lo = t_out[d][0] - least if known else 1
-            hi = None if t_out[d][1] is None else t_out[d][1] - least
-            out[d] = (max(lo, 1), hi, t_out[d][2])
-        return tuple(out) if any(t is not None for t in out) else None
-
-    def tie_target(self, site, x, path) -> tuple | None:
-        """What the merges further on need of the site's output, now that the tensors they join it
-        with are known: a residual's main branch must end in the shape of its input, carried back
-        through the layers after the site whose arguments are known."""
-        out = None
-        for merge, k, peer, between in site.ties:
-            shape = path[peer][3] if peer >= 0 else x
-            t = self.merge_preimage(merge, tuple((v, v, merge.name) for v in shape), k)
-            for later in between:
-                if t is None:
-                    break
-                t = self.preimage(later, t)
-            out = meet(out, t)
-        return out
-
-    def bound_symbol(self, site, t_out):
-        """A conv whose out_channels is a symbol written alone makes its output channels that
-        symbol: a target for them bounds the symbol wherever it is first seen (a block's ``planes``
-        sets two convs; the expect after the second one fixes it for the first)."""
-        from .layers.conv import ConvNd, ConvTransposeNd
-
-        raw = site.entry.args.get("out_channels") if site.entry is not None and site.op is None else None
-        if not is_name(raw) or t_out is None or not issubclass(site.cls, (ConvNd, ConvTransposeNd)):
-            return
-        lead = len(t_out) - site.cls.rank - 1
-        if 0 <= lead < len(t_out) and t_out[lead] is not None:
-            vid = "$" + raw
-            self.symbol_targets[vid] = meet_dim(self.symbol_targets.get(vid), t_out[lead])
-
-    @staticmethod
-    def merge_preimage(site, t_out, k: int):
-        """What a merge's output target says of its ``k``-th input: all of it for Add (and
-        Multiply's first input, which has the output's shape), all but the joined dim for Concat."""
-        if t_out is None:
-            return None
-        if site.op == "Concat":
-            return tuple(None if i == site.dim else t for i, t in enumerate(t_out))
-        if site.op == "Multiply" and k > 0:
-            return None
-        return t_out
-
-    def group_preimage(self, site, t_out, groups) -> list:
-        """Product constraints on the layer's input: Flatten's merged dims multiply to its exact
-        target; shape-preserving layers pass them on."""
-        cls, n = site.cls, site.ndim_in
-        if getattr(cls, "PASS_RF", False):
-            return groups
-        if not issubclass(cls, Flatten) or n is None or t_out is None:
-            return []
-        s = self.static_int(site.entry.args.get("start_dim", 1))
-        e = self.static_int(site.entry.args.get("end_dim", -1))
-        if s is None or e is None or not (-n <= s < n and -n <= e < n) or s % n > e % n:
-            return []
-        s, e = s % n, e % n
-        t = t_out[s] if s < len(t_out) else None
-        if t is None or t[1] is None or t[0] != t[1]:
-            return []
-        return [(tuple(range(s, e + 1)), t[0], t[2])]
-
-    def static_axis(self, site, name, rank):
-        """Per-axis integer values of a window argument (None where unknown), or None."""
-        cls = site.cls
-        arg = next((a for a in cls.ARGS if a.name == name), None)
-        if arg is None:
-            return None
-        raw = site.entry.args.get(name, arg.default)
-        if raw is None or raw is REQUIRED:
-            return None
-        if isinstance(raw, str) and raw.strip().lower() in ("same", "valid"):
-            return raw.strip().lower()
-        items = raw if isinstance(raw, list) else [raw] * rank
-        if len(items) != rank:
-            return None
-        return [self.static_int(v) for v in items]
-
-    def preimage(self, site, t_out) -> tuple | None:
-        """Target for a layer's input, given the target for its output (static: the spec's own values;
-        an unknown argument loosens the bound it would set)."""
-        from .layers.conv import DepthwiseConvNd, PointwiseConvNd, Windowed
-        from .layers.pool import AdaptivePoolNd, PoolNd
-
-        cls, n = site.cls, site.ndim_in
-        if n is None:
-            return None
-        t_in: list = [None] * n
-        if t_out is not None and len(t_out) == n:
-            if getattr(cls, "PASS_RF", False) or cls.KEEPS == "all":
-                t_in = list(t_out)
-            elif issubclass(cls, Windowed) and n in (cls.rank + 1, cls.rank + 2):
-                r = cls.rank
-                t_in[: n - r - 1] = t_out[: n - r - 1]
-                if issubclass(cls, (PoolNd, AdaptivePoolNd)):
-                    t_in[n - r - 1] = t_out[n - r - 1]
-                elif issubclass(cls, DepthwiseConvNd):
-                    m = self.static_int(site.entry.args.get("depth_multiplier", 1))
-                    t = t_out[n - r - 1]
-                    if m and t is not None:
-                        t_in[n - r - 1] = (-(-t[0] // m), None if t[1] is None else t[1] // m, t[2])
-                if issubclass(cls, AdaptivePoolNd):
-                    size = site.entry.args.get("output_size")
-                    items = size if isinstance(size, list) else [size] * r
-                    for a in range(r):
-                        if a < len(items) and items[a] is None:
-                            t_in[n - r + a] = t_out[n - r + a]
-                elif not issubclass(cls, PointwiseConvNd):
-                    for a in range(r):
-                        t = t_out[n - r + a]
-                        if t is not None:
-                            t_in[n - r + a] = self.axis_preimage(site, cls, r, a, t)
-                else:
-                    t_in[n - r:] = t_out[n - r:]
-            elif cls.KEEPS == "all_but_last":
-                t_in[:-1] = t_out[:-1]
-            elif issubclass(cls, Flatten):
-                s = self.static_int(site.entry.args.get("start_dim", 1))
-                e = self.static_int(site.entry.args.get("end_dim", -1))
-                if s is not None and e is not None and -n <= s < n and -n <= e < n:
-                    s, e = s % n, e % n
-                    if s <= e:
-                        t_in[:s] = t_out[:s]
-                        t_in[e + 1:] = t_out[s + 1:]
-                        t = t_out[s]
-                        if t is not None and t[1] is not None and t[0] == t[1]:  # the merged dims divide it
-                            t_in[s:e + 1] = [(1, t[0], t[2], t[0])] * (e + 1 - s)
-        # an input width the layer states is a target for what flows in
-        for key in WIDTH_ARGS:
-            v = self.static_int(site.entry.args.get(key))
-            if v is None or key in ("kdim", "vdim"):
-                continue
-            if key in ("in_channels", "num_features") and getattr(cls, "rank", 0) and n > cls.rank:
-                idx = n - cls.rank - 1
-            elif key == "num_channels":
-                idx = 1 if n > 1 else None
-            else:
-                idx = n - 1
-            if idx is not None:
-                t_in[idx] = meet_dim(t_in[idx], (v, v, site.name))
-        return tuple(t_in)
-
-    def axis_preimage(self, site, cls, r, a, t):
-        """Input sizes along axis ``a`` that can give an output in ``t``: exact when the layer's
-        arguments are known; otherwise the bounds that hold whatever the unknowns are (the
-        output grows with the size and padding, and shrinks with kernel, dilation and stride;
-        a transposed conv's output grows with everything but padding)."""
-        from .layers.conv import ConvTransposeNd
-        from .layers.pool import PoolNd
-
-        has = {x.name for x in cls.ARGS}
-        vals = {}
-        for arg in ("kernel_size", "stride", "padding", "dilation", "output_padding"):
-            v = self.static_axis(site, arg, r) if arg in has else None
-            vals[arg] = v if isinstance(v, str) or v is None else v[a]
-        lo, hi, src = t[0], t[1], t[2]
-        k, s = vals["kernel_size"], vals["stride"]
-        if issubclass(cls, PoolNd) and site.entry.args.get("stride") is None:
-            s = k  # a pool's stride defaults to its kernel
-        d = vals["dilation"] if "dilation" in has else 1
-        p = vals["padding"] if "padding" in has else 0
-        low, high = 1, None
-        if issubclass(cls, ConvTransposeNd):
-            op = vals["output_padding"] if "output_padding" in has else 0
-            if isinstance(p, str) or isinstance(op, str):
-                return None
-            if s is not None and k is not None and (d is not None or k == 1) and op is not None:
-                rng = transposed_size_range(lo, None, k, s, p or 0, d or 1, op)
-                low = rng[0] if rng else None
-            if hi is not None and p is not None:
-                rng = transposed_size_range(1, hi, k or 1, s or 1, p, d or 1, op or 0)
-                high = rng[1] if rng else 0
-        else:
-            if p == "same":
-                return (lo, hi, src) if s in (1, None) else None
-            if p == "valid":
-                p = 0
-            ceil = site.entry.args.get("ceil_mode", False) not in (False, None, "false")
-            if p is not None:
-                rng = window_size_range(lo - 1 if ceil else lo, None, k or 1, s or 1, p, (d or 1) if k else 1)
-                low = rng[0] if rng else None
-            if hi is not None and k is not None and s is not None and (d is not None or k == 1):
-                rng = window_size_range(1, hi, k, s, p or 0, d or 1)
-                high = rng[1] if rng else 0
-        if low is None:
-            return (1, 0, src)  # no size fits
-        if low <= 1 and high is None:
-            return None
-        return (low, high, src)
 
     # ------------------------------------------------------------------ the search
 
@@ -883,7 +617,7 @@ class Solver:
         own = self.expect_target(site, self.env(values))
         if own is not None and site.later is not None and len(own) == len(site.later):
             for i, (a, b) in enumerate(zip(own, site.later)):
-                if a is not None and b is not None and (a[0] > _hi(b) or b[0] > _hi(a)):
+                if a is not None and b is not None and (a[0] > hi_of(b) or b[0] > hi_of(a)):
                     self.note(site.index, f"{site.name}: its expect says dim {i} is {target_text(a)}, but the expect of "
                                           f"{b[2]} needs {target_text(b)} there")
                     return
@@ -934,316 +668,6 @@ class Solver:
             return False
         return True
 
-    # ------------------------------------------------------------------ window layers
-
-    def window_components(self, site, cls, x, values, blanks, bare, target):
-        from .layers.conv import ConvTransposeNd, PointwiseConvNd
-        from .layers.pool import PoolNd
-
-        r = cls.rank
-        if len(x) not in (r + 1, r + 2):
-            self.note(site.index, f"{site.name} ({cls.TYPE}): expects a {r + 1}-D or {r + 2}-D input, "
-                                  f"got {len(x)}-D shape {fmt_shape(x)}")
-            return None, set()
-        if target is not None and len(target) != len(x):
-            self.note(site.index, f"{site.name}: the output has {len(x)} dimensions, but the expected shape "
-                                  f"has {len(target)}")
-            return None, set()
-        env = self.env(values)
-        slot_var = {(arg, axis): vid for vid, arg, axis in blanks}
-        for vid in bare:  # a symbol written as a whole value: one unknown for every place it stands
-            n = self.vars[vid].key
-            for arg, raw in site.entry.args.items():
-                if raw == n:
-                    count = self.slot_count(site, arg)
-                    for a in (range(count) if count else [None]):
-                        slot_var[(arg, a)] = vid
-                elif isinstance(raw, list):
-                    for a, item in enumerate(raw):
-                        if item == n:
-                            slot_var[(arg, a)] = vid
-        argnames = {a.name for a in cls.ARGS}
-
-        def value(arg, axis):
-            """Known int, a var id (str starting with a digit or $), or the default."""
-            key = (arg, axis if self.slot_count(site, arg) else None)
-            if key in slot_var:
-                return Unknown(slot_var[key])
-            spec_arg = next((a for a in cls.ARGS if a.name == arg), None)
-            if spec_arg is None:
-                return None
-            raw = site.entry.args.get(arg, spec_arg.default)
-            if raw is REQUIRED:
-                raise SpecError(f"{cls.TYPE} needs {arg!r}", site.entry.pos)
-            if arg == "bias" and self.no_bias:
-                return False
-            if isinstance(raw, bool) or raw is None or raw is REQUIRED:
-                return raw
-            if isinstance(raw, str) and raw.strip().lower() in ("same", "valid"):
-                return raw.strip().lower()
-            if isinstance(raw, list):
-                raw = raw[axis] if axis is not None and axis < len(raw) else None
-            if isinstance(raw, str) and spec_arg.kind == "bool":
-                return raw.lower() == "true"
-            v = self.read_int(raw, env)
-            if v is None:
-                raise _Skip
-            return v
-
-        comps: list[Component] = []
-        opened: set[str] = set()
-        lead = len(x) - r - 1
-        c_in = x[lead]
-        # ---------------------------------------------------------- channels
-        ch_target = target[lead] if target is not None else None
-        if issubclass(cls, PoolNd):
-            if ch_target is not None and not ch_target[0] <= c_in <= _hi(ch_target):
-                self.note(site.index, self.unmet_text(site, ch_target, "in the channels", ch_target,
-                                                      f"pooling keeps the {c_in} incoming channels"))
-                return None, set()
-        else:
-            comp = self.channel_component(site, cls, c_in, ch_target, value, opened)
-            if comp is None:
-                return None, set()
-            if comp.vars:
-                comps.append(comp)
-        # ---------------------------------------------------------- axes
-        transposed = issubclass(cls, ConvTransposeNd)
-        ceil = value("ceil_mode", None) if "ceil_mode" in argnames else False
-        for a in range(r):
-            L = x[lead + 1 + a]
-            t = target[lead + 1 + a] if target is not None else None
-            lo, hi = (1, None) if t is None else (max(1, t[0]), t[1])
-            q = {}
-            for arg, short in WINDOW_ARGS.items():
-                if arg in argnames:
-                    q[short] = value(arg, a)
-                elif short in ("p", "op"):
-                    q[short] = 0
-                elif short == "d":
-                    q[short] = 1
-            if q.get("s") is None and issubclass(cls, PoolNd):
-                q["s"] = "tied"
-            if issubclass(cls, PointwiseConvNd):
-                q = {"k": 1, "s": 1, "p": 0, "d": 1}
-            order = sorted((n for n in q if isinstance(q[n], Unknown)), key=lambda n: self.vars[q[n].id].order)
-            rows, vars_, open_a, why = solve_axis(L, lo, hi, q, ceil, transposed=transposed,
-                                                  pool=issubclass(cls, PoolNd), order=order, span=self.span)
-            if not rows:
-                self.note(site.index, lambda t=t, a=a, lo=lo, hi=hi, why=why: self.unmet_text(
-                    site, t, f"along {AXIS_NAMES[r][a]}", (lo, hi), why()))
-                return None, set()
-            opened |= open_a
-            if vars_:
-                comps.append(Component(tuple(vars_), rows))
-        # ---------------------------------------------------------- switches that do not change the shape
-        covered = {v for c in comps for v in c.vars}
-        for vid in bare:
-            if vid not in covered:
-                raise SpecError(f"{site.name}: solve cannot find the symbol {self.vars[vid].shown} where it stands",
-                                site.entry.pos)
-        for vid, arg, axis in blanks:
-            if vid not in covered and self.vars[vid].kind == "bool":
-                comps.append(Component((vid,), [(False,), (True,)]))
-                covered.add(vid)
-            elif vid not in covered:
-                raise SpecError(f"{site.name}: solve cannot find {arg} here",
-                                site.entry.key_pos.get(arg, site.entry.pos))
-        return comps, opened
-
-    def unmet_text(self, site, t, where: str, want, core: str) -> str:
-        """``Conv2d_1: expect [1, 4, 100, 1] cannot be met along W: <core>``."""
-        if t is None or len(t) < 3 or t[2] in (None, site.name):
-            shown = "[" + ", ".join(map(str, site.entry.expect or [])) + "]"
-            return f"{site.name}: expect {shown} cannot be met {where}: {core}"
-        return (f"{site.name}: the output {where} must be {target_text(want)} for the expect of {t[2]}, "
-                f"which cannot be met: {core}")
-
-    def channel_component(self, site, cls, c_in, t, value, opened):
-        from .layers.conv import DepthwiseConvNd, PointwiseConvNd
-
-        lo, hi = (1, None) if t is None else (max(1, t[0]), t[1])
-        slots = {}
-        for arg in CHANNEL_ARGS:
-            if arg in {a.name for a in cls.ARGS}:
-                slots[arg] = value(arg, None)
-        if issubclass(cls, PointwiseConvNd):
-            slots["groups"] = 1
-        if issubclass(cls, DepthwiseConvNd):
-            slots["groups"] = c_in
-        lists = {}
-        any_open: set[str] = set()
-        for arg, v in slots.items():
-            if not isinstance(v, Unknown):
-                lists[arg] = [v if v is not None else c_in] if arg == "in_channels" else [v]
-                continue
-            if arg == "in_channels":
-                lists[arg] = [c_in]
-            elif arg == "out_channels":
-                lo_c, hi_c = lo, hi
-                bound = self.symbol_targets.get(v.id)  # the symbol's width further on
-                if bound is not None:
-                    lo_c, hi_c = max(lo, bound[0]), bound[1] if hi is None else hi if bound[1] is None else min(
-                        hi, bound[1])
-                top = hi_c if hi_c is not None else lo_c + self.span - 1
-                if hi_c is None:
-                    any_open.add(v.id)
-                lists[arg] = list(range(lo_c, top + 1))
-            elif arg == "groups":
-                lists[arg] = [g for g in range(1, c_in + 1) if c_in % g == 0]
-            elif arg == "depth_multiplier":
-                first = -(-lo // c_in)
-                last = hi // c_in if hi is not None else first + self.span - 1
-                if hi is None:
-                    any_open.add(v.id)
-                lists[arg] = list(range(max(1, first), last + 1))
-        names = list(lists)
-        unknown = [a for a in names if isinstance(slots[a], Unknown)]
-        rows = []
-        seen = set()
-        for combo in product(*(lists[a] for a in names)):
-            got = dict(zip(names, combo))
-            out = c_in * got["depth_multiplier"] if "depth_multiplier" in got else got["out_channels"]
-            g = got.get("groups", 1)
-            if not (lo <= out and (hi is None or out <= hi)):
-                continue
-            if not is_int(g) or g < 1 or c_in % g or out % g:
-                continue
-            ids = {}
-            ok = True
-            for a in unknown:
-                vid = slots[a].id
-                if vid in ids and ids[vid] != got[a]:
-                    ok = False
-                ids[vid] = got[a]
-            if not ok:
-                continue
-            row = tuple(ids.values())
-            if row not in seen:
-                seen.add(row)
-                rows.append(row)
-        if not rows:
-            known = {a: v for a, v in slots.items() if not isinstance(v, Unknown)}
-            out = known.get("out_channels")
-            if "depth_multiplier" in known and known["depth_multiplier"] is not None:
-                out = c_in * known["depth_multiplier"]
-            if out is not None and t is not None and not lo <= out <= _hi(t):
-                msg = f"out_channels is {out}"
-            elif t is not None and issubclass(cls, DepthwiseConvNd):
-                msg = f"a depthwise conv has a multiple of its {c_in} input channels"
-            else:
-                msg = "no out_channels/groups fit (groups must divide both channel counts)"
-            self.note(site.index, self.unmet_text(site, t, "in the channels", (lo, hi), msg))
-            return None
-        ids = []
-        for a in unknown:
-            if slots[a].id not in ids:
-                ids.append(slots[a].id)
-        if any_open:
-            opened |= spread_open(ids, rows, any_open, self.span)
-        return Component(tuple(ids), rows)
-
-    # ------------------------------------------------------------------ other layers
-
-    def generic_components(self, site, cls, x, values, blanks, bare, target):
-        env = self.env(values)
-        slots = [(vid, arg, axis) for vid, arg, axis in blanks]
-        for vid in bare:
-            n = self.vars[vid].key
-            for arg, raw in site.entry.args.items():
-                if raw == n:
-                    slots.append((vid, arg, None))
-                elif isinstance(raw, list):
-                    slots += [(vid, arg, a) for a, item in enumerate(raw) if item == n]
-        kinds = {a.name: a.kind for a in cls.ARGS}
-        ints = []
-        comps = []
-        opened = set()
-        seen = set()
-        for vid, arg, axis in slots:
-            if vid in seen:
-                continue
-            seen.add(vid)
-            if self.vars[vid].kind == "bool" or kinds.get(arg) == "bool":
-                comps.append(Component((vid,), [(False,), (True,)]))
-            elif arg in WIDTH_ARGS:
-                comps.append(Component((vid,), [(v,) for v in sorted(set(x))]))
-            else:
-                ints.append((vid, arg, axis))
-        if ints:
-            relations, y_probe = self.prime_probe(site, cls, x, values, env, slots, ints)
-            big = max([1, *x, *(t[1] for t in (target or ()) if t is not None and t[1] is not None),
-                       *(v for v in (self.read_int(r, env) for r in site.entry.args.values()) if v)])
-            for vid, arg, axis in ints:
-                vmin = 0 if arg in NONNEGATIVE else 1
-                if arg in DIM_INDEX:
-                    comps.append(Component((vid,), [(v,) for v in range(-len(x), len(x))]))
-                    continue
-                rel = relations.get(vid) if relations is not None else None
-                if relations is None:      # the probe failed: a bounded scan
-                    comps.append(Component((vid,), [(v,) for v in range(vmin, big + 1)]))
-                    continue
-                if rel is not None:
-                    idx, coef = rel
-                    t = target[idx] if target is not None and idx < len(target) else None
-                    div = self.divisor(site, idx, t, relations, y_probe)
-                    if div is not None:  # the dim must divide a number: its divisors only
-                        lo_t = t[0] if t is not None else 1
-                        hi_t = min(div, t[1]) if t is not None and t[1] is not None else div
-                        comps.append(Component((vid,), [(v,) for v in range(max(vmin, 1), div // coef + 1)
-                                                        if div % (coef * v) == 0 and lo_t <= coef * v <= hi_t]))
-                        continue
-                    if t is not None and t[1] is not None:
-                        first = max(vmin, -(-t[0] // coef))
-                        comps.append(Component((vid,), [(v,) for v in range(first, t[1] // coef + 1)]))
-                        continue
-                    first = max(vmin, -(-t[0] // coef)) if t is not None else vmin
-                else:
-                    first = vmin
-                opened.add(vid)
-                comps.append(Component((vid,), [(v,) for v in range(first, first + self.span)]))
-        return comps, opened
-
-    def prime_probe(self, site, cls, x, values, env, slots, ints):
-        """Which output dim each integer unknown becomes (``dim = coef * value``), by building the
-        layer once with large primes for them; None when that build fails."""
-        widths = [s for s in slots if s[1] in WIDTH_ARGS]
-        primes = {vid: PRIMES[i % len(PRIMES)] + 0 for i, (vid, _, _) in enumerate(ints)}
-        for combo in product(*[sorted(set(x))] * len(widths)):
-            trial = {**values, **primes, **{w[0]: c for w, c in zip(widths, combo)}}
-            for vid, _, _ in slots:
-                if vid not in trial:
-                    trial[vid] = False
-            try:
-                entry = replace(site.entry, args=self.concrete_args(site, trial), name=site.name, expect=None)
-                layer = cls(entry, Context(self.env(trial), self.no_bias, _no_symbol))
-                y = layer.output_shape(x)
-            except BUILD_ERRORS:
-                continue
-            out = {}
-            for vid, p in primes.items():
-                for i, d in enumerate(y):
-                    if is_int(d) and d % p == 0 and 0 < d // p < 1000:
-                        out[vid] = (i, d // p)
-                        break
-            return out, y
-        return None, None
-
-    def divisor(self, site, idx, t, relations, y_probe) -> int | None:
-        """A number output dim ``idx`` must divide: from its target (a Flatten further on has an
-        exact width) and from the dims it is flattened with, less those already known."""
-        divs = [t[3]] if t is not None and len(t) > 3 and t[3] else []
-        driven = {r[0] for r in relations.values()}
-        for dims, total, _ in site.groups:
-            if idx in dims and y_probe is not None and all(j < len(y_probe) for j in dims):
-                known = 1
-                for j in dims:
-                    if j not in driven:
-                        known *= y_probe[j] if is_int(y_probe[j]) else 1
-                divs.append(total // known if total % known == 0 else 0)
-        if not divs:
-            return None
-        return gcd(*divs) if all(divs) else 0
 
     # ------------------------------------------------------------------ answers
 
@@ -1314,38 +738,13 @@ class Solver:
 
 # ============================================================================ helpers
 
-class _Unknown(Exception):
-    pass
-
-
-# what building a layer with trial values may raise (a refusal, not a bug)
-BUILD_ERRORS = (SpecError, _Unknown, ExprError, ArithmeticError, TypeError, ValueError, KeyError, IndexError)
-
-
-class _Skip(Exception):
-    pass
-
 
 def _none_symbol(name):
     raise _Unknown(name)
 
 
-def _no_symbol(name):
-    raise _Unknown(f"{name} has no value")
-
-
 def _one(name):
     return 1
-
-
-
-
-@dataclass
-class Component:
-    """Rows of values for some unknowns that hold together; components join on shared unknowns."""
-
-    vars: tuple
-    rows: list
 
 
 def join(comps: list[Component], order: list[str]) -> Iterator[dict]:
@@ -1399,30 +798,6 @@ def axes_joined(assignments: dict) -> dict:
 
 def _sort_key(v):
     return (int(v), 0) if isinstance(v, bool) else (v, 0)
-
-
-def meet_dim(a, b):
-    if a is None:
-        return b
-    if b is None:
-        return a
-    lo = max(a[0], b[0])
-    hi = a[1] if b[1] is None else b[1] if a[1] is None else min(a[1], b[1])
-    div = [x[3] for x in (a, b) if len(x) > 3 and x[3]]
-    src = a[2] if a[0] >= b[0] else b[2]
-    return (lo, hi, src, gcd(*div)) if div else (lo, hi, src)
-
-
-def meet(a: tuple | None, b: tuple | None) -> tuple | None:
-    if a is None:
-        return b
-    if b is None or len(a) != len(b):
-        return a
-    return tuple(meet_dim(p, q) for p, q in zip(a, b))
-
-
-def _hi(t):
-    return t[1] if t[1] is not None else float("inf")
 
 
 def _py(v) -> str:

@@ -6,8 +6,14 @@ lives in :mod:`netcalc.arith`.
 
 from __future__ import annotations
 
-from ..arith import (effective_kernel, output_padding_to_reach, transposed_out, transposed_padding_fix, window_out,
-                     window_remainder)
+from ..arith import (
+    effective_kernel,
+    output_padding_to_reach,
+    transposed_out,
+    transposed_padding_fix,
+    window_out,
+    window_remainder,
+)
 from ..symbolic import exact_div, fdiv, is_int, known_positive, prod, to_text
 from .base import Arg, Layer, axes_value, fmt_shape, numel
 from .registry import ranked, register
