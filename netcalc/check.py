@@ -262,12 +262,13 @@ class Probe:
 
         dtype = torch.long if self.exp.input_dtype == "long" else torch.float32
         x = torch.zeros(self.exp.input_shape, dtype=dtype, device=device)
+        others = [torch.zeros(shape, device=device) for shape in self.exp.other_inputs]  # inputs: after the first
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # torch's notes about oneDNN and padded 'same' convolutions
                 with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), torch.backends.mkldnn.flags(enabled=False), \
                         FlopCounterMode(display=False) as counter, Merges():
-                    model(x)
+                    model(x, *others)
         finally:
             for h in handles:
                 h.remove()

@@ -89,6 +89,7 @@ class Export:
     rows: list[Mapped]  # one per report row, in the same order
     report: Report
     on_meta: bool  # the __main__ block builds the model on the meta device (too big to run)
+    other_inputs: list = field(default_factory=list)  # shapes of forward's arguments after x (inputs:)
 
 
 def export(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = False,
@@ -108,20 +109,27 @@ def export_text(text: str, filename: str = "spec.yaml", values: dict | None = No
 
 
 def refuse_several_inputs(spec: Spec, report: Report) -> None:
-    """export writes a forward(self, x): named inputs, from: and second inputs are not written yet."""
-    if report.inputs is not None:
-        raise SpecError("export (and check) write networks of one input for now; this spec has inputs: "
-                        f"{', '.join(report.inputs)}", spec.key_pos.get("inputs"))
-    if report.outputs is not None:
-        raise SpecError("export (and check) write networks of one output for now; this spec has outputs: "
-                        f"{', '.join(report.outputs)}", spec.key_pos.get("outputs"))
+    """What export cannot write yet: a second input of a kind whose forward call netcalc does not
+    state (the tensor ops), and the named pieces of a split (Chunk, Split; a pool's indices) read
+    by another entry. Named inputs, ``from:``, two-input torch.nn layers and ``outputs:`` it writes
+    at the top level of the network (see Generator.tensor_var)."""
+    pieces = {}
+    for row in report.layers:
+        if row.layer is not None:
+            pieces.update(dict.fromkeys(row.layer.named_outputs(row.input_shape), row.name))
     for row in report.layers:
         layer = row.layer
-        pieces = layer is not None and not layer.args.get("return_indices") and layer.named_outputs(row.input_shape)
-        if layer is not None and (layer.tensors or layer.entry.source is not None or pieces):
-            key = next(iter(layer.tensors), "names" if layer.named_outputs(row.input_shape) else "from")
-            raise SpecError(f"{row.name}: export (and check) write networks of one input for now; {key}: reads "
-                            "another tensor", layer.entry.where(key))
+        if layer is None:
+            continue
+        read = [layer.entry.args[k] for k in layer.tensors] + ([layer.entry.source] if layer.entry.source else [])
+        if layer.tensors and not layer.writes_tensors():
+            key = next(iter(layer.tensors))
+            raise SpecError(f"{row.name}: export (and check) do not write {row.type} yet ({key}: reads another "
+                            "tensor)", layer.entry.where(key))
+        for name in read:
+            if name in pieces:
+                raise SpecError(f"{row.name}: export (and check) do not write a read of {name} yet (a piece of "
+                                f"{pieces[name]}'s output)", layer.entry.pos)
 
 
 def require_numbers(spec: Spec, report: Report) -> None:
@@ -372,7 +380,7 @@ def member_ok(entry) -> bool:
     """Whether an entry of a group can be a member of the group's nn.Sequential."""
     if entry.name is not None and "." in str(entry.name):
         return False
-    if entry.when is not None and (entry.repeat is not None or entry.kind == "sequential"):
+    if entry.source is not None or (entry.when is not None and (entry.repeat is not None or entry.kind == "sequential")):
         return False
     return chains(entry)
 
@@ -553,15 +561,20 @@ class Generator:
         self.mapped: list[Mapped] = []
         self.instances: list[Instance] = []
         self.helpers: set[str] = set()
-        self.refs: set = set()
+        self.refs: set = set(spec.outputs)
         for entries in [spec.layers] + [b.layers for b in spec.blocks.values()]:
             self._collect_refs(entries)
+        for row in self.rows:  # the second inputs two-input layers read
+            if row.layer is not None:
+                self.refs |= {row.layer.entry.args[k] for k in row.layer.tensors}
+        # the named inputs (inputs:), one of them too: a from: may read it by name
+        self.inputs = dict(report.inputs or ({next(iter(spec.inputs)): report.input_shape} if spec.inputs else {}))
         self.classes = self._class_names()
         self.decided: dict[str, tuple] = {}  # block → ("generic", ClassCode) or ("calls", {ident: class name})
 
     def _collect_refs(self, entries):
         for e in entries or ():
-            self.refs |= set(e.refs or ())
+            self.refs |= set(e.refs or ()) | ({e.source} if e.source is not None else set())
             for sub in [e.children, e.shortcut, *(e.branches or [])]:
                 self._collect_refs(sub)
 
@@ -584,10 +597,27 @@ class Generator:
     def run(self, source: str | None) -> Export:
         top = ClassCode("")
         x = tuple(normalize(d) for d in self.report.input_shape)
+        names = list(self.inputs)
+        self.arguments = ["x"]
+        for k, name in enumerate(names):  # the first input is x; the others are forward's next arguments
+            v = "x" if k == 0 else var_name(name)
+            while k and (v in self.arguments or v in ("self", "torch", "nn")):
+                v += "_"
+            if k == 0 and name in self.refs:  # x is overwritten as layers run: keep the input under its name
+                v = var_name(name) if var_name(name) != "x" else "x_input"
+                top.add_fwd(0, f"{v} = x")
+            elif k:
+                self.arguments.append(v)
+            top.saved[name] = v
+            top.live.add(v)
         _, var = self.sequence(self.spec.layers, x, Context(self.values, self.no_bias), "", top, "x", "x")
         if self.ptr != len(self.rows) or len(self.mapped) != len(self.rows):
             raise AssertionError(f"export walked {self.ptr} of {len(self.rows)} layers")
-        top.add_fwd(0, f"return {var}")
+        if self.spec.outputs:
+            top.add_fwd(0, f"return {', '.join(top.saved[n] for n in self.spec.outputs)}"
+                           + ("," if len(self.spec.outputs) == 1 else ""))
+        else:
+            top.add_fwd(0, f"return {var}")
         self._tie(top)
         order = self._block_order()
         for name in order:
@@ -601,13 +631,14 @@ class Generator:
         for name in order:
             body += self._render_block(name)
         doc = f'"""{self.report.name or "The spec"}: input {shape_comment(x)}."""'
-        body.append(self._render(top, TOP_CLASS, doc, x))
+        body.append(self._render(top, TOP_CLASS, doc, x, arguments=self.arguments[1:]))
         code = "\n\n\n".join(["\n".join(self._header(source)), *body, "\n".join(self._main(x, dtype, on_meta))])
         code = self._resolve(code) + "\n"
         if "OrderedDict(" in code:
             code = code.replace("\nimport torch\n", "\nfrom collections import OrderedDict\n\nimport torch\n", 1)
+        others = [tuple(normalize(d) for d in shape) for shape in list(self.inputs.values())[1:]]
         return Export(code=code, class_name=TOP_CLASS, input_shape=x, input_dtype=dtype, rows=self.mapped,
-                      report=self.report, on_meta=on_meta)
+                      report=self.report, on_meta=on_meta, other_inputs=others)
 
     def _tie(self, top: ClassCode):
         """``share:``: the layer's parameters become its owner's, after every module is built;
@@ -632,19 +663,25 @@ class Generator:
 
     def _main(self, x, dtype, on_meta) -> list[str]:
         zeros = f"torch.zeros({', '.join(str(d) for d in x)}{', dtype=torch.long' if dtype == 'long' else ''})"
+        made = [f"x = {zeros}"] + [f"{v} = torch.zeros({', '.join(str(normalize(d)) for d in shape)})"
+                                   for v, shape in zip(self.arguments[1:], list(self.inputs.values())[1:])]
         total = normalize(self.report.totals["params"])
         lines = ['if __name__ == "__main__":']
         if on_meta:
             lines += [f"{INDENT}# Too big to run on zeros here: built and run on the meta device (shapes only).",
-                      f'{INDENT}with torch.device("meta"):',
-                      f"{INDENT * 2}model = {TOP_CLASS}().eval()", f"{INDENT * 2}x = {zeros}"]
+                      f'{INDENT}with torch.device("meta"):', f"{INDENT * 2}model = {TOP_CLASS}().eval()"]
+            lines += [INDENT * 2 + m for m in made]
         else:
-            lines += [f"{INDENT}model = {TOP_CLASS}().eval()", f"{INDENT}x = {zeros}"]
-        return lines + [f"{INDENT}with torch.no_grad():", f"{INDENT * 2}y = model(x)",
-                        f"{INDENT}print(tuple(y.shape))  # netcalc: {shape_comment(self.report.output_shape)}",
-                        f"{INDENT}print(sum(p.numel() for p in model.parameters()))  # netcalc: {total}"]
+            lines += [f"{INDENT}model = {TOP_CLASS}().eval()"] + [INDENT + m for m in made]
+        lines += [f"{INDENT}with torch.no_grad():", f"{INDENT * 2}y = model({', '.join(self.arguments)})"]
+        if self.spec.outputs:
+            shapes = ", ".join(shape_comment(s) for s in (self.report.outputs or {}).values())
+            lines.append(f"{INDENT}print([tuple(t.shape) for t in y])  # netcalc: {shapes}")
+        else:
+            lines.append(f"{INDENT}print(tuple(y.shape))  # netcalc: {shape_comment(self.report.output_shape)}")
+        return lines + [f"{INDENT}print(sum(p.numel() for p in model.parameters()))  # netcalc: {total}"]
 
-    def _render(self, cc: ClassCode, cls: str, doc: str, x, signature: str = "") -> str:
+    def _render(self, cc: ClassCode, cls: str, doc: str, x, signature: str = "", arguments=()) -> str:
         lines = [f"class {cls}(nn.{'Sequential' if cc.sequential else 'Module'}):"]
         if doc:
             text = py_docstring(doc[3:-3])
@@ -652,7 +689,8 @@ class Generator:
         lines += [f"{INDENT}def __init__(self{signature}):", f"{INDENT * 2}super().__init__()"]
         lines += [INDENT * (2 + d) + text for d, text in cc.init]
         if not cc.sequential:
-            lines += ["", f"{INDENT}def forward(self, x):  # {shape_comment(x)}"]
+            more = "".join(f", {a}" for a in arguments)
+            lines += ["", f"{INDENT}def forward(self, x{more}):  # {shape_comment(x)}"]
             lines += [INDENT * (2 + d) + text for d, text in cc.fwd]
         return "\n".join(lines)
 
@@ -842,6 +880,8 @@ class Generator:
             cond = self.when(entry, x, ctx, cc)
             if cond is False:
                 continue
+            if entry.source is not None:  # from: NAME: the entry reads that tensor
+                cur, x = self.tensor_var(cc, entry.source, entry), self.shape_of(entry.source, x)
             copies = self.repeat_count(entry, ctx)
             if cond is None or (copies is None and entry.kind in ("layer", "block")):
                 x, cur, ordinal = self.entry(entry, copies, x, ctx, prefix, cc, cur, dst, cond, ordinal)
@@ -1038,9 +1078,27 @@ class Generator:
         cc.add_init(0, assign(base, name, f"{value} if {cond.text} else None" if cond else value))
         return ".".join(path), attr(base, name)
 
+    def tensor_var(self, cc, name: str, entry) -> str:
+        """The forward() variable holding the input or output called ``name``."""
+        if name not in cc.saved:
+            raise SpecError(f"export (and check) write a read of {name!r} only where it is written: at the network's "
+                            "top level (not inside a block or group), after it", entry.pos)
+        return cc.saved[name]
+
+    def shape_of(self, name: str, default):
+        if name in self.inputs:
+            return tuple(normalize(d) for d in self.inputs[name])
+        row = next((r for r in self.rows if r.name == name), None)
+        if row is not None:
+            return tuple(normalize(d) for d in row.output_shape)
+        block = next((b for b in self.report.blocks if b.path == name), None)
+        return tuple(normalize(d) for d in block.output_shape) if block is not None else default
+
     def leaf(self, entry, x, ctx, name, cc, src, dst, cond, seq: Seq | None = None, key: str | None = None,
              dyn=None, numbered=False):
         cls = lookup(entry.type, len(x))
+        if cc.generic and any(entry.args.get(k) is not None for k in cls.tensor_args()):
+            raise NotGeneric("a layer with a second input")
         if cc.generic:
             layer = cls(replace(entry, name=name), ctx)
             if layer.args.get("output_padding") == "auto":
@@ -1064,7 +1122,8 @@ class Generator:
             seq.items.append([key, text, comment, cond, numbered])
         else:
             path, acc = self.register(cc, cc.rel(name), text, cond, shared=not layer.parameters(x))
-            self.forward(cc, layer.forward_call(acc, dst if cond else src), dst, comment, cond, acc, src)
+            tensors = {k: self.tensor_var(cc, layer.entry.args[k], entry) for k in layer.tensors}
+            self.forward(cc, layer.forward_call(acc, dst if cond else src, tensors), dst, comment, cond, acc, src)
         cc.records.append(("leaf", cc.rel(name), path, ctor, cc.cond_with(cond), x, dyn))
         if not cc.generic:
             self.mapped.append(Mapped(name, "module", _join(cc.torch_root, path), layer.call_kind()))

@@ -201,3 +201,56 @@ def test_nested_concat_paths_are_unique_and_the_exported_modules():
     from netcalc.export import export_text
 
     assert "0_2" not in export_text(text, "nested.yaml").code
+
+
+SEVERAL = {
+    "decoder reads memory": """
+inputs: {tgt: [6, 2, 16], mem: [9, 2, 16]}
+layers:
+  - Linear: {out_features: 16, name: proj}
+  - TransformerDecoderLayer: {nhead: 4, dim_feedforward: 32, memory: mem, name: dec}
+  - TransformerDecoder: {nhead: 2, dim_feedforward: 8, num_layers: 2, norm: true, memory: dec, from: proj}
+""",
+    "transformer reads tgt": """
+inputs: {src: [2, 9, 8], tgt: [2, 5, 8]}
+layers:
+  - Transformer: {nhead: 2, num_encoder_layers: 1, num_decoder_layers: 2, dim_feedforward: 16, batch_first: true, tgt: tgt}
+  - Linear: {out_features: 3}
+""",
+    "cross-attention with kdim and vdim": """
+inputs: {q: [5, 2, 8], k: [7, 2, 6], v: [7, 2, 4]}
+layers:
+  - MultiheadAttention: {num_heads: 2, key: k, value: v, kdim: 6, vdim: 4}
+  - MultiheadAttention: {num_heads: 4, name: self_attention}
+""",
+    "pairs, from: and outputs:": """
+inputs: {x: [4, 3, 8]}
+outputs: [cos, dist]
+layers:
+  - Linear: {out_features: 8, name: a}
+  - Linear: {out_features: 8, from: x, name: b}
+  - CosineSimilarity: {dim: 2, x2: a, name: cos}
+  - PairwiseDistance: {keepdim: true, x2: a, from: b, name: dist}
+""",
+}
+
+
+@pytest.mark.parametrize("name", list(SEVERAL))
+def test_several_inputs_and_outputs_agree_with_torch(name):
+    """export writes forward(self, x, ...) with the named inputs, reads named tensors (from:,
+    memory:, tgt:, key:/value:, x2:) and returns outputs:; torch agrees row by row (issue 11)."""
+    result = check_text(SEVERAL[name], "x.yaml")
+    assert result.agree, render(result, "table")
+
+
+def test_what_export_does_not_write_yet_is_a_located_error():
+    from netcalc.errors import SpecError
+
+    text = "inputs: {a: [2, 3, 4], b: [2, 4, 5]}\nlayers:\n  - Matmul: {other: b}\n"
+    with pytest.raises(SpecError, match="do not write Matmul yet") as e:
+        check_text(text, "x.yaml")
+    assert e.value.pos[0] == 3
+    inside = ("inputs: {a: [5, 2, 8], m: [7, 2, 8]}\nblocks:\n  D: {layers: [{TransformerDecoderLayer: {nhead: 2, "
+              "memory: m}}]}\nlayers:\n  - D\n")
+    with pytest.raises(SpecError, match="only where it is written"):
+        check_text(inside, "x.yaml")

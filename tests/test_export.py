@@ -226,15 +226,21 @@ def run_on_meta(e):
     with torch.device("meta"):
         model = namespace["Net"]().eval()
     x = torch.zeros(e.input_shape, dtype=torch.long if e.input_dtype == "long" else torch.float32, device="meta")
+    others = [torch.zeros(shape, device="meta") for shape in e.other_inputs]  # inputs: after the first
     with torch.no_grad():
-        y = model(x)
+        y = model(x, *others)
+    if isinstance(y, tuple):  # outputs: the named tensors, in order
+        return model, [tuple(t.shape) for t in y]
     return model, tuple(y.shape)
 
 
 def assert_reproduces(e):
     model, shape = run_on_meta(e)
     report = e.report
-    assert shape == tuple(report.output_shape)
+    if report.outputs:
+        assert shape == [tuple(s) for s in report.outputs.values()]
+    else:
+        assert shape == tuple(report.output_shape)
     assert sum(p.numel() for p in model.parameters()) == report.totals["params"]
     names = dict(model.named_parameters())
     for row, where in zip(report.layers, e.rows):

@@ -368,12 +368,17 @@ def test_several_inputs_errors(old, new, message, line):
     assert message in e.value.message and e.value.pos[0] == line, (e.value.message, e.value.pos)
 
 
-def test_export_says_it_writes_one_input():
+def test_export_writes_several_inputs_and_check_agrees():
+    """forward(self, x, tgt): the decoder reads tgt (from:) and the encoder's output (memory:)."""
+    pytest.importorskip("torch", reason="check runs the exported code in torch")
+    from netcalc.check import check_text
     from netcalc.export import export
     from netcalc.spec import parse
 
-    with pytest.raises(SpecError, match=r"export \(and check\) write networks of one input for now"):
-        export(parse(SEQ2SEQ, "x.yaml"))
+    code = export(parse(SEQ2SEQ, "x.yaml")).code
+    assert "def forward(self, x, tgt):" in code and "self.decoder(tgt, encoder)" in code
+    result = check_text(SEQ2SEQ, "x.yaml")
+    assert result.agree, result.to_dict()
 
 
 def test_trainable_false_freezes_a_group():

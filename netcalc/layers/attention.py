@@ -166,6 +166,16 @@ class MultiheadAttention(SequenceLayer):
     def kv_cache(self, x):
         return self.attention_cache(x, self.sources(x)[0])
 
+    def forward_call(self, module, src, tensors=None):
+        """Self-attention ``m(x, x, x)``; with ``key:``/``value:``, each defaulting to the other."""
+        tensors = tensors or {}
+        key = tensors.get("key", tensors.get("value", src))
+        value = tensors.get("value", key)
+        return f"{module}({src}, {key}, {value}, need_weights=False)[0]"
+
+    def writes_tensors(self):
+        return True
+
     def saved(self, x, y):
         inner = self.attention_saved(x)
         return None if inner is None else ["input", *inner]
@@ -480,7 +490,7 @@ class TransformerDecoderLayer(TransformerEncoderLayer):
 
     TYPE = "TransformerDecoderLayer"
     ARGS = TransformerEncoderLayer.ARGS + (Arg("memory", kind="tensor"),)
-    FORWARD = "{m}({x}, memory)"
+    FORWARD = "{m}({x}, {memory})"
 
     def output_shape(self, x):
         _memory_length(self, x)
@@ -514,6 +524,23 @@ class TransformerDecoder(Stack, TransformerDecoderLayer):
 
     TYPE = "TransformerDecoder"
     ARGS = TransformerDecoderLayer.ARGS + (Arg("num_layers"), Arg("norm", False, "bool"))
+    TORCH_HELPER = '''
+        class TransformerDecoder(nn.TransformerDecoder):
+            """nn.TransformerDecoder of num_layers nn.TransformerDecoderLayer(d_model, nhead, **layer), and
+            with norm a final nn.LayerNorm(d_model)."""
+
+            def __init__(self, d_model, nhead, num_layers, norm=False, **layer):
+                eps, bias = layer.get("layer_norm_eps", 1e-5), layer.get("bias", True)
+                super().__init__(nn.TransformerDecoderLayer(d_model, nhead, **layer), num_layers,
+                                 norm=nn.LayerNorm(d_model, eps=eps, bias=bias) if norm else None)
+    '''
+
+    def torch_ctor(self, x):
+        a = self.args
+        defaults = {arg.name: arg.default for arg in TransformerEncoderLayer.ARGS}
+        keywords = [(k, a[k], d) for k, d in [("norm", False)] + list(defaults.items())
+                    if k not in ("d_model", "nhead") and a[k] != d]
+        return self.TYPE, [x[-1], a["nhead"], a["num_layers"]], keywords
 
 
 @register
@@ -528,7 +555,7 @@ class Transformer(TransformerEncoderLayer):
             Arg("activation", "relu", "choice", ("relu", "gelu")), Arg("layer_norm_eps", 1e-5, "float"),
             Arg("batch_first", False, "bool"), Arg("norm_first", False, "bool"), Arg("bias", True, "bool"),
             Arg("tgt", kind="tensor"))
-    FORWARD = "{m}({x}, tgt)"
+    FORWARD = "{m}({x}, {tgt})"
 
     def validate(self):
         super().validate()

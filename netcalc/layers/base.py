@@ -301,9 +301,15 @@ class Layer:
         (``nn.TYPE`` with ARGS in torch's order); keywords are ``(name, value, default)``."""
         return None
 
-    def forward_call(self, module: str, src: str) -> str:
+    def forward_call(self, module: str, src: str, tensors: dict | None = None) -> str:
+        """The call in forward(): ``module`` on the variable ``src``, and ``tensors`` the variables of
+        its second inputs by argument (``{"memory": "enc"}``)."""
         template = "{m}({x})[0]" if self.args.get("return_indices") else self.FORWARD  # (output, indices)
-        return template.format(m=module, x=src)
+        return template.format(m=module, x=src, **(tensors or {}))
+
+    def writes_tensors(self) -> bool:
+        """Whether forward_call writes every second input this layer reads (export can write it)."""
+        return all("{" + key + "}" in self.FORWARD for key in self.tensors)
 
     def call_kind(self) -> str:
         return "tuple" if self.args.get("return_indices") else self.CALL_KIND

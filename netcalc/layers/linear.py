@@ -327,7 +327,7 @@ class PairOp(Layer):
     """A function of the input and a second tensor ``x2: NAME``, broadcast together."""
 
     FAMILY, LAYOUT = "tensor", "flat"
-    FORWARD = "{m}({x}, x2)"
+    FORWARD = "{m}({x}, {x2})"
     SAVES = None
 
     def common(self, x):

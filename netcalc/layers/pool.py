@@ -120,7 +120,7 @@ class MaxUnpoolNd(PoolNd):
     FAMILY = "tconv"
     ARGS = (Arg("kernel_size", kind="axes"), Arg("stride", None, "axes"), Arg("padding", 0, "axes"),
             Arg("indices", kind="tensor"), Arg("output_size", None, "dims"))
-    FORWARD = "{m}({x}, indices)"
+    FORWARD = "{m}({x}, {indices})"
 
     def validate(self):
         a = self.args
