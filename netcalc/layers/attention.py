@@ -397,6 +397,21 @@ def _layer_norm_params(name, e, bias):
     return {f"{name}.weight": (e,), **({f"{name}.bias": (e,)} if bias else {})}
 
 
+def stack_helper(kind: str, extra: str = "") -> str:
+    """The nn.Module export writes for a TransformerEncoder/Decoder spec layer: torch's stack of
+    ``num_layers`` ``{kind}Layer(d_model, nhead, **layer)``, with norm a final nn.LayerNorm(d_model)."""
+    return f'''
+        class {kind}(nn.{kind}):
+            """nn.{kind} of num_layers nn.{kind}Layer(d_model, nhead, **layer), and with norm a final
+            nn.LayerNorm(d_model)."""
+
+            def __init__(self, d_model, nhead, num_layers, norm=False, **layer):
+                eps, bias = layer.get("layer_norm_eps", 1e-5), layer.get("bias", True)
+                super().__init__(nn.{kind}Layer(d_model, nhead, **layer), num_layers,
+                                 norm=nn.LayerNorm(d_model, eps=eps, bias=bias) if norm else None{extra})
+    '''
+
+
 class Stack:
     """``num_layers`` copies of the layer kind it is mixed into, then with ``norm: true`` a LayerNorm
     of ``d_model`` (TransformerEncoder, TransformerDecoder): parameters ``layers.{i}.*`` and ``norm.*``."""
@@ -417,6 +432,15 @@ class Stack:
         if self.args["norm"]:
             p.update(_layer_norm_params("norm", self.dims(x)[2], self.args["bias"]))
         return p
+
+    def torch_ctor(self, x):
+        """``TYPE(d_model, nhead, num_layers, norm=..., **the layer's non-default arguments)``: the helper
+        export writes (stack_helper) builds torch's stack and its layers from them."""
+        a = self.args
+        defaults = {arg.name: arg.default for arg in TransformerEncoderLayer.ARGS}
+        keywords = [(k, a[k], d) for k, d in [("norm", False)] + list(defaults.items())
+                    if k not in ("d_model", "nhead") and a[k] != d]
+        return self.TYPE, [x[-1], a["nhead"], a["num_layers"]], keywords
 
     def macs(self, x, y):
         return self.count() * super().macs(x, y)
@@ -451,24 +475,7 @@ class TransformerEncoder(Stack, TransformerEncoderLayer):
 
     TYPE = "TransformerEncoder"
     ARGS = TransformerEncoderLayer.ARGS + (Arg("num_layers"), Arg("norm", False, "bool"))
-    TORCH_HELPER = '''
-        class TransformerEncoder(nn.TransformerEncoder):
-            """nn.TransformerEncoder of num_layers nn.TransformerEncoderLayer(d_model, nhead, **layer), and
-            with norm a final nn.LayerNorm(d_model)."""
-
-            def __init__(self, d_model, nhead, num_layers, norm=False, **layer):
-                eps, bias = layer.get("layer_norm_eps", 1e-5), layer.get("bias", True)
-                super().__init__(nn.TransformerEncoderLayer(d_model, nhead, **layer), num_layers,
-                                 norm=nn.LayerNorm(d_model, eps=eps, bias=bias) if norm else None,
-                                 enable_nested_tensor=False)
-    '''
-
-    def torch_ctor(self, x):
-        a = self.args
-        defaults = {arg.name: arg.default for arg in TransformerEncoderLayer.ARGS}
-        keywords = [(k, a[k], d) for k, d in [("norm", False)] + list(defaults.items())
-                    if k not in ("d_model", "nhead") and a[k] != d]
-        return self.TYPE, [x[-1], a["nhead"], a["num_layers"]], keywords
+    TORCH_HELPER = stack_helper("TransformerEncoder", ", enable_nested_tensor=False")
 
 
 
@@ -524,23 +531,7 @@ class TransformerDecoder(Stack, TransformerDecoderLayer):
 
     TYPE = "TransformerDecoder"
     ARGS = TransformerDecoderLayer.ARGS + (Arg("num_layers"), Arg("norm", False, "bool"))
-    TORCH_HELPER = '''
-        class TransformerDecoder(nn.TransformerDecoder):
-            """nn.TransformerDecoder of num_layers nn.TransformerDecoderLayer(d_model, nhead, **layer), and
-            with norm a final nn.LayerNorm(d_model)."""
-
-            def __init__(self, d_model, nhead, num_layers, norm=False, **layer):
-                eps, bias = layer.get("layer_norm_eps", 1e-5), layer.get("bias", True)
-                super().__init__(nn.TransformerDecoderLayer(d_model, nhead, **layer), num_layers,
-                                 norm=nn.LayerNorm(d_model, eps=eps, bias=bias) if norm else None)
-    '''
-
-    def torch_ctor(self, x):
-        a = self.args
-        defaults = {arg.name: arg.default for arg in TransformerEncoderLayer.ARGS}
-        keywords = [(k, a[k], d) for k, d in [("norm", False)] + list(defaults.items())
-                    if k not in ("d_model", "nhead") and a[k] != d]
-        return self.TYPE, [x[-1], a["nhead"], a["num_layers"]], keywords
+    TORCH_HELPER = stack_helper("TransformerDecoder")
 
 
 @register
