@@ -27,6 +27,7 @@ _CACHE: dict = {}
 
 STYLES = ("unicode", "ascii", "sympy")
 POWER_OF_TWO = 32  # 2**k from this k on is printed as a power
+FRACTION_TERMS = 8  # a sum with number fractions, up to this many terms, prints as one quotient
 
 
 def math_text(x, ascii: bool = False, style: str | None = None) -> str:
@@ -97,6 +98,12 @@ class _Printer:
         return str(e)
 
     def add(self, e) -> str:
+        if len(e.args) <= FRACTION_TERMS and any(not t.as_coeff_Mul()[0].is_Integer for t in e.args) and not any(
+                f.is_Pow and f.exp.is_negative for t in e.args for f in sympy_module().Mul.make_args(t)):
+            num, den = one_fraction(e)  # K/2 − 1/2 is (K − 1)/2: one quotient over the common denominator
+            if den != 1:
+                top = self.expr(sympy_module().expand(num))
+                return f"({top})/{self.atom(den)}"
         out = ""
         for i, term in enumerate(self.ordered_terms(e)):
             negative = term.could_extract_minus_sign()
@@ -111,14 +118,14 @@ class _Printer:
         return out
 
     def ordered_terms(self, e) -> list:
-        """A sum's terms as a textbook orders them: more factors first, then by their letters
-        (``H·W + H − K + 2·P + 1``), numbers last. (sympy's own order costs a sort key per term,
+        """A sum's terms as a textbook orders them: added before subtracted, more factors first, then
+        by their letters (``H·W + H + 2·P − K + 1``), numbers last. (sympy's own order costs a sort key per term,
         which dominated printing a network's totals.)"""
         def key(term):
             coeff, rest = term.as_coeff_Mul()
             if rest == 1:
-                return (1, 0, "")
-            return (0, -len(rest.args) if rest.is_Mul else -1, self.expr(rest))
+                return (1, 0, 0, "")
+            return (0, bool(coeff.is_negative), -len(rest.args) if rest.is_Mul else -1, self.expr(rest))
         return sorted(e.args, key=key)
 
     def ordered_factors(self, e) -> list:

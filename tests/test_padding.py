@@ -35,7 +35,7 @@ def test_the_seed_output_padding_question_in_numbers_and_symbols(cli):
                                               "conv_output": 14, "output_padding": 1, "same_padding": [0, 1]}]}
     r = cli("solve-padding", "--size", "H", "--kernel", "K", "--stride", "S", "--padding", "P", "--format", "json")
     axis = json.loads(r.stdout)["axes"][0]
-    assert axis["output_padding"] == "Mod(H - K + 2*P, S)"
+    assert axis["output_padding"] == "Mod(H + 2*P - K, S)"
     H, K, S, P = (symbol(n) for n in "HKSP")
     sym = solve_axis(H, K, S, P)
     for h, k, s, p in [(28, 3, 2, 1), (29, 5, 3, 2), (100, 7, 4, 3)]:
@@ -92,8 +92,8 @@ def test_auto_that_cannot_work_says_why_and_how(cli, spec_file):
 
 
 def test_solve_padding_shows_textbook_formulas(cli):
-    """The table shows ⌊(H − K + 2·P)/S⌋ + 1 and (H − K + 2·P) mod S; CSV keeps sympy's strings."""
+    """The table shows ⌊(H + 2·P − K)/S⌋ + 1 and (H + 2·P − K) mod S; CSV the same in sympy's syntax."""
     table = cli("solve-padding", "--size", "H", "--kernel", "K", "--stride", "S", "--padding", "P").output
-    assert "⌊(H − K + 2·P)/S⌋ + 1" in table and "(H − K + 2·P) mod S" in table
+    assert "⌊(H + 2·P − K)/S⌋ + 1" in table and "(H + 2·P − K) mod S" in table
     csv = cli("solve-padding", "--size", "H", "--kernel", "K", "--stride", "S", "--padding", "P", "--format", "csv")
     assert "floor(" in csv.output and "⌊" not in csv.output

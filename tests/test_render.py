@@ -145,9 +145,10 @@ def test_a_table_too_wide_for_the_terminal_becomes_one_block_per_layer(monkeypat
 
 @pytest.mark.parametrize("expr, unicode, ascii", [
     ("floor(H/2 + 1/2)", "⌈H/2⌉", "ceil(H/2)"),
-    ("floor((H + 2*P - K)/S) + 1", "⌊(H − K + 2·P)/S⌋ + 1", "floor((H - K + 2*P)/S) + 1"),
+    ("floor((H + 2*P - K)/S) + 1", "⌊(H + 2·P − K)/S⌋ + 1", "floor((H + 2*P - K)/S) + 1"),
     ("C*K**2*N/M", "C·K²·N/M", "C*K^2*N/M"),
-    ("Mod(H - K + 2*P, S)", "(H − K + 2·P) mod S", "(H - K + 2*P) mod S"),
+    ("Mod(H - K + 2*P, S)", "(H + 2·P − K) mod S", "(H + 2*P - K) mod S"),
+    ("K/2 - 1/2", "(K − 1)/2", "(K - 1)/2"),
     ("floor(H/4 + 3/4)", "⌈H/4⌉", "ceil(H/4)"),
 ])
 def test_formulas_as_a_person_writes_them(expr, unicode, ascii):
