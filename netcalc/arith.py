@@ -29,7 +29,7 @@ def window_out(size: Dim, kernel: Dim, stride: Dim = 1, padding: Dim | tuple = 0
     ``padding`` is one int (both sides) or ``(left, right)`` (``padding='same'``).
     """
     pad_l, pad_r = padding if isinstance(padding, tuple) else (padding, padding)
-    span = size + pad_l + pad_r - dilation * (kernel - 1) - 1
+    span = size + (pad_l + pad_r - dilation * (kernel - 1) - 1)  # the numbers summed first: one sympy Add
     if not ceil_mode:
         return fdiv(span, stride) + 1
     out = fdiv(span + stride - 1, stride) + 1

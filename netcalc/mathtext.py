@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 import re
 
+from .symbolic import cached_text
+
 SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 PLAIN_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
 # the unicode style's signs in LaTeX (Markdown tables, --explain --format markdown)
@@ -36,11 +38,7 @@ def math_text(x, ascii: bool = False, style: str | None = None) -> str:
     if isinstance(x, int) or not hasattr(x, "free_symbols"):
         text = str(x)
         return text if style != "unicode" else text.replace("-", "−")
-    key = (x, style)
-    text = _CACHE.get(key)
-    if text is None:
-        text = _CACHE[key] = _Printer(style).expr(x)
-    return text
+    return cached_text(_CACHE, x, lambda e: _Printer(style).expr(e), style)
 
 
 def latex(text: str) -> str:
@@ -59,6 +57,7 @@ def sympy_text(x) -> str:
 
 class _Printer:
     def __init__(self, style: str):
+        self.memo: dict = {}  # the text of a term's factors, written to order a sum and then to print it
         self.style = style
         self.ascii = style != "unicode"
         self.times, self.minus = ("·", "−") if style == "unicode" else ("*", "-")
@@ -107,7 +106,7 @@ class _Printer:
         out = ""
         for i, term in enumerate(self.ordered_terms(e)):
             negative = term.could_extract_minus_sign()
-            text = self.expr(-term if negative else term)
+            text = self.term(-term if negative else term)
             if self.style != "sympy" and isinstance(-term if negative else term, sympy_module().Mod) and (
                     negative or i > 0):
                 text = f"({text})"  # "x − (a mod b)": a mod written out binds looser than the minus
@@ -117,6 +116,20 @@ class _Printer:
                 out += f" {self.minus if negative else '+'} {text}"
         return out
 
+    def term(self, t) -> str:
+        """A positive term of a sum: ``n·<its factors>`` written from its factors' text (already
+        written to order the sum), else as any expression."""
+        coeff, rest = t.as_coeff_Mul()
+        if coeff.is_Integer and rest != 1 and (rest.is_Mul or rest.is_Symbol or rest.func.__name__ in (
+                "floor", "ceiling", "Max", "Min")) and not any(
+                f.is_Pow and f.exp.is_negative for f in sympy_module().Mul.make_args(rest)):
+            text = self.rest_text(rest)
+            return text if coeff == 1 else f"{self.integer(int(coeff))}{self.times}{text}"
+        return self.expr(t)
+
+    def rest_text(self, rest) -> str:
+        return cached_text(self.memo, rest, self.expr)
+
     def ordered_terms(self, e) -> list:
         """A sum's terms as a textbook orders them: added before subtracted, more factors first, then
         by their letters (``H·W + H + 2·P − K + 1``), numbers last. (sympy's own order costs a sort key per term,
@@ -125,7 +138,7 @@ class _Printer:
             coeff, rest = term.as_coeff_Mul()
             if rest == 1:
                 return (1, 0, 0, "")
-            return (0, bool(coeff.is_negative), -len(rest.args) if rest.is_Mul else -1, self.expr(rest))
+            return (0, bool(coeff.is_negative), -len(rest.args) if rest.is_Mul else -1, self.rest_text(rest))
         return sorted(e.args, key=key)
 
     def ordered_factors(self, e) -> list:
@@ -139,6 +152,8 @@ class _Printer:
     def fraction(self, e) -> str:
         import sympy as sp
 
+        if e.is_Mul and e.as_coeff_Mul()[0].is_Integer and not any(f.is_Pow and f.exp.is_negative for f in e.args):
+            return self.product(e)  # no denominator (sympy.fraction would rebuild the product to say so)
         num, den = sp.fraction(e)
         top = self.product(num)
         if den == 1:
@@ -176,11 +191,7 @@ class _Printer:
     def rounding(self, e) -> str:
         """⌊x⌋ and ⌈x⌉ of one fraction; ⌊(a + m − 1)/m⌋ is ⌈a/m⌉ (a floor is inside many formulas
         of a network: each is written once)."""
-        key = (e, self.style)
-        text = _CACHE.get(key)
-        if text is None:
-            text = _CACHE[key] = self._rounding(e)
-        return text
+        return cached_text(_CACHE, e, self._rounding, ("rounding", self.style))
 
     def _rounding(self, e) -> str:
         import sympy as sp

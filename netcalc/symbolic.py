@@ -191,7 +191,7 @@ def known_positive(x: Dim):
     return None
 
 
-_TEXT_CACHE: dict = {}
+_TEXT_CACHE: dict = {}  # id(expression) → (expression, text): see cached_text
 
 
 def to_text(x) -> str:
@@ -199,10 +199,7 @@ def to_text(x) -> str:
     netcalc.mathtext writes it (``ceiling(H/2)``, ``floor((H + 2*P - K)/S) + 1``)."""
     if isinstance(x, (int, str, float, Fraction)) or not hasattr(x, "free_symbols"):
         return str(x)
-    text = _TEXT_CACHE.get(x)
-    if text is None:  # a size is printed for a row and the next row's input
-        text = _TEXT_CACHE[x] = _sympy_text(x)
-    return text
+    return cached_text(_TEXT_CACHE, x, _sympy_text)  # a size is printed for a row and the next row's input
 
 
 def to_json(x):
@@ -214,9 +211,19 @@ def to_json(x):
         return x
     if isinstance(x, Fraction):
         return str(x)
-    text = _TEXT_CACHE.get(x)
-    if text is None:  # the same expression is printed several times (output of one layer, input of the next)
-        text = _TEXT_CACHE[x] = _sympy_text(x)
+    return cached_text(_TEXT_CACHE, x, _sympy_text)
+
+
+def cached_text(cache: dict, x, write, style=None) -> str:
+    """``write(x)``, once per expression object: keyed by identity, which costs nothing, where an
+    equality lookup compares the whole formula (a layer's size is the next layer's input, the same
+    object). The entry keeps ``x`` alive, so its id is never reused while it is cached."""
+    key = (id(x), style)
+    hit = cache.get(key)
+    if hit is not None and hit[0] is x:
+        return hit[1]
+    text = write(x)
+    cache[key] = (x, text)
     return text
 
 
