@@ -124,8 +124,8 @@ class BlankWalker(Walker):
         name every command shows (``Conv2d_3`` when unnamed, ``layer2.0`` inside a group)."""
         if self.calls:
             return f"{self.calls[-1]}.{entry.name if entry.name is not None else entry.index}"
-        if entry.repeat is not None:  # every copy: the entry's own name
-            return (entry.name or f"{entry.type}_{entry.index}").replace("{i}", "")
+        if entry.repeat is not None:  # every copy: the entry's own name, or the group its copies are in
+            return entry.name.replace("{i}", "") if entry.name is not None else name.rsplit(".", 1)[0]
         return name
 
     def block_arg(self, raw, scope, pos, what, ctx, path):
