@@ -375,8 +375,11 @@ def _wrap(pieces: list[str], width: int, indent: str, sep: str) -> list[str]:
         if line.strip() and len(line) + len(sep) + len(piece) > width:
             lines.append(line.rstrip())
             line = indent
+        parts = [piece]
         if len(line) + len(sep) + len(piece) > width:  # a formula longer than the line: break it at + and −
-            *whole, piece = _break_formula(piece, width - len(indent) - 2, width - len(line) - len(sep))
+            parts = _break_formula(piece, width - len(indent) - 2, width - len(line) - len(sep))
+        if len(parts) > 1:  # (one part: nothing to break at; it overflows on a line of its own)
+            *whole, piece = parts
             lines.append(line + (sep if line.strip() else "") + whole[0])
             lines += [indent + "  " + part for part in whole[1:]]
             line = indent + "  "

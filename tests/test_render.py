@@ -161,3 +161,15 @@ def test_formulas_as_a_person_writes_them(expr, unicode, ascii):
     value = sp.sympify(expr, locals=names)
     assert math_text(value) == unicode and math_text(value, ascii=True) == ascii
     assert sp.sympify(str(value), locals=names) == value  # the contract's string is untouched
+
+
+def test_a_piece_too_long_to_break_gets_a_line_of_its_own():
+    """The one-block-per-layer layout breaks long formulas at + and −; one without them overflows
+    on its own line (the fuzz run found it raising instead)."""
+    from netcalc.render import _wrap
+
+    long = "⌊Piecewise((floor(H/4 + 3/4), H <= 2), (H, True))⌋·" * 3
+    lines = _wrap(["MACs 12", f"FLOPs {long}", "RF size -"], 40, "    ", " · ")
+    assert lines[0] == "    MACs 12" and lines[1] == f"    FLOPs {long}" and lines[2] == "    RF size -"
+    broken = _wrap([f"FLOPs {'H·W + ' * 12}1"], 40, "    ", " · ")
+    assert len(broken) > 1 and all(len(line) <= 40 for line in broken)
