@@ -165,6 +165,7 @@ class Solver(Targets, LayerUnknowns):
         self.count = 0
         self.open_used: set[str] = set()
         self.work = 0
+        self.shared = {"work": 0}  # the checks of every search of one solve (solve_spec shares it)
         self.gave_up = False
         self.input_symbols: list[str] = []
         self.span = OPEN
@@ -347,7 +348,8 @@ class Solver(Targets, LayerUnknowns):
 
     def tick(self, n: int = 1):
         self.work += n
-        if self.work > BUDGET:
+        self.shared["work"] += n  # BUDGET counts every variant's checks (see blanks.variants)
+        if self.shared["work"] > BUDGET:
             self.gave_up = True
             raise Stop
 
@@ -881,7 +883,13 @@ def solve_spec(spec: Spec, values: dict[str, int] | None = None, no_bias: bool =
         return Solver(spec, values, no_bias).run()
     found = variants(spec, {**spec.symbols, **(values or {})}, no_bias)
     refuse_known_errors(spec, values, no_bias, found[0])
-    return combine([Solver(spec, values, no_bias, v).run() for v in found], spec.name)
+    shared = {"work": 0}
+    results = []
+    for v in found:
+        solver = Solver(spec, values, no_bias, v)
+        solver.shared = shared  # one BUDGET for all the variants
+        results.append(solver.run())
+    return combine(results, spec.name)
 
 
 def combine(results: list[SolveResult], name) -> SolveResult:
