@@ -55,7 +55,6 @@ class Condition:
     text: str
     scope: dict      # the names it reads → values over the blank letters
     truth: bool
-    pos: object
 
 
 class Undecided(Exception):
@@ -155,8 +154,7 @@ class BlankWalker(Walker):
             key = (str(entry.when), tuple((n, str(scope[n])) for n in names))
             if key not in self.assume:
                 raise Undecided(key) from None
-            self.conditions.append(Condition(str(entry.when), {n: scope[n] for n in names}, self.assume[key],
-                                             entry.where("when")))
+            self.conditions.append(Condition(str(entry.when), {n: scope[n] for n in names}, self.assume[key]))
             return self.assume[key]
 
     def expect(self, entry, y, values, name=None):

@@ -164,7 +164,6 @@ class Solver(Targets, LayerUnknowns):
         self.solutions: list[Solution] = []
         self.count = 0
         self.open_used: set[str] = set()
-        self.work = 0
         self.shared = {"work": 0}  # the checks of every search of one solve (solve_spec shares it)
         self.gave_up = False
         self.input_symbols: list[str] = []
@@ -347,7 +346,6 @@ class Solver(Targets, LayerUnknowns):
             bucket.append(message)
 
     def tick(self, n: int = 1):
-        self.work += n
         self.shared["work"] += n  # BUDGET counts every variant's checks (see blanks.variants)
         if self.shared["work"] > BUDGET:
             self.gave_up = True
