@@ -332,3 +332,17 @@ def test_attention_not_modelled_yet_says_so():
                        ("TransformerDecoderLayer", {"nhead": 2, "memory": "src"})):
         with pytest.raises(NotModelled, match=kind):
             predicted(json.dumps({"inputs": {"x": [3, 2, 4], "src": [5, 2, 4]}, "layers": [{kind: args}]}))
+
+
+@pytest.mark.parametrize("args, shape", [
+    ({}, [5, 2, 3]), ({"num_layers": 3, "dropout": 0.5}, [5, 2, 3]), ({"bidirectional": True, "num_layers": 2}, [5, 2, 3]),
+    ({"bidirectional": True, "batch_first": True}, [2, 5, 3]), ({"nonlinearity": "relu", "bias": False}, [5, 3]),
+    ({"batch_first": True, "num_layers": 2, "dropout": 0.2, "bidirectional": True}, [2, 5, 3]),
+])
+@pytest.mark.parametrize("first", [True, False])
+def test_rnn(args, shape, first):
+    """nn.RNN on the CPU, step by step: the input, the zero states, every step's output, the inputs of
+    the later layers (and their dropout masks)."""
+    before = [] if first else [{"Linear": {"out_features": 3}}]
+    text = spec(shape, *before, {"RNN": {"hidden_size": 4, **args}})
+    assert predicted(text) == measured(text)

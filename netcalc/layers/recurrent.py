@@ -112,6 +112,20 @@ class RNN(Recurrent):
     TYPE = "RNN"
     ARGS = Recurrent.ARGS[:3] + (Arg("nonlinearity", "tanh", "choice", ("tanh", "relu")),) + Recurrent.ARGS[3:]
 
+    def saved(self, x, y):
+        """torch's CPU loop, step by step: the input, the zero initial state of every layer and
+        direction (one tensor), every step's output (tanh or relu keeps it, the next step's matmul
+        reads it), and from the second layer on its input, the previous layer's outputs side by
+        side, with dropout also the mask before it."""
+        seq, batch, _ = self.dims(x)
+        n, layers, width = batch if batch is not None else 1, self.args["num_layers"], self.directions * self.h_out
+        step = ((n, self.h_out), "act")
+        between = [((seq, n, width), "act")] * (1 + (self.args["dropout"] > 0))
+        # batch_first and bidirectional: the reverse direction reads a contiguous copy of the input
+        copy = [(x, "act")] if self.args["batch_first"] and self.directions == 2 and batch is not None else []
+        return (["input", *copy, ((layers * self.directions, n, self.h_out), "act")]
+                + [step] * (layers * self.directions * seq) + between * (layers - 1))
+
 
 @register
 class LSTM(Recurrent):
