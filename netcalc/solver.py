@@ -45,7 +45,7 @@ from .arith import (
     OPEN,
     target_text,
 )
-from .blanks import BLANK, WORDS, Site, Variant, check_blank_kind, is_structured, per_axis_kind, variants
+from .blanks import BLANK, WORDS, Site, Variant, check_blank_kind, has_blank, is_structured, per_axis_kind, variants
 from .errors import SpecError, did_you_mean
 from .layers import Context, lookup
 from .layers.base import REQUIRED, fmt_shape
@@ -284,7 +284,7 @@ class Solver(Targets, LayerUnknowns):
                 "proj_size": 0, "padding_idx": None}
         out = {}
         for arg, raw in site.entry.args.items():
-            if raw == BLANK or (isinstance(raw, list) and BLANK in raw):
+            if has_blank(raw):
                 if arg in WIDTH_ARGS:
                     continue
                 fill = safe.get(arg, 1)
@@ -944,7 +944,7 @@ def refuse_known_errors(spec: Spec, values: dict[str, int] | None, no_bias: bool
     if any(d == BLANK for d in spec.input) or static.structured:  # the graph builder raised what it could
         return
     known = next((site.index - 1 for site in static.sites if site.symbols or site.expect_symbols
-                  or any(raw == BLANK or (isinstance(raw, list) and BLANK in raw) for raw in site.entry.args.values())),
+                  or any(has_blank(raw) for raw in site.entry.args.values())),
                  len(spec.layers))
     if not known:
         return
