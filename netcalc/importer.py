@@ -14,8 +14,12 @@ The model comes from a factory the user names (``mymodels.py:make_net`` or
    ``multiply`` entry whose branches are decomposed the same way. ``torch.cat`` over a growing list
    (DenseNet) becomes a chain of concats: a list whose front was concatenated before is that earlier
    tensor joined with the rest. Position ids (``torch.arange``) looked up in an ``nn.Embedding`` and
-   added to the data become a ``Parameter`` of the table's shape. A node that would still have to
-   sit in two branches is not expressible and fails by name.
+   added to the data become a ``Parameter`` of the table's shape. A layer that reads several
+   tensors (``q @ k.transpose(-2, -1)``, SDPA) joins like a merge: its branches from the fork are
+   written one after another in forward's order, and it reads the others by name (``other:``;
+   ``from:`` where its input is not the previous entry's output). A split's pieces are named
+   (``names:``). A node that would still have to sit in two branches is not expressible and fails
+   by name.
 3. **Names.** Entries are grouped by module path, so ``layer1.0.conv1`` becomes the leaf ``conv1``
    of ``sequential 0`` inside ``sequential layer1``: netcalc's names mirror the module paths.
    Constructor arguments are read back from module attributes; only non-default values are written.
@@ -141,6 +145,8 @@ class Leaf:
     module: Any = None
     params: int | None = None  # parameters the row must have (module calls and learned tensors)
     call: int = 0  # k-th call of that module
+    reads: dict = field(default_factory=dict)  # a second input's argument → the item whose output it reads
+    order: int = 0  # when forward computes it
 
 
 @dataclass
@@ -153,6 +159,43 @@ class Merge:
     shape: tuple
     branches: list
     dim: int | None = None
+
+
+@dataclass
+class Join:
+    """A layer that reads tensors besides its input (Matmul's ``other:``, attention's ``key:`` and
+    ``value:``): its input's branch first, then one branch per extra input, each from the fork."""
+
+    leaf: Leaf
+    keys: list  # the argument each extra input fills
+    branches: list
+    scope: tuple = ()
+
+    def in_order(self) -> list:
+        """(index, branch) in the order forward computes them (0: the layer's own input)."""
+        return sorted(enumerate(self.branches), key=lambda ib: first_order(ib[1]))
+
+
+def first_order(items: list) -> int:
+    """When forward starts computing ``items`` (-1: nothing to compute)."""
+    for it in items:
+        if isinstance(it, (Leaf, PieceRef)):
+            return it.order
+        inner = [first_order(b) for b in getattr(it, "branches", [it.items] if isinstance(it, Seq) else [])]
+        inner = [o for o in inner if o >= 0]
+        if inner:
+            return min(inner)
+    return -1
+
+
+@dataclass(eq=False)
+class PieceRef:
+    """The start of a branch that reads a named piece of a split (``q, k, v = qkv.split(...)``)."""
+
+    leaf: Leaf  # the Chunk/Split entry
+    piece: str
+    scope: tuple = ()
+    order: int = 0
 
 
 @dataclass
@@ -317,7 +360,7 @@ def _call_kinds() -> dict:
 
     from .layers import REGISTRY
 
-    namespaces = {"F": F, "torch": torch}
+    namespaces = {"F": F, "torch": torch, "operator": operator}
     kinds: dict = {}
     for cls in REGISTRY.values():
         for call in cls.TORCH_FUNCTIONS:
@@ -375,6 +418,16 @@ class Op:
     scope: tuple = ()
     shape: tuple = ()
     node_name: str = ""
+    reads: list = field(default_factory=list)  # layer: the argument each of inputs[1:] fills (Matmul's other)
+    piece: str | None = None  # piece: the name of this piece of its input's split
+
+
+@dataclass(eq=False)
+class Unbound:
+    """``x.unbind(dim)``: its pieces are ``x`` selected at 0, 1, ... along ``dim``."""
+
+    source: Any
+    dim: int
 
 
 @dataclass(eq=False)
@@ -393,6 +446,26 @@ class Const:
     """A tensor forward builds without the input's values (``torch.arange(L)``, ``torch.zeros_like(ids)``)."""
 
     name: str
+
+
+# calls that leave the data's shape and count no MACs when the rest of their arguments are numbers
+# or constants: a scaling, a shift, a mask applied (FlopCounterMode counts none of them)
+SCALED = {"mul", "truediv", "div", "sub", "rsub", "neg", "pos", "masked_fill", "imul", "itruediv", "isub",
+          "floordiv", "true_divide", "multiply", "divide", "subtract"}
+
+
+def _is_data(held) -> bool | None:
+    """Whether a converted value follows the input (True), is the model's own or a constant (False)."""
+    if isinstance(held, Op):
+        return True
+    if isinstance(held, (Const, Learned)):
+        return False
+    return None
+
+
+def _is_constant(held) -> bool:
+    """A constant, or a buffer (a causal mask): nothing learned, nothing from the input."""
+    return isinstance(held, Const) or isinstance(held, Learned) and not held.is_param and not held.lookup
 
 
 CONST_MAKERS = {"arange", "zeros", "ones", "full", "empty", "zeros_like", "ones_like", "full_like", "empty_like",
@@ -546,6 +619,8 @@ class Converter:
 
     def new_op(self, kind, node, **kw) -> Op:
         self.order += 1
+        for leaf in kw.get("entries", ()):
+            leaf.order = self.order
         return Op(kind, self.describe(node), self.order, scope=_scope_of_node(node), shape=_shape_of(node) or (),
                   node_name=self.local_name(node) if kind == "merge" else node.name, **kw)
 
@@ -587,6 +662,9 @@ class Converter:
                 fname in CONST_MAKERS or held and all(isinstance(h, Const) for h in held)):
             self.ops[node] = Const(node.name)  # torch.arange(L).expand(n, L): position ids, not data
             return
+        if node.op in ("call_method", "call_function") and held and all(_is_constant(h) for h in held):
+            self.ops[node] = Const(node.name)  # self.bias[:, :, :T, :T] == 0: a mask made from a buffer
+            return
         if node.op == "call_module" and held and all(isinstance(h, Const) for h in held):
             mod = self.gm.get_submodule(node.target)
             if not isinstance(mod, nn.Embedding):
@@ -626,6 +704,20 @@ class Converter:
         # getitem: tuple outputs of recurrent layers and attention, or tensor indexing
         if t is operator.getitem:
             src_node = node.args[0]
+            held_src = self.ops.get(src_node)
+            if isinstance(held_src, Unbound):
+                index = node.args[1]
+                self.ops[node] = self.select(node, held_src.source, (slice(None),) * held_src.dim + (index,))
+                return
+            if isinstance(held_src, Op) and held_src.entries and held_src.entries[-1].args.get("names"):
+                names = held_src.entries[-1].args["names"]
+                i = node.args[1]
+                if not isinstance(i, int) or not -len(names) <= i < len(names):
+                    self.fail(node, "takes a piece of a split by an index netcalc cannot read")
+                i %= len(names)
+                self.ops[node] = held_src if i == 0 else self.new_op(
+                    "piece", node, inputs=[held_src], piece=names[i])
+                return
             if _is_tuple_valued(src_node):
                 idx = node.args[1]
                 if src_node.op == "call_module" and idx == 0:
@@ -635,13 +727,24 @@ class Converter:
                 return
             self.ops[node] = self.select(node, self.source_of(src_node), node.args[1])
             return
+        name = t if isinstance(t, str) else getattr(t, "__name__", "")
+        data = [h for h in held if isinstance(h, Op)]
+        if name.strip("_") in SCALED and len(data) == 1 and all(_is_constant(h) for h in held if h is not data[0]):
+            self.ops[node] = data[0]  # x * scale, x / sqrt(d), att.masked_fill(mask, -inf): no layer, no MACs
+            return
+        if name == "unbind" and len(data) == 1:
+            self.ops[node] = Unbound(data[0], _bind(node).get("dim", 0))
+            return
         kind = merges.get(t)
         if kind is not None:
             self.merge_op(node, kind, inputs)
             return
+        cls = self.tables[0].get(t)
+        if cls is not None and cls.tensor_args():
+            self.reading_op(node, cls)
+            return
         srcs = [self.source_of(n) for n in inputs]
-        name = t if isinstance(t, str) else getattr(t, "__name__", "")
-        if name in ("matmul", "bmm", "mm", "einsum", "baddbmm", "linear", "conv1d", "conv2d", "conv3d", "stack"):
+        if name in ("baddbmm", "linear", "conv1d", "conv2d", "conv3d", "stack"):
             self.fail(node, "computes with weights or several tensors directly in forward; netcalc counts layers "
                             "(use nn.Linear / nn.Conv2d / nn.MultiheadAttention modules)")
         if len({id(s) for s in srcs}) != 1:
@@ -655,7 +758,37 @@ class Converter:
         in_shape = src.shape if src.kind != "source" else self.input_shape
         typ, args = self.function_layer(node, in_shape, shape)
         leaf = Leaf(typ, args, self.local_name(node), _scope_of_node(node), shape)
+        if _is_tuple_valued(node):  # a split: its pieces are named, for the entries that read them
+            args["names"] = [f"{leaf.name}_{i}" for i in range(len(node.meta["tensor_meta"]))]
         self.ops[node] = self.new_op("layer", node, inputs=[src], entries=[leaf])
+
+    def reading_op(self, node, cls):
+        """A call of several tensors (``q @ k.transpose(-2, -1)``, ``F.scaled_dot_product_attention``):
+        the first is its input, the others fill its tensor arguments in order; masks built from the
+        model's buffers or constants are left out, as FlopCounterMode leaves them."""
+        tensors = _nodes_in((node.args, node.kwargs))
+        data = [n for n in tensors if isinstance(self.ops.get(n), Op)]
+        for n in tensors:
+            if _is_data(self.ops.get(n)) is True and n not in data:
+                self.source_of(n)  # says why that input cannot be followed
+            if isinstance(self.ops.get(n), Learned) and self.ops[n].is_param:
+                self.fail(node, f"computes with the parameter self.{self.ops[n].target} directly in forward; "
+                                "netcalc counts layers (use nn.Linear / nn.Conv2d modules)")
+        keys = [k for k in cls.tensor_args() if any(a.name == k and a.default is REQUIRED for a in cls.ARGS)]
+        keys += [k for k in cls.tensor_args() if k not in keys]
+        if not data or len(data) - 1 > len(keys) or len(data) - 1 < len(
+                [k for k in keys if any(a.name == k and a.default is REQUIRED for a in cls.ARGS)]):
+            self.fail(node, f"has {len(data)} input tensors; netcalc's {cls.TYPE} reads "
+                            f"{1 + len(cls.tensor_args())} at most")
+        main = self.source_of(data[0])
+        in_shape = main.shape if main.kind != "source" else self.input_shape
+        typ, args = self.function_layer(node, in_shape, _shape_of(node))
+        for k in cls.tensor_args():
+            args.pop(k, None)
+        leaf = Leaf(typ, args, self.local_name(node), _scope_of_node(node), _shape_of(node))
+        reads = keys[:len(data) - 1]
+        self.ops[node] = self.new_op("layer", node, inputs=[main, *(self.source_of(n) for n in data[1:])],
+                                     entries=[leaf], reads=reads)
 
     def merge_op(self, node, kind, inputs):
         srcs = [self.ops.get(n) for n in inputs]
@@ -813,6 +946,16 @@ class Converter:
             self.claimed.add(id(op))
             if op.kind == "source":
                 raise ImportFailure(f"internal: the walk from {end.name} passed the network input before {start.name}")
+            if op.kind == "piece":
+                items.append(PieceRef(op.inputs[0].entries[-1], op.piece, op.scope, op.order))
+                op = op.inputs[0]
+                continue
+            if op.kind == "layer" and op.reads:
+                fork = self.idom[op]
+                branches = [self.chain(fork, i) for i in op.inputs]
+                items.append(Join(op.entries[-1], op.reads, branches, op.entries[-1].scope))
+                op = fork
+                continue
             if op.kind == "layer":
                 items.extend(reversed(op.entries))
                 op = op.inputs[0]
@@ -885,7 +1028,7 @@ def chain_by_hooks(model, x, input_shape) -> list:
 # ----------------------------------------------------------------------------- grouping by module path
 
 def _scope(item) -> tuple:
-    if isinstance(item, Leaf):
+    if isinstance(item, (Leaf, PieceRef)):
         return item.scope
     if isinstance(item, Seq):
         return ()
@@ -940,7 +1083,7 @@ def group(items: list, scope: tuple) -> list:
             i = j
             continue
         item = items[i]
-        if isinstance(item, Merge):
+        if isinstance(item, (Merge, Join)):
             item.branches = [group(b, scope) for b in item.branches]
         out.append(item)
         i += 1
@@ -964,7 +1107,7 @@ def share_blocks(items: list, model) -> dict:
             if isinstance(it, Seq):
                 visit(it.items)
                 seqs.append(it)  # children first, so nested blocks are defined before their users
-            elif isinstance(it, Merge):
+            elif isinstance(it, (Merge, Join)):
                 for b in it.branches:
                     visit(b)
 
@@ -978,7 +1121,10 @@ def share_blocks(items: list, model) -> dict:
         cls = type(mod)
         if cls.__module__.startswith("torch."):
             continue
-        body = "\n".join(emit(seq.items, 0, None))
+        try:
+            body = "\n".join(emit(seq.items, 0)[0])
+        except ImportFailure:
+            continue  # it reads a tensor from outside itself by name: its calls cannot share a body
         groups.setdefault((cls.__name__, body), []).append(seq)
     out: dict[str, Seq] = {}
     for (cls, _), members in groups.items():
@@ -1029,63 +1175,174 @@ def scalar(v) -> str:
     return json.dumps(s)
 
 
-def emit(items: list, indent: int, top_names: set | None) -> list[str]:
-    pad = " " * indent
-    lines = []
-    for item in items:
+INPUT = "the network input"  # what the first entry reads
+INPUT_NAME = "x"  # its name, when a later entry reads it by name (inputs: {x: [...]})
+
+
+def output_of(item):
+    """The item whose output is ``item``'s: a group's is its last member's."""
+    while isinstance(item, Seq):
+        item = item.items[-1]
+    return item.leaf if isinstance(item, Join) else item
+
+
+class Emitter:
+    """Items → spec lines. An entry that does not read the previous entry's output says ``from:``,
+    and a second input (``other:``, ``key:``) names its tensor as the walker looks names up: in the
+    enclosing group first, then outward (``Walker.tensor``), with the shortest name that finds it."""
+
+    def __init__(self, input_name: str | None, wanted: set | None = None):
+        self.wanted = wanted  # ids of the items read by name (None: the first pass, which finds them)
+        self.read: set = set()  # ids this pass read by name
+        self.paths: dict = {id(INPUT): input_name} if input_name else {}  # id(item) → its name as saved
+        self.known: set = {input_name} if input_name else set()  # every name saved so far
+        self.current = INPUT
+        self.top: set = {input_name} if input_name else set()  # top-level names in use
+
+    def lines(self, items: list, indent: int, prefix: str | None, start=INPUT) -> list[str]:
+        """``items`` as entries at ``indent`` inside the group ``prefix`` (None: the top level), the
+        first reading ``start``."""
+        out, expected, ordinal = [], start, 0
+        for item in items:
+            if isinstance(item, PieceRef):
+                expected = item
+                continue
+            before = len(out)
+            out += self.item(item, indent, prefix, expected, ordinal)
+            ordinal += sum(1 for line in out[before:] if line.startswith(" " * indent + "- "))
+            expected = output_of(item)
+        return out
+
+    def name_of(self, item, prefix) -> str:
+        return _unique(item.name, self.top) if prefix is None else item.name
+
+    def save(self, item, prefix, name) -> str:
+        path = f"{prefix}.{name}" if prefix else name
+        self.paths[id(item)] = path
+        self.known.add(path)
+        return path
+
+    def source(self, expected, prefix) -> dict:
+        """``{"from": name}`` when the entry's input is not the current tensor."""
+        if expected is self.current:
+            return {}
+        self.current = expected
+        return {"from": self.ref(expected, prefix)}
+
+    def ref(self, target, prefix) -> str:
+        """The shortest name of ``target`` that the walker, looking from ``prefix``, finds as it."""
+        self.read.add(id(target))
+        path = self.paths.get(id(target))
+        if isinstance(target, PieceRef) and id(target.leaf) in self.paths:
+            path = f"{self.paths[id(target.leaf)].rpartition('.')[0]}.{target.piece}".lstrip(".")
+        if path is None and self.wanted is None:
+            return "?"  # the first pass: it only finds which items are read by name
+        if path is None:
+            raise ImportFailure(f"{getattr(target, 'name', target)}: a tensor read by name inside a concat "
+                                "branch; netcalc import cannot name it yet")
+        scopes, parts = (prefix or "").split(".") if prefix else [], path.split(".")
+        for k in range(len(parts) - 1, -1, -1):
+            name = ".".join(parts[k:])
+            found = next((f"{'.'.join(scopes[:j])}.{name}" for j in range(len(scopes), 0, -1)
+                          if f"{'.'.join(scopes[:j])}.{name}" in self.known), name)
+            if found == path:
+                return name
+        return path
+
+    def item(self, item, indent, prefix, expected, ordinal) -> list[str]:
+        pad = " " * indent
+        if isinstance(item, Join):
+            return self.join(item, indent, prefix, expected)
         if isinstance(item, Leaf):
-            name = _unique(item.name, top_names)
-            fields = {**item.args, "name": name}
-            lines.append(f"{pad}- {item.type}: {{" + ", ".join(f"{k}: {scalar(v)}" for k, v in fields.items()) + "}")
-        elif isinstance(item, Seq) and item.block:
-            lines.append(f"{pad}- {item.block}: {{name: {scalar(_unique(item.name, top_names))}}}")
-        elif isinstance(item, Seq):
-            lines += [f"{pad}- sequential:", f"{pad}    name: {scalar(_unique(item.name, top_names))}",
-                      f"{pad}    layers:"]
-            lines += emit(item.items, indent + 6, None)
-        else:
-            lines += _emit_merge(item, indent, top_names)
-    return lines
+            name = self.name_of(item, prefix)
+            fields = {**item.args, **self.source(expected, prefix)}
+            for key, target in item.reads.items():
+                fields[key] = self.ref(target, prefix)
+            fields["name"] = name
+            self.save(item, prefix, name)
+            for piece in item.args.get("names") or ():
+                self.known |= {piece, f"{prefix}.{piece}" if prefix else piece}
+            self.current = item
+            return [f"{pad}- {item.type}: {{" + ", ".join(f"{k}: {scalar(v)}" for k, v in fields.items()) + "}"]
+        if isinstance(item, Seq):
+            name = self.name_of(item, prefix)
+            source = self.source(expected, prefix)
+            path = self.save(item, prefix, name)
+            if item.block:
+                fields = {"name": name, **source}
+                self.current = output_of(item)
+                return [f"{pad}- {item.block}: {{" + ", ".join(f"{k}: {scalar(v)}" for k, v in fields.items()) + "}"]
+            head = [f"{pad}- sequential:", f"{pad}    name: {scalar(name)}"]
+            head += [f"{pad}    from: {scalar(source['from'])}"] if source else []
+            return head + [f"{pad}    layers:"] + self.lines(item.items, indent + 6, path, expected)
+        return self.merge(item, indent, prefix, expected, ordinal)
 
+    def join(self, j, indent, prefix, fork) -> list[str]:
+        """A layer reading tensors besides its input: each one's branch from the fork, then its own
+        input's branch, then the layer (the walker's order)."""
+        out, expected = [], fork
+        for i, branch in j.in_order():
+            out += self.lines(branch, indent, prefix, fork)
+            end = fork if not branch else branch[-1] if isinstance(branch[-1], PieceRef) else output_of(branch[-1])
+            if i == 0:
+                expected = end
+            else:
+                j.leaf.reads[j.keys[i - 1]] = end
+        return out + self.item(j.leaf, indent, prefix, expected, 0)
 
-def _emit_merge(m: Merge, indent: int, top_names) -> list[str]:
-    pad = " " * indent
-    inner = " " * (indent + 4)
-    branches = m.branches
-    if m.kind == "add" and len(branches) == 2 and (branches[0] or branches[1]):
-        main, short = (branches[0], branches[1]) if branches[0] else (branches[1], branches[0])
-        lines = [f"{pad}- residual:"]
-        if top_names is not None:
-            lines.append(f"{inner}name: {scalar(_unique(m.name, top_names))}")
-        lines.append(f"{inner}layers:")
-        lines += emit(main, indent + 6, None)
-        if short:
-            lines.append(f"{inner}shortcut:")
-            lines += emit(short, indent + 6, None)
-        return lines
-    if m.kind == "mul":
-        if len(branches) != 2 or (branches[0] and branches[1]):
+    def merge(self, m: Merge, indent, prefix, expected, ordinal) -> list[str]:
+        pad, inner = " " * indent, " " * (indent + 4)
+        kind, branches = merge_layout(m)
+        if kind == "multiply" and (len(m.branches) != 2 or (m.branches[0] and m.branches[1])):
             raise ImportFailure(f"{m.name}: multiplies two computed tensors; netcalc's multiply is x * gate(x)")
-        gate = branches[0] or branches[1]
-        lines = [f"{pad}- multiply:"]
-        if top_names is not None:
-            lines.append(f"{inner}name: {scalar(_unique(m.name, top_names))}")
-        lines.append(f"{inner}layers:")
-        return lines + emit(gate, indent + 6, None)
-    lines = [f"{pad}- {'concat' if m.kind == 'cat' else 'add'}:"]
-    if top_names is not None:
-        lines.append(f"{inner}name: {scalar(_unique(m.name, top_names))}")
-    if m.kind == "cat":
-        lines.append(f"{inner}dim: {m.dim}")
-    lines.append(f"{inner}branches:")
-    for b in branches:
-        if not b:
-            lines.append(f"{inner}  - []")
-            continue
-        sub = emit(b, indent + 8, None)
-        sub[0] = f"{inner}  - " + sub[0].lstrip()
-        lines += sub
-    return lines
+        named = prefix is None or (self.wanted is not None and id(m) in self.wanted)
+        source = self.source(expected, prefix)
+        lines = [f"{pad}- {kind}:"]
+        if named:
+            name = self.name_of(m, prefix)
+            lines.append(f"{inner}name: {scalar(name)}")
+            inside = self.save(m, prefix, name)
+        elif kind in ("residual", "multiply"):
+            inside = prefix  # an unnamed residual inside a group is transparent: its layers take the group's names
+        else:
+            inside = f"{prefix}.{ordinal}"
+        if source:
+            lines.append(f"{inner}from: {scalar(source['from'])}")
+        if kind == "residual":
+            lines.append(f"{inner}layers:")
+            lines += self.lines(branches[0], indent + 6, inside, expected)
+            if branches[1]:
+                lines.append(f"{inner}shortcut:")
+                self.current = expected  # each branch starts from the merge's input
+                lines += self.lines(branches[1], indent + 6, inside, expected)
+        elif kind == "multiply":
+            lines.append(f"{inner}layers:")
+            lines += self.lines(branches[0], indent + 6, inside, expected)
+        else:
+            if kind == "concat":
+                lines.append(f"{inner}dim: {m.dim}")
+            lines.append(f"{inner}branches:")
+            for i, b in enumerate(branches):
+                if not b:
+                    lines.append(f"{inner}  - []")
+                    continue
+                self.current = expected  # each branch starts from the merge's input
+                sub = self.lines(b, indent + 8, f"{inside}.{i}", expected)
+                sub[0] = f"{inner}  - " + sub[0].lstrip()
+                lines += sub
+        self.current = m
+        return lines
+
+
+def emit(items: list, indent: int, input_name: str | None = None) -> tuple[list[str], bool]:
+    """``items`` as spec lines, and whether they read the network input by name: the top level when
+    ``input_name`` names that input, else a block's body (whose input has no name). Two passes:
+    the first finds which items are read by name, so that the second names them."""
+    first = Emitter(input_name)
+    first.lines(items, indent, None if input_name else "")
+    second = Emitter(input_name, first.read)
+    lines = second.lines(items, indent, None if input_name else "")
+    return lines, id(INPUT) in second.read
 
 
 def merge_layout(m: Merge) -> tuple[str, list]:
@@ -1117,6 +1374,12 @@ def rows_of(items: list) -> list:
             out.append(item)
         elif isinstance(item, Seq):
             out += rows_of(item.items)
+        elif isinstance(item, Join):  # Emitter.join's order
+            for _, branch in item.in_order():
+                out += rows_of(branch)
+            out.append(item.leaf)
+        elif isinstance(item, PieceRef):
+            continue
         else:
             for branch in merge_layout(item)[1]:
                 out += rows_of(branch)
@@ -1145,7 +1408,7 @@ def import_model(model, input_shape: tuple, source: str | None = None) -> Import
     used_tensors: dict[str, int] = {}
     try:
         shadow = meta_copy(model)
-        graph = fx.Tracer().trace(shadow)
+        graph = shape_tracer(input_shape).trace(shadow)
         gm = fx.GraphModule(shadow, graph)
         traced, trace_error = True, None
     except Exception as e:  # noqa: BLE001 (the user's code may raise anything)
@@ -1178,16 +1441,89 @@ def import_model(model, input_shape: tuple, source: str | None = None) -> Import
     mark_shared(items)
     items = group(items, ())
     blocks = share_blocks(items, model)
+    layers, input_read = emit(items, 2, INPUT_NAME)
+    shape = scalar(list(input_shape))
     header = [f"# Imported from {source} by netcalc import" if source else "# Imported by netcalc import",
-              f"name: {scalar(type(model).__name__)}", f"input: {scalar(list(input_shape))}"]
+              f"name: {scalar(type(model).__name__)}",
+              f"inputs: {{{INPUT_NAME}: {shape}}}" if input_read else f"input: {shape}"]
     if blocks:
         header.append("blocks:")
         for name, seq in blocks.items():
-            header += [f"  {name}:", "    layers:"] + emit(seq.items, 6, None)
-    text = "\n".join(header + ["layers:"] + emit(items, 2, set())) + "\n"
+            header += [f"  {name}:", "    layers:"] + emit(seq.items, 6)[0]
+    text = "\n".join(header + ["layers:"] + layers) + "\n"
     report, origins = check(text, items, model, used_tensors, warnings)
     total = sum(p.numel() for p in model.parameters())
     return Imported(text, origins, report, warnings, total)
+
+
+def shape_tracer(input_shape):
+    """torch.fx's tracer, with each traced value's meta tensor alongside, so that forward reads
+    sizes as the numbers they are when it runs: ``math.sqrt(k.size(-1))`` and
+    ``self.bias[:, :, :T, :T]`` (nanoGPT's attention) trace, where plain fx fails (as Hugging Face's
+    HFTracer does). Buffers become graph nodes too, so a causal mask is seen as the model's own tensor."""
+    import torch
+    from torch import fx, nn
+    from torch.fx.node import map_aggregate
+
+    class MetaProxy(fx.Proxy):
+        def __getattr__(self, k):
+            val = self.tracer.values.get(self.node)
+            if isinstance(val, torch.Tensor) and k in ("shape", "ndim", "size", "dim", "numel"):
+                return getattr(val, k)
+            return super().__getattr__(k)
+
+    class ShapeTracer(fx.Tracer):
+        proxy_buffer_attributes = True
+
+        def __init__(self):
+            super().__init__()
+            self.values: dict = {}  # fx node → its meta value, when it could be computed
+            self.evaluating = False  # computing a meta value: modules run plainly, nothing is recorded
+
+        def call_module(self, m, forward, args, kwargs):
+            return forward(*args, **kwargs) if self.evaluating else super().call_module(m, forward, args, kwargs)
+
+        def getattr(self, attr, attr_val, parameter_proxy_cache):
+            return attr_val if self.evaluating else super().getattr(attr, attr_val, parameter_proxy_cache)
+
+        def proxy(self, node):
+            return MetaProxy(node, self)
+
+        def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, proxy_factory_fn=None):
+            proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
+            self.evaluating = True
+            try:
+                self.values[proxy.node] = self.evaluate(kind, target, args, kwargs)
+            except Exception:  # noqa: BLE001 (no meta value: its sizes stay graph nodes, as plain fx)
+                pass
+            finally:
+                self.evaluating = False
+            return proxy
+
+        def evaluate(self, kind, target, args, kwargs):
+            def value(a):
+                if isinstance(a, fx.Proxy):
+                    return self.values[a.node]
+                return a
+
+            args, kwargs = map_aggregate(args, value), map_aggregate(kwargs, value)
+            if kind == "placeholder":
+                return torch.empty(input_shape, device="meta")
+            if kind == "get_attr":
+                obj = self.root
+                for part in target.split("."):
+                    obj = getattr(obj, part)
+                return obj
+            if kind == "call_module":
+                mod = self.root.get_submodule(target)
+                if isinstance(mod, nn.Embedding) and args and args[0].is_floating_point():
+                    args = (args[0].long(), *args[1:])  # token ids
+                return mod(*args, **kwargs)
+            if kind == "call_method":
+                return getattr(args[0], target)(*args[1:], **kwargs)
+            return target(*args, **kwargs)
+
+    return ShapeTracer()
 
 
 def meta_copy(model):

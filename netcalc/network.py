@@ -201,7 +201,7 @@ class Walker:
             if entry.when is not None and not self.condition(entry, ctx, x):
                 continue
             if entry.source is not None:  # from: NAME reads a named tensor instead of the previous output
-                x, field, self.source = self.tensor(entry.source, entry, "from")
+                x, field, self.source = self.tensor(entry.source, entry, "from", prefix)
             copies = self.repeat_count(entry, ctx)
             if copies is None:
                 name = self.name_of(entry, prefix, ordinal)
@@ -440,8 +440,17 @@ class Walker:
         """An ``expect:`` on a layer or a group, met by its output ``y``."""
         check_expect(entry, y, values, name)
 
-    def tensor(self, name, entry, key: str):
-        """(shape, field, source row) of the input or earlier output called ``name``."""
+    def tensor(self, name, entry, key: str, prefix: str = ""):
+        """(shape, field, source row) of the input or earlier output called ``name``, looked up as in
+        a program's nested scopes: in the enclosing group ``prefix`` first (so a block's layers read
+        their own call's tensors), then outward, then the full name."""
+        if isinstance(name, str):
+            scope = prefix
+            while scope:
+                hit = self.saved.get(f"{scope}.{name}")
+                if hit is not None:
+                    return hit
+                scope = scope.rpartition(".")[0]
         if not isinstance(name, str) or name not in self.saved:
             hint = did_you_mean(str(name), list(self.saved))
             raise SpecError(f"{key}: no input or earlier layer is named {name!r}{hint}", entry.where(key))
@@ -453,7 +462,8 @@ class Walker:
             name = self.default_name(entry, cls)
         if entry.name is None or name != entry.name:
             entry = replace(entry, name=name)
-        seconds = {key: self.tensor(entry.args[key], entry, key) for key in cls.tensor_args()
+        prefix = name.rpartition(".")[0]
+        seconds = {key: self.tensor(entry.args[key], entry, key, prefix) for key in cls.tensor_args()
                    if entry.args.get(key) is not None}
         layer = cls(entry, ctx, {key: t[0] for key, t in seconds.items()})
         if seconds:
@@ -470,8 +480,7 @@ class Walker:
                                   state_shapes=None, weights=0, biases=0, params=0, macs=0, flops=0, rf=None,
                                   inputs=inputs))
             self.saved[name] = (y, None, self.source)
-            for piece, shape in layer.named_outputs(x).items():
-                self.saved[piece] = (shape, None, self.source)
+            self.save_pieces(layer, x, prefix)
             self.track_mirror(layer)
             return y, None
         self.warnings += layer.warnings(x)
@@ -491,10 +500,16 @@ class Walker:
             path=name if "." in name else None, inputs=inputs, shares=entry.share, shared=shared,
             trainable=entry.trainable and not self.frozen))
         self.saved[name] = (y, field, self.source)
-        for piece, shape in layer.named_outputs(x).items():
-            self.saved[piece] = (shape, None, self.source)
+        self.save_pieces(layer, x, prefix)
         self.track_mirror(layer)
         return y, field
+
+    def save_pieces(self, layer, x, prefix: str):
+        """A split's named pieces, by their own names and in the enclosing group's scope."""
+        for piece, shape in layer.named_outputs(x).items():
+            self.saved[piece] = (shape, None, self.source)
+            if prefix:
+                self.saved[f"{prefix}.{piece}"] = (shape, None, self.source)
 
     def shared_parameters(self, entry, params: dict) -> tuple:
         """The parameters of ``entry`` that are its ``share:`` layer's (same torch name and shape),

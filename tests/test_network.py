@@ -423,3 +423,31 @@ def test_several_outputs_a_side_head_counted_and_reported():
     assert report.layers[4].input_shape == (2, 8, 32, 32)  # the main path goes on from the stem
     with pytest.raises(SpecError, match="outputs: no input or layer is named 'aux2'"):
         analyze_text(AUX_HEAD.replace("[logits, aux_head]", "[logits, aux2]"), "x.yaml")
+
+
+def test_names_are_looked_up_in_the_enclosing_group_first():
+    """A block's layers read their own call's tensors by their short names (a program's nested
+    scopes): each call's kt is its own, and a name not in the group is found outside it."""
+    text = """
+input: [2, 8, 16]
+blocks:
+  Attn:
+    args: {d: 16}
+    layers:
+      - Linear: {out_features: 3*d, name: qkv}
+      - Chunk: {chunks: 3, dim: -1, names: [q, k, v]}
+      - Transpose: {dim0: -2, dim1: -1, from: k, name: kt}
+      - Matmul: {other: kt, from: q, name: scores}
+      - Matmul: {other: stem, name: mixed}
+layers:
+  - Linear: {out_features: 8, name: stem}
+  - Attn: {d: 4, name: a}
+  - Attn: {d: 2, name: b}
+"""
+    report = analyze_text(text, "scopes.yaml")
+    rows = {r.name: r for r in report.layers}
+    assert rows["a.scores"].output_shape == (2, 8, 8) and rows["a.scores"].macs == 2 * 8 * 8 * 4
+    assert rows["b.scores"].macs == 2 * 8 * 8 * 2  # b's own kt, not a's
+    assert rows["b.mixed"].output_shape == (2, 8, 8)  # stem, found at the top level
+    with pytest.raises(SpecError, match="no input or earlier layer is named 'kt'"):
+        analyze_text(text.replace("from: k, name: kt", "from: k, name: k2"), "scopes.yaml")

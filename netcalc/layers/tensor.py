@@ -608,7 +608,7 @@ class Matmul(Layer):
     TYPE = "Matmul"
     FAMILY, LAYOUT = "tensor", None
     ARGS = (Arg("other", kind="tensor"),)
-    TORCH_FUNCTIONS = ()
+    TORCH_FUNCTIONS = ("torch.matmul", ".matmul", "operator.matmul", "torch.bmm", ".bmm", "torch.mm", ".mm")
     SAVES = None
 
     def contraction(self, x):
@@ -648,7 +648,17 @@ class Einsum(Layer):
     TYPE = "Einsum"
     FAMILY, LAYOUT = "tensor", None
     ARGS = (Arg("equation", kind="any"), Arg("other", None, "tensor"))
+    TORCH_FUNCTIONS = ("torch.einsum",)
     SAVES = None
+
+    @classmethod
+    def args_from_call(cls, bound: dict, x: tuple, y: tuple) -> dict:
+        eq = bound.get("equation")
+        if eq is None:  # torch.einsum(*args): the equation comes first
+            eq = next((a for a in bound.get("args", ()) if isinstance(a, str)), None)
+        if not isinstance(eq, str):
+            raise ValueError("einsum without an equation string (the sublist form) is not expressible")
+        return {"equation": eq.replace(" ", "")}
 
     def parse(self, x):
         eq = self.args["equation"]
@@ -707,6 +717,7 @@ class ScaledDotProductAttention(Layer):
     FAMILY, LAYOUT = "seq", None
     ARGS = (Arg("key", kind="tensor"), Arg("value", kind="tensor"), Arg("dropout_p", 0.0, "float"),
             Arg("is_causal", False, "bool"), Arg("scale", None, "float"), Arg("enable_gqa", False, "bool"))
+    TORCH_FUNCTIONS = ("F.scaled_dot_product_attention",)
     SAVES = None
 
     def dims(self, x):
@@ -784,6 +795,7 @@ class Chunk(Pieces):
 
     TYPE = "Chunk"
     ARGS = (Arg("chunks"), Arg("dim", 0), Arg("names", None, "any"))
+    TORCH_FUNCTIONS = ("torch.chunk", ".chunk")
 
     def validate(self):
         super().validate()
@@ -803,6 +815,7 @@ class Split(Pieces):
 
     TYPE = "Split"
     ARGS = (Arg("split_size_or_sections", kind="any"), Arg("dim", 0), Arg("names", None, "any"))
+    TORCH_FUNCTIONS = ("torch.split", ".split")
 
     def sizes(self, n):
         s = self.args["split_size_or_sections"]
