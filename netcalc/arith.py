@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .symbolic import Dim, ceil_div, fdiv, is_int, mod, normalize, smax, sympy
+from .symbolic import Dim, ceil_div, fdiv, floor_shift, is_int, mod, normalize, smax, sympy
 
 
 def effective_kernel(kernel: Dim, dilation: Dim = 1) -> Dim:
@@ -29,7 +29,10 @@ def window_out(size: Dim, kernel: Dim, stride: Dim = 1, padding: Dim | tuple = 0
     ``padding`` is one int (both sides) or ``(left, right)`` (``padding='same'``).
     """
     pad_l, pad_r = padding if isinstance(padding, tuple) else (padding, padding)
-    span = size + (pad_l + pad_r - dilation * (kernel - 1) - 1)  # the numbers summed first: one sympy Add
+    shift = pad_l + pad_r - dilation * (kernel - 1) - 1  # the numbers summed first: one sympy Add
+    if not ceil_mode and is_int(shift) and is_int(stride) and stride > 0:
+        return floor_shift(size, shift, stride, 1)
+    span = size + shift
     if not ceil_mode:
         return fdiv(span, stride) + 1
     out = fdiv(span + stride - 1, stride) + 1

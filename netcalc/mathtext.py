@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from fractions import Fraction
 
 from .symbolic import cached_text
 
@@ -105,7 +106,7 @@ class _Printer:
                 return f"({top})/{self.atom(den)}"
         out = ""
         for i, term in enumerate(self.ordered_terms(e)):
-            negative = term.could_extract_minus_sign()
+            negative = _negative(term)
             text = self.term(-term if negative else term)
             if self.style != "sympy" and isinstance(-term if negative else term, sympy_module().Mod) and (
                     negative or i > 0):
@@ -158,7 +159,7 @@ class _Printer:
         top = self.product(num)
         if den == 1:
             return top
-        if e.could_extract_minus_sign():
+        if _negative(e):
             return self.minus + self.fraction(-e)
         top = f"({top})" if num.is_Add else top
         return f"{top}/{self.atom(den)}"
@@ -196,13 +197,21 @@ class _Printer:
     def _rounding(self, e) -> str:
         import sympy as sp
 
-        num, den = one_fraction(e.args[0])
         ceil = isinstance(e, sp.ceiling)
-        if not ceil and den.is_Integer and den > 1:
-            rest = sp.expand(num - (den - 1))
-            if rest.as_coeff_Add()[0] == 0:
-                num, ceil = rest, True
-        num = sp.expand(num)
+        affine = affine_fraction(e.args[0])
+        if affine is not None:  # what strided layers make: integers, no sympy expand
+            terms, const, den = affine
+            if not ceil and den > 1 and const == den - 1:
+                const, ceil = 0, True
+            num = sp.Add(*(sp.Integer(n) * t for n, t in terms), sp.Integer(const))
+            den = sp.Integer(den)
+        else:
+            num, den = one_fraction(e.args[0])
+            if not ceil and den.is_Integer and den > 1:
+                rest = sp.expand(num - (den - 1))
+                if rest.as_coeff_Add()[0] == 0:
+                    num, ceil = rest, True
+            num = sp.expand(num)
         inner = self.expr(num)
         if den != 1:
             inner = f"{f'({inner})' if num.is_Add else inner}/{self.atom(den)}"
@@ -213,10 +222,39 @@ class _Printer:
         return f"⌈{inner}⌉" if ceil else f"⌊{inner}⌋"
 
 
+def _negative(term) -> bool:
+    """A term written with a minus: its number coefficient is negative (sympy's
+    could_extract_minus_sign builds the negated product to decide, a cost per term)."""
+    return bool(term.as_coeff_Mul()[0].is_negative)
+
+
 def sympy_module():
     import sympy
 
     return sympy
+
+
+def affine_fraction(x):
+    """``x = Σ (nᵢ·tᵢ)/m + c/m`` with integers nᵢ, c, m (m the least common denominator) and each
+    tᵢ a letter or a product without number factors, as ``([(nᵢ, tᵢ)], c, m)``; None for other forms."""
+    import sympy as sp
+
+    terms, const = [], Fraction(0)
+    for t in sp.Add.make_args(x):
+        c, r = t.as_coeff_Mul()
+        if not c.is_Rational:
+            return None
+        c = Fraction(int(c.p), int(c.q))
+        if r == 1:
+            const += c
+        elif r.is_Symbol or (r.is_Mul and all(f.is_Symbol for f in r.args)):
+            terms.append((c, r))
+        else:
+            return None
+    den = const.denominator
+    for c, _ in terms:
+        den = den * c.denominator // math.gcd(den, c.denominator)
+    return [(int(c * den), r) for c, r in terms], int(const * den), den
 
 
 def one_fraction(x):

@@ -45,13 +45,14 @@ class LayerRow:
     @property
     def activation_bytes(self):
         """Bytes of the forward output (and RNN states) this layer keeps, e.g. for backward."""
-        from .symbolic import prod
+        from .layers.base import numel
+        from .symbolic import times
 
         tensors = [self.output_shape] + list((self.state_shapes or {}).values())
-        out = 0
-        for t in tensors:
-            out = out + prod(t)
-        return out * self.dtype_bytes
+        out = numel(tensors[0])
+        for t in tensors[1:]:
+            out = out + numel(t)
+        return times(self.dtype_bytes, out)
 
     @property
     def kv_cache_bytes(self):

@@ -124,10 +124,51 @@ def _floor_affine(num, den):
     const /= s
     whole = const.numerator // const.denominator
     frac = const - whole
-    terms = [sp.Rational(int(v.p), int(v.q) * s) * t for t, v in inner.items() if t != 1]
+    terms = [(sp.Rational(int(v.p), int(v.q) * s), t) for t, v in inner.items() if t != 1]
+    if len(terms) == 1 and terms[0][1].is_Symbol:
+        # one letter (a size through a chain of strided layers): built in sympy's canonical order
+        # (numbers first) without its flatten, which compares the large fractions again
+        arg = sp.Mul._from_args(terms[0]) if terms[0][0] != 1 else terms[0][1]
+        if frac:
+            arg = sp.Add._from_args((sp.Rational(frac.numerator, frac.denominator), arg))
+        rounded = sp.floor(arg, evaluate=False)
+        return sp.Add._from_args((sp.Integer(whole), rounded)) if whole else rounded
+    parts = [c * t for c, t in terms] + ([sp.Rational(frac.numerator, frac.denominator)] if frac else [])
+    return sp.floor(sp.Add(*parts), evaluate=False) + whole
+
+
+def floor_shift(x: Dim, c: int, s: int, plus: int = 0) -> Dim:
+    """⌊(x + c)/s⌋ + plus for integers c and s > 0: :func:`fdiv` of ``x + c``, with a fast path for
+    the sizes a chain of strided layers makes, ``x = w + ⌊a·L + b⌋`` or ``x = a·L`` (L a letter):
+    the new floor is worked out in Python fractions and built in sympy's canonical order, and a
+    stride of 1 that adds nothing returns ``x`` itself."""
+    if is_int(x):
+        return (x + c) // s + plus
+    sp = sympy()
+    whole, rest = x.as_coeff_Add()
+    if not whole.is_Integer:
+        return normalize(fdiv(x + c, s) + plus)
+    inner = rest.args[0] if isinstance(rest, sp.floor) else rest if whole == 0 else None
+    if inner is None:
+        return normalize(fdiv(x + c, s) + plus)
+    if s == 1 and inner is not rest:  # ⌊⌊A⌋ + k⌋ = ⌊A⌋ + k
+        return x if c + plus == 0 else normalize(x + (c + plus))
+    b, term = inner.as_coeff_Add()
+    a, letter = term.as_coeff_Mul()
+    if not (b.is_Rational and a.is_Rational and letter.is_Symbol and letter.is_integer):
+        return normalize(fdiv(x + c, s) + plus)
+    const = (Fraction(int(b.p), int(b.q)) + int(whole) + c) / s
+    low = const.numerator // const.denominator
+    frac = const - low
+    coeff = sp.Rational(int(a.p), int(a.q) * s)
+    arg = sp.Mul._from_args((coeff, letter)) if coeff != 1 else letter
     if frac:
-        terms.append(sp.Rational(frac.numerator, frac.denominator))
-    return sp.floor(sp.Add(*terms), evaluate=False) + whole
+        arg = sp.Add._from_args((sp.Rational(frac.numerator, frac.denominator), arg))
+    if coeff.is_Integer and not frac:  # an integer multiple of the letter: nothing to round
+        return normalize(arg + (low + plus))
+    rounded = sp.floor(arg, evaluate=False)
+    k = low + plus
+    return sp.Add._from_args((sp.Integer(k), rounded)) if k else rounded
 
 
 def fdiv(a: Dim, b: Dim) -> Dim:
@@ -240,7 +281,39 @@ def total(xs) -> Dim:
     rest = [x for x in xs if not isinstance(x, int)]
     if not rest:
         return sum(ints)
-    return normalize(sympy().Add(sum(ints), *rest))
+    # a formula repeated (the layers of a stage share one size) is one object: counted by identity
+    # here, n·x goes to the Add once, where sympy would compare the whole formula n times
+    counts: dict = {}
+    for x in rest:
+        hit = counts.get(id(x))
+        if hit is None:
+            counts[id(x)] = [x, 1]
+        else:
+            hit[1] += 1
+    return normalize(sympy().Add(sum(ints), *(x if n == 1 else times(n, x) for x, n in counts.values())))
+
+
+def times(n: Dim, x: Dim) -> Dim:
+    """``n·x``, fast for an int ``n``. A product ``c·a·b`` becomes ``(n·c)·a·b`` directly: sympy's own
+    multiplication sorts and compares the factors again, which for formulas with large floors
+    (a deep network's sizes) cost more than the rest of a layer's work."""
+    if not is_int(n) or is_int(x) or isinstance(x, Fraction) or n == 1:
+        return n * x if is_int(n) and is_int(x) else normalize(n * x)
+    hit = _TIMES.get((n, id(x)))
+    if hit is not None and hit[0] is x:
+        return hit[1]  # the same product again (a layer's MACs and FLOPs): the same object, printed once
+    sp = sympy()
+    c, rest = x.as_coeff_Mul()
+    if not (rest.is_Mul and c.is_Rational):
+        out = normalize(n * x)
+    else:
+        c = c * n
+        out = 0 if c == 0 else rest if c == 1 else sp.Mul._from_args((c, *rest.args))
+    _TIMES[(n, id(x))] = (x, out)
+    return out
+
+
+_TIMES: dict = {}  # (n, id(x)) → (x, n·x): see times
 
 
 def free_names(x) -> set[str]:

@@ -277,3 +277,32 @@ def test_spec_text_reads_back_as_the_same_value(text, point):
     expr = parse_expr(text)
     again = spec_text(expr)
     assert parse_expr(again, names) == parse_expr(text, names), (text, again)
+
+
+@FAST
+@given(st.lists(st.tuples(st.integers(-6, 6), st.integers(1, 4), st.integers(0, 1)), min_size=1, max_size=12),
+       st.sampled_from(["H", "2*H", "H + 3", "3*H - 1"]))
+def test_floor_shift_is_fdiv_of_the_shifted_size(steps, start):
+    """The fast path of a strided chain gives the very expression fdiv gives, and the true floor."""
+    from netcalc.symbolic import floor_shift
+
+    h = symbol("H")
+    x = parse_expr(start, {"H": h})
+    for c, s, plus in steps:
+        fast = floor_shift(x, c, s, plus)
+        assert fast == normalize(fdiv(x + c, s) + plus)
+        for value in (0, 1, 7, 64, 1001):
+            before = x if isinstance(x, int) else int(x.subs(h, value))
+            after = fast if isinstance(fast, int) else int(fast.subs(h, value))
+            assert after == (before + c) // s + plus
+        x = fast
+
+
+@FAST
+@given(st.integers(-5, 50), st.sampled_from(["H*W", "3*H*W", "H", "H + W", "-2*H*W"]))
+def test_times_is_the_product(n, text):
+    from netcalc.symbolic import times
+
+    x = parse_expr(text, {"H": symbol("H"), "W": symbol("W")})
+    assert times(n, x) == normalize(n * x)
+    assert times(n, x) is times(n, x)  # the same product twice is one object (printed once)

@@ -358,8 +358,21 @@ def axes_value(v):
     return v
 
 
+_NUMEL: dict = {}  # id(shape) → (shape, its numel), for symbolic shapes: see numel
+
+
 def numel(shape: Shape) -> Dim:
-    return prod(shape)
+    """The product of the dims. A symbolic shape's product is built once per shape object: a layer's
+    output is multiplied out for its MACs, its FLOPs and its bytes (the entry keeps the tuple alive,
+    so its id is not reused)."""
+    if all(type(d) is int for d in shape):
+        return prod(shape)
+    hit = _NUMEL.get(id(shape))
+    if hit is not None and hit[0] is shape:
+        return hit[1]
+    out = prod(shape)
+    _NUMEL[id(shape)] = (shape, out)
+    return out
 
 
 def plain_value(v):

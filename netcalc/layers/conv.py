@@ -14,7 +14,7 @@ from ..arith import (
     window_out,
     window_remainder,
 )
-from ..symbolic import exact_div, fdiv, is_int, known_positive, prod, to_text
+from ..symbolic import exact_div, fdiv, is_int, known_positive, prod, times, to_text
 from .base import Arg, Layer, axes_value, fmt_shape, numel
 from .registry import ranked, register
 
@@ -201,10 +201,10 @@ class ConvNd(Windowed):
         return params
 
     def macs(self, x, y):
-        return numel(y) * self.fan_in(x)
+        return times(self.fan_in(x), numel(y))
 
     def flops(self, x, y):
-        return numel(y) * (2 * self.fan_in(x) - 1 + int(self.has_bias))
+        return times(2 * self.fan_in(x) - 1 + int(self.has_bias), numel(y))
 
     def receptive_field(self, field):
         if field is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..symbolic import is_int, known_positive, prod, same, to_text
+from ..symbolic import is_int, known_positive, prod, same, times, to_text
 from .base import Arg, Layer, fmt_shape, numel
 from .registry import register
 
@@ -41,7 +41,7 @@ class Linear(Layer):
         return p
 
     def macs(self, x, y):
-        return numel(y) * self.in_features(x)
+        return times(self.in_features(x), numel(y))
 
     def explain_cost(self, x, y):
         from .. import explain as ex
@@ -52,7 +52,7 @@ class Linear(Layer):
                 ex.Step("FLOPs", f"{outs}·(2·{fan} − 1{bias})", self.flops(x, y))]
 
     def flops(self, x, y):
-        return numel(y) * (2 * self.in_features(x) - 1 + int(self.has_bias))
+        return times(2 * self.in_features(x) - 1 + int(self.has_bias), numel(y))
 
 
 @register

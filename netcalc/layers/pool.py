@@ -9,7 +9,7 @@ comparisons per output element; an average or power-average window ``window`` op
 from __future__ import annotations
 
 from ..arith import window_out
-from ..symbolic import is_int, known_positive, prod, same, to_text
+from ..symbolic import is_int, known_positive, prod, same, times, to_text
 from .base import Arg, fmt_shape, numel
 from .conv import Windowed
 from .registry import ranked
@@ -80,7 +80,7 @@ class PoolNd(Windowed):
         return super().args_from_call(bound, x, y)
 
     def flops(self, x, y):
-        return numel(y) * self.window_size()
+        return times(self.window_size(), numel(y))
 
     def receptive_field(self, field):
         if field is None:
@@ -97,7 +97,7 @@ class MaxPoolNd(PoolNd):
             Arg("dilation", 1, "axes"), Arg("return_indices", False, "bool"), Arg("ceil_mode", False, "bool"))
 
     def flops(self, x, y):
-        return numel(y) * (self.window_size() - 1)
+        return times(self.window_size() - 1, numel(y))
 
     def saved(self, x, y):
         return ["input", (y, "int64")]  # and the argmax of every window
