@@ -167,6 +167,32 @@ def test_zoo_transformers(name, old, new):
     assert predicted(text) == measured(text)
 
 
+@st.composite
+def recurrent_specs(draw):
+    """nn.RNN and nn.GRU of every arrangement: layers, directions, batch_first, unbatched input,
+    dropout, bias, one step or one sequence (where a batch_first transpose needs no copy)."""
+    kind = draw(st.sampled_from(["RNN", "GRU"]))
+    seq, batch, width = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 5))
+    layers = draw(st.integers(1, 3))
+    args = {"hidden_size": draw(st.integers(1, 5)), "num_layers": layers, "bias": draw(st.booleans()),
+            "bidirectional": draw(st.booleans()), "batch_first": draw(st.booleans())}
+    if layers > 1 and draw(st.booleans()):
+        args["dropout"] = 0.5
+    batched = draw(st.booleans()) or args["batch_first"]
+    shape = ([batch, seq, width] if args["batch_first"] else [seq, batch, width]) if batched else [seq, width]
+    before = [{"Linear": {"out_features": width}}] if draw(st.booleans()) else []
+    return spec(shape, *before, {kind: args})
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(recurrent_specs())
+def test_rnn_and_gru_loops(text):
+    """torch's CPU loop saves per step: RNN its output; GRU the gates' projections, three (N, H)
+    tensors and every output but the last."""
+    assert predicted(text) == measured(text), text
+
+
 def test_what_is_not_modelled_says_so():
     text = spec([2, 3, 8], {"LSTM": {"hidden_size": 4}})
     with pytest.raises(NotModelled, match="LSTM"):

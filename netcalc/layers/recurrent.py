@@ -105,6 +105,21 @@ class Recurrent(Layer):
         units = self.args["num_layers"] * self.directions * self.args["hidden_size"]
         return 2 * self.macs(x, y) + self.steps(x) * (biases + self.GATE_FLOPS * units)
 
+    def input_copy(self, x) -> list:
+        """batch_first and bidirectional: the reverse direction reads a contiguous copy of the input,
+        unless the transposed input is contiguous already (one step, or one sequence)."""
+        seq, batch, _ = self.dims(x)
+        if not (self.args["batch_first"] and self.directions == 2 and batch is not None):
+            return []
+        return [] if 1 in (seq, batch) else [(x, "act")]
+
+    def between_layers(self, x) -> list:
+        """From the second layer on: its input, the previous layer's outputs side by side, and with
+        dropout the mask before it."""
+        seq, batch, _ = self.dims(x)
+        n, width = batch if batch is not None else 1, self.directions * self.h_out
+        return [((seq, n, width), "act")] * (1 + (self.args["dropout"] > 0)) * (self.args["num_layers"] - 1)
+
 
 @register
 class RNN(Recurrent):
@@ -118,13 +133,9 @@ class RNN(Recurrent):
         reads it), and from the second layer on its input, the previous layer's outputs side by
         side, with dropout also the mask before it."""
         seq, batch, _ = self.dims(x)
-        n, layers, width = batch if batch is not None else 1, self.args["num_layers"], self.directions * self.h_out
-        step = ((n, self.h_out), "act")
-        between = [((seq, n, width), "act")] * (1 + (self.args["dropout"] > 0))
-        # batch_first and bidirectional: the reverse direction reads a contiguous copy of the input
-        copy = [(x, "act")] if self.args["batch_first"] and self.directions == 2 and batch is not None else []
-        return (["input", *copy, ((layers * self.directions, n, self.h_out), "act")]
-                + [step] * (layers * self.directions * seq) + between * (layers - 1))
+        n, runs = batch if batch is not None else 1, self.args["num_layers"] * self.directions
+        return (["input", *self.input_copy(x), ((runs, n, self.h_out), "act"), ((runs * seq, n, self.h_out), "act")]
+                + self.between_layers(x))
 
 
 @register
@@ -142,6 +153,16 @@ class GRU(Recurrent):
     TYPE = "GRU"
     GATES = 3
     GATE_FLOPS = 9
+
+    def saved(self, x, y):
+        """torch's CPU loop, step by step, as RNN's: the input, the zero initial states, and per step
+        the storage of the three gates' input projections (N, 3H), three (N, H) tensors of the
+        update, and the step's output but for the last step (the next step's matmul reads it); then
+        the later layers' inputs (and dropout masks)."""
+        seq, batch, _ = self.dims(x)
+        n, runs, h = batch if batch is not None else 1, self.args["num_layers"] * self.directions, self.h_out
+        return (["input", *self.input_copy(x), ((runs, n, h), "act"), ((runs * seq, n, 3 * h), "act"),
+                 ((3 * runs * seq, n, h), "act"), ((runs * (seq - 1), n, h), "act")] + self.between_layers(x))
 
 
 
