@@ -36,7 +36,7 @@ FRACTION_TERMS = 8  # a sum with number fractions, up to this many terms, prints
 def math_text(x, ascii: bool = False, style: str | None = None) -> str:
     """``x`` (an int, or a sympy expression) as a formula in ``style`` (default: unicode, or ascii)."""
     style = style or ("ascii" if ascii else "unicode")
-    if isinstance(x, int) or not hasattr(x, "free_symbols"):
+    if isinstance(x, int) or not hasattr(type(x), "free_symbols"):  # the class: the property walks the formula
         text = str(x)
         return text if style != "unicode" else text.replace("-", "−")
     return cached_text(_CACHE, x, lambda e: _Printer(style).expr(e), style)

@@ -212,10 +212,20 @@ def smin(*xs: Dim) -> Dim:
 
 
 def prod(xs) -> Dim:
-    out: Dim = 1
+    """The product; the symbolic factors go to sympy in one Mul (not one per factor)."""
+    number: Dim = 1
+    rest = []
     for x in xs:
-        out = out * x
-    return normalize(out) if not is_int(out) else out
+        if is_int(x) or isinstance(x, Fraction):
+            number = number * x
+        else:
+            rest.append(x)
+    if not rest:
+        return number
+    if number == 0:
+        return 0
+    product = rest[0] if len(rest) == 1 else sympy().Mul(*rest)
+    return times(number, product) if is_int(number) else normalize(number * product)
 
 
 def same(a: Dim, b: Dim) -> bool:
@@ -238,7 +248,7 @@ _TEXT_CACHE: dict = {}  # id(expression) → (expression, text): see cached_text
 def to_text(x) -> str:
     """A value as the contract prints it: ints as digits, expressions in sympy's syntax as
     netcalc.mathtext writes it (``ceiling(H/2)``, ``floor((H + 2*P - K)/S) + 1``)."""
-    if isinstance(x, (int, str, float, Fraction)) or not hasattr(x, "free_symbols"):
+    if isinstance(x, (int, str, float, Fraction)) or not hasattr(type(x), "free_symbols"):  # the class: the property walks the formula
         return str(x)
     return cached_text(_TEXT_CACHE, x, _sympy_text)  # a size is printed for a row and the next row's input
 

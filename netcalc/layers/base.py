@@ -358,20 +358,21 @@ def axes_value(v):
     return v
 
 
-_NUMEL: dict = {}  # id(shape) → (shape, its numel), for symbolic shapes: see numel
+_NUMEL: dict = {}  # ids of a shape's sizes → (shape, its numel), for symbolic shapes: see numel
 
 
 def numel(shape: Shape) -> Dim:
-    """The product of the dims. A symbolic shape's product is built once per shape object: a layer's
-    output is multiplied out for its MACs, its FLOPs and its bytes (the entry keeps the tuple alive,
-    so its id is not reused)."""
+    """The product of the dims. A symbolic shape's product is built once per set of size objects: a
+    layer's output is multiplied out for its MACs, its FLOPs and its bytes (the entry keeps the sizes
+    alive, so their ids are not reused)."""
     if all(type(d) is int for d in shape):
         return prod(shape)
-    hit = _NUMEL.get(id(shape))
-    if hit is not None and hit[0] is shape:
+    key = tuple(map(id, shape))  # a new tuple of the same sizes (a stride-1 layer's output) hits too
+    hit = _NUMEL.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], shape)):
         return hit[1]
     out = prod(shape)
-    _NUMEL[id(shape)] = (shape, out)
+    _NUMEL[key] = (tuple(shape), out)
     return out
 
 
