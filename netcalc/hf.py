@@ -16,6 +16,10 @@ from __future__ import annotations
 import re
 
 from .errors import Pos, SpecError, did_you_mean
+from .layers.attention import GroupedQueryAttention, MultiheadAttention, TransformerEncoderLayer
+from .layers.linear import Embedding, GatedMLP, Linear
+from .layers.norm import LayerNorm, RMSNorm
+from .layers.tensor import Parameter, PositionalEmbedding, Select
 
 JSON_NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 
@@ -62,10 +66,12 @@ class Config:
         out.item_pos = [getattr(item, "pos", None) or self.pos("model_type") or (1, 1) for item in items]
         return out
 
-    def entry(self, type_name: str, key: str, **args) -> dict:
-        """A layer entry whose errors point at the config key that decides it."""
+    def entry(self, kind, key: str, **args) -> dict:
+        """A layer entry whose errors point at the config key that decides it: ``kind`` is a layer
+        class (its TYPE is the spec's name), or the name of a block the builder defines."""
         from .spec import PosDict
 
+        type_name = kind if isinstance(kind, str) else kind.TYPE
         inner = PosDict(args)
         inner.key_pos = dict.fromkeys(args, self.pos(key))
         outer = PosDict({type_name: inner})
@@ -97,25 +103,25 @@ def _llama_like(config: Config, qkv_bias: bool, out_bias: bool, mlp_bias: bool, 
     if head_dim is not None:
         attention["head_dim"] = head_dim
     seq = config.layers
-    mlp = config.entry("GatedMLP", "intermediate_size", intermediate_size=config.get("intermediate_size", minimum=0),
+    mlp = config.entry(GatedMLP, "intermediate_size", intermediate_size=config.get("intermediate_size", minimum=0),
                        bias=mlp_bias, activation=_activation(config, act_key, GATED_ACTIVATIONS), name="mlp")
     decoder = {"layers": seq([
         {"residual": {"layers": seq([
-            config.entry("RMSNorm", "rms_norm_eps", eps=eps, name="input_layernorm"),
-            config.entry("GroupedQueryAttention", "num_attention_heads", **attention)])}},
+            config.entry(RMSNorm, "rms_norm_eps", eps=eps, name="input_layernorm"),
+            config.entry(GroupedQueryAttention, "num_attention_heads", **attention)])}},
         {"residual": {"layers": seq([
-            config.entry("RMSNorm", "rms_norm_eps", eps=eps, name="post_attention_layernorm"), mlp])}},
+            config.entry(RMSNorm, "rms_norm_eps", eps=eps, name="post_attention_layernorm"), mlp])}},
     ])}
     head = dict(out_features=vocab, bias=False, name="lm_head")
     if config.get("tie_word_embeddings", bool):
         head["share"] = "model.embed_tokens"
     model = seq([
-        config.entry("Embedding", "vocab_size", num_embeddings=vocab, embedding_dim=width, name="embed_tokens"),
+        config.entry(Embedding, "vocab_size", num_embeddings=vocab, embedding_dim=width, name="embed_tokens"),
         config.entry("DecoderLayer", "num_hidden_layers", name="layers", repeat=config.get("num_hidden_layers")),
-        config.entry("RMSNorm", "rms_norm_eps", eps=eps, name="norm"),
+        config.entry(RMSNorm, "rms_norm_eps", eps=eps, name="norm"),
     ])
     return {"context": config.get("max_position_embeddings"), "blocks": {"DecoderLayer": decoder},
-            "layers": seq([{"sequential": {"name": "model", "layers": model}}, config.entry("Linear", "vocab_size", **head)])}
+            "layers": seq([{"sequential": {"name": "model", "layers": model}}, config.entry(Linear, "vocab_size", **head)])}
 
 
 def llama(config: Config) -> dict:
@@ -157,30 +163,30 @@ def gpt2(config: Config) -> dict:
     seq = config.layers
     block = {"layers": seq([
         {"residual": {"layers": seq([
-            config.entry("LayerNorm", "layer_norm_epsilon", eps=eps, name="ln_1"),
-            config.entry("MultiheadAttention", "n_head", num_heads=config.get("n_head"), batch_first=True,
+            config.entry(LayerNorm, "layer_norm_epsilon", eps=eps, name="ln_1"),
+            config.entry(MultiheadAttention, "n_head", num_heads=config.get("n_head"), batch_first=True,
                          name="attn")])}},
         {"residual": {"layers": seq([
-            config.entry("LayerNorm", "layer_norm_epsilon", eps=eps, name="ln_2"),
+            config.entry(LayerNorm, "layer_norm_epsilon", eps=eps, name="ln_2"),
             {"sequential": {"name": "mlp", "layers": seq([
-                config.entry("Linear", "n_inner", out_features=inner, name="c_fc"),
+                config.entry(Linear, "n_inner", out_features=inner, name="c_fc"),
                 activation,
-                config.entry("Linear", "n_embd", out_features=width, name="c_proj")])}}])}},
+                config.entry(Linear, "n_embd", out_features=width, name="c_proj")])}}])}},
     ])}
     head = dict(out_features=config.get("vocab_size"), bias=False, name="lm_head")
     if config.get("tie_word_embeddings", bool):
         head["share"] = "transformer.wte"
     positions = config.get("n_positions")
     transformer = seq([
-        config.entry("Embedding", "vocab_size", num_embeddings=config.get("vocab_size"), embedding_dim=width,
+        config.entry(Embedding, "vocab_size", num_embeddings=config.get("vocab_size"), embedding_dim=width,
                      name="wte"),
-        config.entry("PositionalEmbedding", "n_positions", num_positions=positions, name="wpe"),
+        config.entry(PositionalEmbedding, "n_positions", num_positions=positions, name="wpe"),
         config.entry("GPT2Block", "n_layer", name="h", repeat=config.get("n_layer")),
-        config.entry("LayerNorm", "layer_norm_epsilon", eps=eps, name="ln_f"),
+        config.entry(LayerNorm, "layer_norm_epsilon", eps=eps, name="ln_f"),
     ])
     return {"context": positions, "blocks": {"GPT2Block": block},
             "layers": seq([{"sequential": {"name": "transformer", "layers": transformer}},
-                           config.entry("Linear", "vocab_size", **head)])}
+                           config.entry(Linear, "vocab_size", **head)])}
 
 
 def bert(config: Config) -> dict:
@@ -197,19 +203,19 @@ def bert(config: Config) -> dict:
         embedding["padding_idx"] = pad
     seq = config.layers
     embeddings = seq([
-        config.entry("Embedding", "vocab_size", **embedding),
-        config.entry("PositionalEmbedding", "max_position_embeddings", num_positions=positions,
+        config.entry(Embedding, "vocab_size", **embedding),
+        config.entry(PositionalEmbedding, "max_position_embeddings", num_positions=positions,
                      name="position_embeddings"),
-        config.entry("Parameter", "type_vocab_size", shape=[config.get("type_vocab_size"), width],
+        config.entry(Parameter, "type_vocab_size", shape=[config.get("type_vocab_size"), width],
                      name="token_type_embeddings"),
-        config.entry("LayerNorm", "layer_norm_eps", eps=eps, name="LayerNorm")])
-    encoder = config.entry("TransformerEncoderLayer", "num_hidden_layers", nhead=config.get("num_attention_heads"),
+        config.entry(LayerNorm, "layer_norm_eps", eps=eps, name="LayerNorm")])
+    encoder = config.entry(TransformerEncoderLayer, "num_hidden_layers", nhead=config.get("num_attention_heads"),
                            dim_feedforward=config.get("intermediate_size"), activation=act, layer_norm_eps=eps,
                            batch_first=True, norm_first=False, name="encoder.layer",
                            repeat=config.get("num_hidden_layers"))
     pooler = seq([
-        config.entry("Select", "hidden_size", dim=1, index=0, name="first_token"),
-        config.entry("Linear", "hidden_size", out_features=width, name="dense"),
+        config.entry(Select, "hidden_size", dim=1, index=0, name="first_token"),
+        config.entry(Linear, "hidden_size", out_features=width, name="dense"),
         config.entry("Tanh", "hidden_size", name="activation")])
     return {"context": positions,
             "layers": seq([{"sequential": {"name": "embeddings", "layers": embeddings}}, encoder,

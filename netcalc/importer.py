@@ -990,9 +990,11 @@ def chain_by_hooks(model, x, input_shape) -> list:
 
     calls = []
     handles = []
+    from torch import nn
+
     leaves = [(p, m) for p, m in model.named_modules() if p and not any(True for _ in m.children())
-              or type(m).__name__ == "TransformerEncoder"]
-    skip_inside = {p for p, m in leaves if type(m).__name__ == "TransformerEncoder"}
+              or isinstance(m, nn.TransformerEncoder)]
+    skip_inside = {p for p, m in leaves if isinstance(m, nn.TransformerEncoder)}
     leaves = [(p, m) for p, m in leaves if not any(p.startswith(s + ".") for s in skip_inside)]
     for path, mod in leaves:
         def hook(m, args, out, path=path):
@@ -1238,8 +1240,8 @@ class Emitter:
         if path is None and self.wanted is None:
             return "?"  # the first pass: it only finds which items are read by name
         if path is None:
-            raise ImportFailure(f"{getattr(target, 'name', target)}: a tensor read by name inside a concat "
-                                "branch; netcalc import cannot name it yet")
+            raise ImportFailure(f"{getattr(target, 'name', target)}: another layer reads this tensor, but it is "
+                                "inside a concat branch or a shared block, where netcalc import cannot name it yet")
         scopes, parts = (prefix or "").split(".") if prefix else [], path.split(".")
         for k in range(len(parts) - 1, -1, -1):
             name = ".".join(parts[k:])
@@ -1269,6 +1271,7 @@ class Emitter:
             source = self.source(expected, prefix)
             path = self.save(item, prefix, name)
             if item.block:
+                self.paths.setdefault(id(output_of(item)), path)  # the call's output is its last layer's
                 fields = {"name": name, **source}
                 self.current = output_of(item)
                 return [f"{pad}- {item.block}: {{" + ", ".join(f"{k}: {scalar(v)}" for k, v in fields.items()) + "}"]
