@@ -763,3 +763,29 @@ def test_a_second_read_of_the_input_names_it():
     """x read twice (q(x) @ xᵀ): the spec names the input and reads it with from:."""
     result = import_model(Attention(), (2, 5, 8))
     assert "inputs: {x: [2, 5, 8]}" in result.text and "from: x" in result.text
+
+
+class Twice(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin, self.act = nn.Linear(8, 8), nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.lin(x))
+
+
+class ForkAfterBlocks(nn.Module):
+    """Two calls of one module class (one blocks: definition), then q(h) @ k(h)ᵀ on the second's output."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.q, self.k = Twice(), Twice(), nn.Linear(8, 8), nn.Linear(8, 8)
+
+    def forward(self, x):
+        h = self.b(self.a(x))
+        return self.q(h) @ self.k(h).transpose(1, 2)
+
+
+def test_a_tensor_read_by_name_after_a_block_call_is_the_calls_name():
+    result = imported(ForkAfterBlocks(), torch.randn(2, 5, 8))
+    assert "- Twice: {name: b}" in result.text and "from: b" in result.text

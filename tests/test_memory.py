@@ -37,8 +37,9 @@ def measured(text: str) -> int:
             storages[ptr] = t.untyped_storage().nbytes()
         return t
 
+    others = [torch.randn(tuple(shape)) for shape in exp.other_inputs]  # inputs: after the first
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        y = model(x)  # noqa: F841 (kept alive while the storages are read)
+        y = model(x, *others)  # noqa: F841 (kept alive while the storages are read)
     return sum(storages.values())
 
 
@@ -326,7 +327,8 @@ def test_gated_mlp(activation, bias):
 
 @st.composite
 def attention_layers(draw):
-    """Self-attention and transformer encoder layers of torch.nn, first in the network or behind a Linear."""
+    """Self-attention and transformer encoder layers of torch.nn, first in the network or behind a
+    Linear (and a ReLU)."""
     heads = draw(st.integers(1, 3))
     e = heads * draw(st.integers(1, 4))
     batch_first = draw(st.booleans())
@@ -340,7 +342,8 @@ def attention_layers(draw):
                     activation=draw(st.sampled_from(["relu", "gelu"])), bias=draw(st.booleans()))
         if kind == "TransformerEncoder":
             args.update(num_layers=draw(st.integers(1, 3)), norm=draw(st.booleans()))
-    before = [{"Linear": {"out_features": e}}] if draw(st.booleans()) else []
+    # behind a ReLU, whose output is saved: attention's batch_first copy of it is a second tensor
+    before = draw(st.sampled_from([[], [{"Linear": {"out_features": e}}], [{"Linear": {"out_features": e}}, "ReLU"]]))
     return spec([n, length, e] if batch_first else [length, n, e], *before, {kind: args})
 
 
@@ -353,9 +356,51 @@ def test_attention_and_transformer_layers(text):
     assert predicted(text) == measured(text), text
 
 
+@st.composite
+def cross_attention_layers(draw):
+    """Attention to a second input: MultiheadAttention with key:/value: (one tensor or two, of
+    d_model's width or kdim/vdim), TransformerDecoderLayer and TransformerDecoder reading memory:."""
+    heads = draw(st.integers(1, 3))
+    e = heads * draw(st.integers(1, 3))
+    batch_first = draw(st.booleans())
+    n, length, keys = draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    kind = draw(st.sampled_from(["MultiheadAttention", "TransformerDecoderLayer", "TransformerDecoder"]))
+    args = {"batch_first": batch_first, "dropout": draw(st.sampled_from([0.0, 0.1]))}
+    widths = {"mem": e, "mem2": e}
+    if kind == "MultiheadAttention":
+        args.update(num_heads=heads, bias=draw(st.booleans()))
+        two = draw(st.booleans())
+        if draw(st.booleans()):
+            widths = {"mem": draw(st.integers(1, 5)), "mem2": draw(st.integers(1, 5))}
+            args.update(kdim=widths["mem"], vdim=widths["mem2" if two else "mem"])
+        args.update(key="mem", value="mem2" if two else "mem")
+    else:
+        args.update(nhead=heads, dim_feedforward=draw(st.integers(1, 8)), norm_first=draw(st.booleans()),
+                    activation=draw(st.sampled_from(["relu", "gelu"])), bias=draw(st.booleans()), memory="mem")
+        if kind == "TransformerDecoder":
+            args.update(num_layers=draw(st.integers(1, 3)), norm=draw(st.booleans()))
+
+    def shape(length, width):
+        return [n, length, width] if batch_first else [length, n, width]
+
+    inputs = {"x": shape(length, e), "mem": shape(keys, widths["mem"]), "mem2": shape(keys, widths["mem2"])}
+    before = draw(st.sampled_from([[], [{"Linear": {"out_features": e}}], [{"Linear": {"out_features": e}}, "ReLU"]]))
+    return json.dumps({"inputs": inputs, "layers": [*before, {kind: args}]})
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(cross_attention_layers())
+def test_cross_attention_and_decoder_layers(text):
+    """Cross-attention (the fused kernel without dropout, the math path with it; k and v packed when
+    they are one tensor of d_model's width), decoder layers in every arrangement, decoder stacks."""
+    assert predicted(text) == measured(text), text
+
+
 def test_attention_not_modelled_yet_says_so():
     for kind, args in (("MultiheadAttention", {"num_heads": 2, "add_bias_kv": True}),
-                       ("TransformerDecoderLayer", {"nhead": 2, "memory": "src"})):
+                       ("Transformer", {"nhead": 2, "tgt": "src", "num_encoder_layers": 1,
+                                        "num_decoder_layers": 1, "dim_feedforward": 4})):
         with pytest.raises(NotModelled, match=kind):
             predicted(json.dumps({"inputs": {"x": [3, 2, 4], "src": [5, 2, 4]}, "layers": [{kind: args}]}))
 

@@ -85,17 +85,44 @@ class SequenceLayer(Layer):
         and the attention output (the out-projection's input); with dropout the math path's scaled
         q and kᵀ copies, the probabilities, the dropout mask and the dropped probabilities; without,
         the fused kernel's logsumexp per head and query. None where netcalc does not know it
-        (cross-attention, add_bias_kv, add_zero_attn, unbatched input, dropout 1)."""
-        a = self.args
-        if (len(x) != 3 or self.tensors or a.get("add_bias_kv") or a.get("add_zero_attn")
-                or not 0 <= a["dropout"] < 1):
+        (add_bias_kv, add_zero_attn, unbatched input, dropout 1)."""
+        if not self.attention_modelled(x):
             return None
+        a = self.args
         seq, batch, e = self.dims(x)
         h = a[self.HEADS_KEY]
         out = [((batch, seq, 3 * e), "act"), ((batch, seq, e), "act")]
         if a["dropout"] > 0:
             return out + [((batch, seq, e), "act")] * 2 + [((batch, h, seq, seq), "act")] * 3
         return out + [((batch, h, seq), "act")]
+
+    def projected(self, what, t):
+        """What a projection saves of its input ``what`` ("input" or a second input's index) of shape
+        ``t``: with batch_first, attention transposes its inputs to (L, N, E), and the projection
+        saves a contiguous copy, unless the transposed tensor is contiguous already (N or L of 1)."""
+        if not (self.args["batch_first"] and len(t) == 3) or 1 in (t[0], t[1]):
+            return what
+        return (t, "act")
+
+    def attention_modelled(self, x) -> bool:
+        a = self.args
+        return len(x) == 3 and not a.get("add_bias_kv") and not a.get("add_zero_attn") and 0 <= a["dropout"] < 1
+
+    def cross_attention_saved(self, x, length, packed: bool) -> list | None:
+        """What attention of ``x`` to keys and values of ``length`` saves besides its inputs (torch
+        2.13, need_weights=False): the q projection, the k and v projections (one packed storage
+        when key and value are one tensor of d_model's width), the attention output and the fused
+        kernel's logsumexp; with dropout, the math path's scaled q and kᵀ copies, three
+        probability-sized tensors and v's storage instead of the q and k projections."""
+        if not self.attention_modelled(x):
+            return None
+        seq, batch, e = self.dims(x)
+        h = self.args[self.HEADS_KEY]
+        q, keys = ((batch, seq, e), "act"), ((batch, length, e), "act")
+        kv = [((batch, length, 2 * e), "act")] if packed else [keys, keys]
+        if self.args["dropout"] > 0:
+            return [q, keys, *[((batch, h, seq, length), "act")] * 3, kv[-1], q]
+        return [q, *kv, q, ((batch, h, seq), "act")]
 
     def attention_cache(self, x, memory=None):
         """K and V after their projections, ``(N, S, E)`` each (S: the keys' length, +1 with
@@ -177,8 +204,21 @@ class MultiheadAttention(SequenceLayer):
         return True
 
     def saved(self, x, y):
-        inner = self.attention_saved(x)
-        return None if inner is None else ["input", *inner]
+        """Self-attention's (attention_saved); with key:/value:, the query, the keys' and values'
+        tensors and what cross_attention_saved lists."""
+        if not self.tensors:
+            inner = self.attention_saved(x)
+            return None if inner is None else [self.projected("input", x), *inner]
+        length, kdim, vdim = self.sources(x)
+        slot = {key: i for i, key in enumerate(self.tensors, 1)}  # the row's inputs: the query, then these
+        k, v = slot.get("key", slot.get("value")), slot.get("value", slot.get("key"))
+        names = {self.entry.args.get(key) for key in ("key", "value")} - {None}
+        e = self.dims(x)[2]
+        packed = len(names) == 1 and same(kdim, e) and same(vdim, e)  # one projection of one tensor
+        key_t = self.tensors.get("key", self.tensors.get("value"))
+        seconds = [self.projected(k, key_t)] + ([] if packed else [self.projected(v, self.tensors.get("value", key_t))])
+        inner = self.cross_attention_saved(x, length, packed)
+        return None if inner is None else [self.projected("input", x), *seconds, *inner]
 
     def flops(self, x, y):
         return self.attention_flops(x, *self.sources(x))
@@ -231,7 +271,7 @@ class TransformerEncoderLayer(SequenceLayer):
         second Linear's input. norm_first normalises before each block instead: the input and the
         first sum are then LayerNorm inputs, the last sum is nobody's."""
         inner = self.attention_saved(x)
-        if inner is None or isinstance(self, (TransformerDecoderLayer, Transformer)):  # not modelled yet
+        if inner is None or isinstance(self, Transformer):  # not modelled yet
             return None
         seq, batch, e = self.dims(x)
         a, dropped = self.args, self.args["dropout"] > 0
@@ -241,9 +281,14 @@ class TransformerEncoderLayer(SequenceLayer):
         # the feed-forward block: linear1's input (a norm's output), the activation's tensor (relu: its
         # output, gelu: its input), linear2's input (dropout's output, or gelu's own output), the masks
         ff = [width, hidden] + ([hidden, hidden] if dropped else [hidden] * (a["activation"] == "gelu")) + mask
-        if a["norm_first"]:  # x + sa(norm1(x)); x + ff(norm2(x))
-            return ["input", stats, stats, width, *inner, *mask, width, stats, stats, *ff]
-        return ["input", *inner, *mask, width, stats, stats, *ff, width, stats, stats]
+        # a decoder layer's attention to memory (its second input), whose query is a norm's output
+        cross = []
+        if isinstance(self, TransformerDecoderLayer):
+            cross = [width, self.projected(1, self.tensors["memory"]),
+                     *self.cross_attention_saved(x, _memory_length(self, x), True), *mask, width, stats, stats]
+        if a["norm_first"]:  # x + sa(norm1(x)); [x + mha(norm2(x), memory);] x + ff(norm3(x))
+            return ["input", stats, stats, width, *inner, *mask, width, stats, stats, *cross, *ff]
+        return [self.projected("input", x), *inner, *mask, width, stats, stats, *cross, *ff, width, stats, stats]
 
     def flops(self, x, y):
         seq, batch, e = self.dims(x)
@@ -456,8 +501,8 @@ class Stack:
             return None
         seq, batch, e = self.dims(x)
         width, stats = ((batch, seq, e), "act"), ((batch, seq, 1), "act")
-        rest = [s for s in one if s != "input"]
-        out = ["input", *rest] + [width, *rest] * (self.count() - 1)
+        # a later layer's input is the previous layer's output, a tensor of its own
+        out = one + [width if s == "input" else s for s in one] * (self.count() - 1)
         return out + ([width, stats, stats] if self.args["norm"] else [])
 
     def flops(self, x, y):
