@@ -194,6 +194,29 @@ def test_rnn_and_gru_loops(text):
     assert predicted(text) == measured(text), text
 
 
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_max_unpool_saves_nothing_new(rank):
+    """MaxUnpool's node keeps the pool's indices, which the MaxPool saved: nothing more (export does
+    not write a pool's indices yet, so torch's side is written here)."""
+    nn = torch.nn
+    shape = [2, 3] + [4] * rank
+    conv, pool, unpool = (getattr(nn, f"{k}{rank}d") for k in ("Conv", "MaxPool", "MaxUnpool"))
+    text = spec(shape, {f"Conv{rank}d": {"out_channels": 3, "kernel_size": 1}},
+                {f"MaxPool{rank}d": {"kernel_size": 2, "return_indices": True, "name": "p"}},
+                {f"MaxUnpool{rank}d": {"kernel_size": 2, "indices": "p.indices"}})
+    c, p, u = conv(3, 3, 1), pool(2, return_indices=True), unpool(2)
+    storages: dict = {}
+
+    def pack(t):
+        if t.untyped_storage().data_ptr() not in {q.untyped_storage().data_ptr() for q in c.parameters()}:
+            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y = u(*p(c(torch.randn(shape))))  # noqa: F841
+    assert predicted(text) == sum(storages.values())
+
+
 def test_what_is_not_modelled_says_so():
     text = spec([2, 3, 8], {"LSTM": {"hidden_size": 4}})
     with pytest.raises(NotModelled, match="LSTM"):

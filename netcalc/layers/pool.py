@@ -168,7 +168,7 @@ class MaxUnpoolNd(PoolNd):
         return None
 
     def saved(self, x, y):
-        return None  # not measured yet
+        return []  # its backward gathers at the indices, which the MaxPool that made them saved already
 
 
 class AvgPoolNd(PoolNd):
