@@ -382,12 +382,13 @@ def test_attention_and_transformer_layers(text):
 @st.composite
 def cross_attention_layers(draw):
     """Attention to a second input: MultiheadAttention with key:/value: (one tensor or two, of
-    d_model's width or kdim/vdim), TransformerDecoderLayer and TransformerDecoder reading memory:."""
+    d_model's width or kdim/vdim), TransformerDecoderLayer and TransformerDecoder reading memory:,
+    and nn.Transformer reading tgt:."""
     heads = draw(st.integers(1, 3))
     e = heads * draw(st.integers(1, 3))
     batch_first = draw(st.booleans())
     n, length, keys = draw(st.integers(1, 3)), draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    kind = draw(st.sampled_from(["MultiheadAttention", "TransformerDecoderLayer", "TransformerDecoder"]))
+    kind = draw(st.sampled_from(["MultiheadAttention", "TransformerDecoderLayer", "TransformerDecoder", "Transformer"]))
     args = {"batch_first": batch_first, "dropout": draw(st.sampled_from([0.0, 0.1]))}
     widths = {"mem": e, "mem2": e}
     if kind == "MultiheadAttention":
@@ -400,6 +401,9 @@ def cross_attention_layers(draw):
     else:
         args.update(nhead=heads, dim_feedforward=draw(st.integers(1, 8)), norm_first=draw(st.booleans()),
                     activation=draw(st.sampled_from(["relu", "gelu"])), bias=draw(st.booleans()), memory="mem")
+        if kind == "Transformer":  # the incoming tensor is the source, tgt: the target
+            del args["memory"]
+            args.update(tgt="mem", num_encoder_layers=draw(st.integers(1, 2)), num_decoder_layers=draw(st.integers(1, 2)))
         if kind == "TransformerDecoder":
             args.update(num_layers=draw(st.integers(1, 3)), norm=draw(st.booleans()))
 
@@ -422,8 +426,7 @@ def test_cross_attention_and_decoder_layers(text):
 
 def test_attention_not_modelled_yet_says_so():
     for kind, args in (("MultiheadAttention", {"num_heads": 2, "add_bias_kv": True}),
-                       ("Transformer", {"nhead": 2, "tgt": "src", "num_encoder_layers": 1,
-                                        "num_decoder_layers": 1, "dim_feedforward": 4})):
+                       ("GroupedQueryAttention", {"num_heads": 2, "num_key_value_heads": 1})):
         with pytest.raises(NotModelled, match=kind):
             predicted(json.dumps({"inputs": {"x": [3, 2, 4], "src": [5, 2, 4]}, "layers": [{kind: args}]}))
 

@@ -270,8 +270,16 @@ class TransformerEncoderLayer(SequenceLayer):
         feed-forward's input (a norm's output), the activation's tensor, and with dropout the
         second Linear's input. norm_first normalises before each block instead: the input and the
         first sum are then LayerNorm inputs, the last sum is nobody's."""
+        memory = None
+        if isinstance(self, TransformerDecoderLayer):
+            memory = (_memory_length(self, x), self.projected(1, self.tensors["memory"]))
+        return self.layer_saved(x, "input", memory)
+
+    def layer_saved(self, x, source, memory) -> list | None:
+        """One layer on ``x`` whose input is ``source`` (a saved entry); a decoder layer's
+        ``memory`` is (its length, its entry, or None when counted already)."""
         inner = self.attention_saved(x)
-        if inner is None or isinstance(self, Transformer):  # not modelled yet
+        if inner is None:
             return None
         seq, batch, e = self.dims(x)
         a, dropped = self.args, self.args["dropout"] > 0
@@ -283,12 +291,13 @@ class TransformerEncoderLayer(SequenceLayer):
         ff = [width, hidden] + ([hidden, hidden] if dropped else [hidden] * (a["activation"] == "gelu")) + mask
         # a decoder layer's attention to memory (its second input), whose query is a norm's output
         cross = []
-        if isinstance(self, TransformerDecoderLayer):
-            cross = [width, self.projected(1, self.tensors["memory"]),
-                     *self.cross_attention_saved(x, _memory_length(self, x), True), *mask, width, stats, stats]
+        if memory is not None:
+            length, kept = memory
+            cross = [width, *([kept] if kept is not None else []), *self.cross_attention_saved(x, length, True),
+                     *mask, width, stats, stats]
         if a["norm_first"]:  # x + sa(norm1(x)); [x + mha(norm2(x), memory);] x + ff(norm3(x))
-            return ["input", stats, stats, width, *inner, *mask, width, stats, stats, *cross, *ff]
-        return [self.projected("input", x), *inner, *mask, width, stats, stats, *cross, *ff, width, stats, stats]
+            return [source, stats, stats, width, *inner, *mask, width, stats, stats, *cross, *ff]
+        return [self.projected(source, x), *inner, *mask, width, stats, stats, *cross, *ff, width, stats, stats]
 
     def flops(self, x, y):
         seq, batch, e = self.dims(x)
@@ -614,6 +623,24 @@ class Transformer(TransformerEncoderLayer):
 
     def output_shape(self, x):
         return self.stacks(x)[2]
+
+    def saved(self, x, y):
+        """The encoder's layers on the source and its final LayerNorm, then the decoder's layers on
+        ``tgt`` (its second input), each attending to the encoder's output (saved once, or copied
+        per layer with batch_first), and the decoder's final LayerNorm."""
+        enc, dec, tgt = self.stacks(x)
+        first = self.layer_saved(x, "input", None)
+        if first is None:
+            return None
+        src_len, batch, e = self.dims(x)
+        tgt_len = self.dims(tgt)[0]
+        width_s, stats_s = ((batch, src_len, e), "act"), ((batch, src_len, 1), "act")
+        width_t, stats_t = ((batch, tgt_len, e), "act"), ((batch, tgt_len, 1), "act")
+        out = first + [width_s if s == "input" else s for s in first] * (enc - 1) + [width_s, stats_s, stats_s]
+        for i in range(dec):
+            kept = self.projected(None if i else width_s, x)  # the encoder's output, the decoder's memory
+            out += self.layer_saved(tgt, width_t if i else 1, (src_len, kept))
+        return out + [width_t, stats_t, stats_t]
 
     def parameters(self, x):
         enc, dec, tgt = self.stacks(x)
