@@ -744,7 +744,7 @@ class Converter:
             self.reading_op(node, cls)
             return
         srcs = [self.source_of(n) for n in inputs]
-        if name in ("baddbmm", "linear", "conv1d", "conv2d", "conv3d", "stack"):
+        if name in ("baddbmm", "linear", "conv1d", "conv2d", "conv3d"):
             self.fail(node, "computes with weights or several tensors directly in forward; netcalc counts layers "
                             "(use nn.Linear / nn.Conv2d / nn.MultiheadAttention modules)")
         if len({id(s) for s in srcs}) != 1:

@@ -789,3 +789,17 @@ class ForkAfterBlocks(nn.Module):
 def test_a_tensor_read_by_name_after_a_block_call_is_the_calls_name():
     result = imported(ForkAfterBlocks(), torch.randn(2, 5, 8))
     assert "- Twice: {name: b}" in result.text and "from: b" in result.text
+
+
+class Stacked(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(8, 4), nn.Linear(8, 4)
+
+    def forward(self, x):
+        return torch.stack([self.a(x), self.b(x)], dim=1)
+
+
+def test_torch_stack_of_two_tensors_is_a_stack_entry():
+    result = imported(Stacked(), torch.randn(2, 8))
+    assert "- Stack: {" in result.text and "other: " in result.text

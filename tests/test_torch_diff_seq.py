@@ -295,11 +295,17 @@ class _Fn(torch.nn.Module):
 @st.composite
 def tensor_op_cases(draw):
     """matmul (broadcast batches, 2-D operands: FlopCounterMode counts mm/bmm), einsum of two operands,
-    scaled_dot_product_attention (with GQA), chunk and split."""
+    scaled_dot_product_attention (with GQA), chunk, split and stack."""
     import torch.nn.functional as F
 
-    kind = draw(st.sampled_from(["Matmul", "Einsum", "ScaledDotProductAttention", "Chunk", "Split"]))
+    kind = draw(st.sampled_from(["Matmul", "Einsum", "ScaledDotProductAttention", "Chunk", "Split", "Stack"]))
     dims = st.integers(1, 4)
+    if kind == "Stack":
+        a = [draw(dims) for _ in range(draw(st.integers(1, 3)))]
+        b = list(a) if not one_in(draw, 6) else [d + 1 for d in a]
+        dim = draw(st.integers(-len(a) - 2, len(a) + 1))
+        spec = {"inputs": {"a": a, "b": b}, "layers": [{"Stack": {"other": "b", "dim": dim}}]}
+        return spec, lambda: _Fn(lambda x, y: torch.stack([x, y], dim)), [a, b]
     if kind == "Matmul":
         m, k, n = draw(dims), draw(dims), draw(dims)
         batch_a = [draw(st.sampled_from([1, 2, 3])) for _ in range(draw(st.integers(0, 2)))]

@@ -757,6 +757,27 @@ class ScaledDotProductAttention(Layer):
         return scores * (2 * e - 1) + (5 if self.args["is_causal"] else 4) * scores + numel(y) * (2 * s - 1)
 
 
+@register
+class Stack(Layer):
+    """``torch.stack([x, other], dim)``: the incoming tensor and ``other: NAME`` of the same shape,
+    joined along a new dim ``dim`` (``-(ndim + 1) ≤ dim ≤ ndim``). No MACs or FLOPs: a copy."""
+
+    TYPE = "Stack"
+    FAMILY, LAYOUT = "tensor", None
+    ARGS = (Arg("other", kind="tensor"), Arg("dim", 0))
+    TORCH_FUNCTIONS = ("torch.stack",)
+    SAVES = ()  # its backward only takes the gradient apart again
+
+    def output_shape(self, x):
+        from .linear import dim_index
+
+        other = self.tensors["other"]
+        if len(other) != len(x) or not all(same(a, b) for a, b in zip(x, other)):
+            self.error(f"stack needs two tensors of one shape, got {fmt_shape(x)} and {fmt_shape(other)}", "other")
+        d = dim_index(self, self.args["dim"], len(x) + 1, "dim")
+        return (*x[:d], 2, *x[d:])
+
+
 class Pieces(Layer):
     """Split one dim into pieces; the incoming tensor goes on as the first piece, and ``names:``
     names each piece so later entries read it with ``from:``."""
