@@ -424,9 +424,30 @@ def test_cross_attention_and_decoder_layers(text):
     assert predicted(text) == measured(text), text
 
 
+@st.composite
+def grouped_query_attention(draw):
+    """netcalc's GroupedQueryAttention as export writes it: shared key/value heads, causal or not,
+    rotary or not, qk_norm, biases, head_dim given or E/H."""
+    kv = draw(st.integers(1, 3))
+    h, d = kv * draw(st.integers(1, 3)), 2 * draw(st.integers(1, 3))
+    explicit = draw(st.booleans())
+    e = draw(st.integers(1, 9)) if explicit else h * d
+    args = {"num_heads": h, "num_key_value_heads": kv, "causal": draw(st.booleans()), "rotary": draw(st.booleans()),
+            "qk_norm": draw(st.booleans()), "bias": draw(st.booleans()), "out_bias": draw(st.booleans()),
+            **({"head_dim": d} if explicit else {})}
+    before = draw(st.sampled_from([[], [{"Linear": {"out_features": e}}], [{"Linear": {"out_features": e}}, "ReLU"]]))
+    return spec([draw(st.integers(1, 3)), draw(st.integers(1, 5)), e], *before, {"GroupedQueryAttention": args})
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(grouped_query_attention())
+def test_grouped_query_attention(text):
+    assert predicted(text) == measured(text), text
+
+
 def test_attention_not_modelled_yet_says_so():
-    for kind, args in (("MultiheadAttention", {"num_heads": 2, "add_bias_kv": True}),
-                       ("GroupedQueryAttention", {"num_heads": 2, "num_key_value_heads": 1})):
+    for kind, args in (("MultiheadAttention", {"num_heads": 2, "add_bias_kv": True}),):
         with pytest.raises(NotModelled, match=kind):
             predicted(json.dumps({"inputs": {"x": [3, 2, 4], "src": [5, 2, 4]}, "layers": [{kind: args}]}))
 
@@ -442,4 +463,21 @@ def test_rnn(args, shape, first):
     the later layers (and their dropout masks)."""
     before = [] if first else [{"Linear": {"out_features": 3}}]
     text = spec(shape, *before, {"RNN": {"hidden_size": 4, **args}})
+    assert predicted(text) == measured(text)
+
+
+def test_a_llama_config_shrunk():
+    """TinyLlama's config with its sizes shrunk (the same layer kinds: token embedding, RMSNorm,
+    grouped-query attention with rotary embedding, the SwiGLU MLP, an untied head), exact against
+    the module export writes."""
+    from netcalc.api import zoo_path
+
+    with open(zoo_path("tinyllama"), encoding="utf-8") as fh:
+        text = fh.read()
+    for old, new in (("vocab_size: 32000", "vocab_size: 50"), ("hidden_size: 2048", "hidden_size: 32"),
+                     ("intermediate_size: 5632", "intermediate_size: 48"), ("num_hidden_layers: 22", "num_hidden_layers: 2"),
+                     ("num_attention_heads: 32", "num_attention_heads: 4"), ("num_key_value_heads: 4", "num_key_value_heads: 2"),
+                     ("max_position_embeddings: 2048", "max_position_embeddings: 8")):
+        assert old in text
+        text = text.replace(old, new)
     assert predicted(text) == measured(text)

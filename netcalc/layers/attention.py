@@ -428,6 +428,26 @@ class GroupedQueryAttention(Layer):
         h, kv, d = self.args["num_heads"], self.args["num_key_value_heads"], self.head_dim(x)
         return n * length * e * (h + 2 * kv) * d + 2 * n * h * length * length * d + n * length * h * d * e
 
+    def saved(self, x, y):
+        """What the module export writes (TORCH_HELPER) saves, torch 2.13 on the CPU: its input (for
+        the q/k/v projections); with qk_norm each RMSNorm's input, rsqrt per head and token and
+        normalised input; with rotary the cos and sin tables (L, d) of each of its two calls; q and
+        kᵀ as QKᵀ reads them (N·H·L·d each, the shared heads repeated); the causal mask (L, L, bool);
+        the probabilities; v repeated; and the output projection's input (N·L·H·d). Hugging Face's
+        attention saves other tensors: this is the module netcalc check and export build."""
+        n, length, _ = x
+        a, d = self.args, self.head_dim(x)
+        h, kv = a["num_heads"], a["num_key_value_heads"]
+        heads = ((n, h, length, d), "act")
+        out: list = ["input"]
+        if a["qk_norm"]:
+            for k in (h, kv):
+                out += [((n, k, length, d), "act"), ((n, k, length, 1), "act"), ((n, k, length, d), "act")]
+        if a["rotary"]:
+            out += [((length, d), "act")] * 4
+        out += [heads, heads] + ([((length, length), "bool")] if a["causal"] else [])
+        return out + [((n, h, length, length), "act"), heads, ((n, length, h * d), "act")]
+
     def kv_cache(self, x):
         """K and V of the key/value heads, ``(N, KV, L, d)`` each (after rotary, as Hugging Face caches them)."""
         n, length, _ = x
