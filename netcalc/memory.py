@@ -28,7 +28,7 @@ from .report import DTYPE_BYTES, Report
 from .symbolic import prod, total
 
 OPTIMIZER_STATES = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
-ELEMENT_BYTES = {"int64": 8, "long": 8, "bool": 1, "float32": 4}
+ELEMENT_BYTES = {"int64": 8, "long": 8, "bool": 1, "uint8": 1, "float32": 4}
 
 
 class NotModelled(Exception):

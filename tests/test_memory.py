@@ -135,10 +135,10 @@ def test_random_networks(text):
 
 
 @pytest.mark.parametrize("name", ["lenet5", "alexnet", "resnet18", "resnet50", "mobilenet_v2", "efficientnet_b0",
-                                  "vgg16", "densenet121", "unet", "inception_v3"])
+                                  "vgg16", "densenet121", "unet", "inception_v3", "lstm_lm"])
 def test_zoo_models(name):
-    """Every CNN of the zoo, exact (Inception v3 at batch 2: torch refuses to train BatchNorm on one
-    value per channel, its auxiliary head's 1×1 maps)."""
+    """Every CNN of the zoo and the LSTM language model, exact (Inception v3 at batch 2: torch refuses
+    to train BatchNorm on one value per channel, its auxiliary head's 1×1 maps)."""
     from netcalc.api import load
 
     parsed, _ = load(name)
@@ -155,8 +155,10 @@ def test_zoo_models(name):
             storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
         return t
 
+    shape = tuple(exp.input_shape)
+    x = torch.zeros(shape, dtype=torch.long) if exp.input_dtype == "long" else torch.randn(shape)  # token ids
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        y = model(torch.randn(tuple(exp.input_shape)))  # noqa: F841
+        y = model(x)  # noqa: F841
     assert training_memory(report).saved_bytes == sum(storages.values())
 
 
@@ -175,7 +177,7 @@ def test_zoo_transformers(name, old, new):
 def recurrent_specs(draw):
     """nn.RNN and nn.GRU of every arrangement: layers, directions, batch_first, unbatched input,
     dropout, bias, one step or one sequence (where a batch_first transpose needs no copy)."""
-    kind = draw(st.sampled_from(["RNN", "GRU"]))
+    kind = draw(st.sampled_from(["RNN", "GRU", "LSTM"]))
     seq, batch, width = draw(st.integers(1, 4)), draw(st.integers(1, 3)), draw(st.integers(1, 5))
     layers = draw(st.integers(1, 3))
     args = {"hidden_size": draw(st.integers(1, 5)), "num_layers": layers, "bias": draw(st.booleans()),
@@ -193,7 +195,8 @@ def recurrent_specs(draw):
 @given(recurrent_specs())
 def test_rnn_and_gru_loops(text):
     """torch's CPU loop saves per step: RNN its output; GRU the gates' projections, three (N, H)
-    tensors and every output but the last."""
+    tensors and every output but the last. LSTM runs oneDNN per layer and direction and keeps its
+    workspace (tests/test_memory.py's larger widths are checked by hand too)."""
     assert predicted(text) == measured(text), text
 
 
@@ -221,7 +224,7 @@ def test_max_unpool_saves_nothing_new(rank):
 
 
 def test_what_is_not_modelled_says_so():
-    text = spec([2, 3, 8], {"LSTM": {"hidden_size": 4}})
+    text = spec([2, 3, 8], {"LSTM": {"hidden_size": 4, "proj_size": 2}})
     with pytest.raises(NotModelled, match="LSTM"):
         predicted(text)
 
@@ -244,7 +247,7 @@ def test_the_command(cli):
     assert totals["total_bytes"] == totals["param_bytes"] * 2 + totals["saved_bytes"]
     table = cli("memory", "resnet18", "--training")
     assert "saved bytes" in table.output and "training total" in table.output
-    refused = cli("memory", "lstm_lm", "--training")
+    refused = cli("memory", "-", "--training", input=spec([2, 3, 8], {"LSTM": {"hidden_size": 4, "proj_size": 2}}))
     assert refused.exit_code == 2 and "LSTM" in refused.stderr
     assert cli("memory", "resnet18", "--training", "--optimizer", "lion").exit_code == 2
     assert "saved_bytes" not in cli("memory", "resnet18", "--format", "json").output

@@ -16,7 +16,7 @@ bias element, plus the gate arithmetic per hidden unit: RNN 1, GRU 9, LSTM 9.
 
 from __future__ import annotations
 
-from ..symbolic import is_int
+from ..symbolic import ceil_div, is_int, smax
 from .base import Arg, Layer, numel
 from .registry import register
 
@@ -145,6 +145,50 @@ class LSTM(Recurrent):
     GATES = 4
     GATE_FLOPS = 9
     ARGS = Recurrent.ARGS + (Arg("proj_size", 0),)
+
+    def saved(self, x, y):
+        """torch's CPU LSTM runs oneDNN once per layer and direction: the input, the zero initial h
+        and c of every layer and direction, and per call its output (T, N, H), last h and c, and
+        oneDNN's workspace (``lstm_workspace``), without biases copies of its two weights; then the
+        later layers' inputs (and dropout masks). With proj_size, not measured: None."""
+        if self.args.get("proj_size"):
+            return None
+        seq, batch, width = self.dims(x)
+        n, h, d = batch if batch is not None else 1, self.h_out, self.directions
+        runs = self.args["num_layers"] * d
+        calls = [((seq, n, h), "act"), ((n, h), "act"), ((n, h), "act")]
+        # batch_first: oneDNN reads a contiguous (T, N, in) copy, unless the transpose is one already
+        copied = self.args["batch_first"] and batch is not None and 1 not in (seq, batch)
+        out = [(x, "act") if copied else "input", ((runs, n, h), "act"), ((runs, n, h), "act")]
+        for layer in range(self.args["num_layers"]):
+            wide = width if layer == 0 else d * h
+            ws = ((lstm_workspace(wide, h, seq, n),), "uint8")
+            # without biases torch hands oneDNN copies of the weights, which it keeps
+            copies = [] if self.args["bias"] else [((4 * h, wide), "act"), ((4 * h, h), "act")]
+            out += (copies + calls + [ws]) * d
+        # a later layer reads the previous one's output itself, or both directions' side by side (a
+        # new tensor); with dropout, dropout's mask and output instead
+        between = [((seq, n, d * h), "act")] * (2 if self.args["dropout"] > 0 else int(d == 2))
+        return out + between * (self.args["num_layers"] - 1)
+
+
+def lstm_workspace(width, hidden, steps, batch):
+    """Bytes of the workspace oneDNN's LSTM keeps for backward (one layer and direction, float32):
+    seven parts, each rounded up to a 4 KiB page: the gates (T·N·ld(4H)), the hidden states
+    (T·N·ld(H)), the layer and iteration states and their gradients ((T + 1)·N·ld(max(in, H)) for
+    two layers of states each), and the cell states and their gradients ((T + 1)·N·H, two layers).
+    ld rounds a width up to 16 floats, and past a multiple of 256 (oneDNN's get_good_ld)."""
+    def ld(v):
+        v = ceil_div(v, 16) * 16
+        return v + 16 if is_int(v) and v % 256 == 0 else v
+
+    def page(elements):
+        return 4096 * ceil_div(4 * elements, 4096)
+
+    wide, states = ld(smax(width, hidden)), 2 * (steps + 1) * batch
+    parts = [steps * batch * ld(4 * hidden), steps * batch * ld(hidden), states * wide, states * wide,
+             states * hidden, states * wide, states * hidden]
+    return sum(page(p) for p in parts)
 
 
 @register
