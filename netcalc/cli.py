@@ -107,16 +107,25 @@ def math_style(ascii: bool = False) -> None:
 
 def run_report(command: str, spec_path: str, sets, no_bias: bool, fmt, explain: bool = False,
                depth: int | None = None, dtype: str = "float32", optimizer: str | None = None,
-               budget: str | None = None, ascii: bool = False) -> None:
+               budget: str | None = None, ascii: bool = False, mixed: bool = False) -> None:
     fmt = fmt.value if isinstance(fmt, Format) else fmt
     math_style(ascii)
-    if budget is not None:
-        guarded(lambda: _budget(spec_path, sets, no_bias, fmt, dtype, optimizer or "adam", budget))
+    if mixed and (optimizer is None or dtype not in ("bfloat16", "float16")):
+        guarded(lambda: _refuse("--mixed is for --training (or --budget) with --dtype bfloat16 or float16: float32 "
+                                "parameters, the forward autocast to that dtype"))
         return
-    guarded(lambda: _report(command, spec_path, sets, no_bias, fmt, explain, depth, dtype, optimizer))
+    if budget is not None:
+        guarded(lambda: _budget(spec_path, sets, no_bias, fmt, dtype, optimizer or "adam", budget, mixed))
+        return
+    guarded(lambda: _report(command, spec_path, sets, no_bias, fmt, explain, depth, dtype, optimizer, mixed))
 
 
-def _budget(spec_path: str, sets, no_bias: bool, fmt: str, dtype: str, optimizer: str, budget: str) -> None:
+def _refuse(message: str):
+    raise UsageError(message)
+
+
+def _budget(spec_path: str, sets, no_bias: bool, fmt: str, dtype: str, optimizer: str, budget: str,
+            mixed: bool = False) -> None:
     """memory --budget: the largest batch whose training step fits."""
     import json
 
@@ -137,7 +146,7 @@ def _budget(spec_path: str, sets, no_bias: bool, fmt: str, dtype: str, optimizer
 
         def at(b):
             try:
-                return memory.annotate(analyze(spec, {**values, batch: b}, no_bias, dtype=dtype), optimizer)
+                return memory.annotate(analyze(spec, {**values, batch: b}, no_bias, dtype=dtype), optimizer, mixed)
             except memory.NotModelled as e:
                 raise UsageError(f"memory --budget: {e}") from None
 
@@ -160,11 +169,12 @@ def _budget(spec_path: str, sets, no_bias: bool, fmt: str, dtype: str, optimizer
          f"({short_bytes(answer.total_at_largest)}; {answer.symbol}={answer.largest + 1} needs "
          f"{short_bytes(answer.total_at_next)})\n"
          f"memory = {short_bytes(answer.fixed_bytes)} + {short_bytes(answer.bytes_per_sample)} × {answer.symbol} "
-         f"(parameters, gradients and {optimizer} state, plus what each sample saves for backward; {dtype})")
+         f"(parameters, gradients and {optimizer} state, plus what each sample saves for backward; {dtype}"
+         f"{' autocast, float32 parameters' if mixed else ''})")
 
 
 def _report(command: str, spec_path: str, sets, no_bias: bool, fmt: str, explain: bool,
-            depth: int | None, dtype: str, optimizer: str | None = None) -> None:
+            depth: int | None, dtype: str, optimizer: str | None = None, mixed: bool = False) -> None:
     from .report import DTYPE_BYTES
 
     if dtype not in DTYPE_BYTES:
@@ -180,7 +190,7 @@ def _report(command: str, spec_path: str, sets, no_bias: bool, fmt: str, explain
         if optimizer not in memory.OPTIMIZER_STATES:
             raise UsageError(f"--optimizer {optimizer}: expected one of {', '.join(memory.OPTIMIZER_STATES)}")
         try:
-            memory.annotate(report, optimizer)
+            memory.annotate(report, optimizer, mixed)
         except memory.NotModelled as e:
             raise UsageError(f"memory --training: {e}") from None
     if command == "shapes" and fmt.lower() != "json":  # JSON always carries them in "warnings"
@@ -241,9 +251,12 @@ def _report_command(name: str, doc: str):
                        budget: Optional[str] = typer.Option(None, "--budget", metavar="SIZE", help="The largest "
                                                             "batch (the input's first letter) whose training step "
                                                             "fits in SIZE, e.g. 24GiB."),
+                       mixed: bool = typer.Option(False, "--mixed", help="Mixed precision: float32 parameters, "
+                                                  "gradients and optimizer state, the forward under "
+                                                  "torch.autocast to --dtype (bfloat16 or float16)."),
                        ascii: bool = AsciiOpt):
         run_report(name, spec, set, no_bias, format, explain, depth, dtype,
-                   optimizer if training or budget else None, budget, ascii)
+                   optimizer if training or budget else None, budget, ascii, mixed)
 
     if name == "memory":
         command = memory_command

@@ -43,6 +43,7 @@ class TrainingMemory:
     optimizer_bytes: object
     optimizer: str
     notes: list = field(default_factory=list)
+    mixed: bool = False  # float32 parameters, the forward under autocast
 
     @property
     def saved_bytes(self):
@@ -53,17 +54,21 @@ class TrainingMemory:
         return self.param_bytes + self.grad_bytes + self.optimizer_bytes + self.saved_bytes
 
 
-def annotate(report: Report, optimizer: str = "adam") -> Report:
+def annotate(report: Report, optimizer: str = "adam", mixed: bool = False) -> Report:
     """``report`` with ``saved_bytes`` on every row and its ``training`` totals."""
-    memory = training_memory(report, optimizer)
+    memory = training_memory(report, optimizer, mixed)
     for row, saved in zip(report.layers, memory.saved):
         row.saved_bytes = saved
+        if mixed:
+            row.param_dtype_bytes = ELEMENT_BYTES["float32"]
     report.training = memory
     return report
 
 
-def training_memory(report: Report, optimizer: str = "adam") -> TrainingMemory:
-    """Bytes autograd saves per row of ``report`` (at its dtype), and the totals."""
+def training_memory(report: Report, optimizer: str = "adam", mixed: bool = False) -> TrainingMemory:
+    """Bytes autograd saves per row of ``report`` (at its dtype), and the totals. ``mixed``: float32
+    parameters, gradients and optimizer state, the forward under ``torch.autocast`` to the report's
+    dtype (see :func:`_dtype_after`)."""
     if optimizer not in OPTIMIZER_STATES:
         raise ValueError(f"optimizer {optimizer!r}: expected one of {', '.join(OPTIMIZER_STATES)}")
     act = DTYPE_BYTES[report.dtype]
@@ -71,16 +76,18 @@ def training_memory(report: Report, optimizer: str = "adam") -> TrainingMemory:
     first = rows[0].layer if rows and rows[0].layer is not None else None
     input_dtype = first.INPUT_DTYPE if first is not None else "float32"
     inputs = list((report.inputs or {"input": report.input_shape}).values())
+    data = "float32" if mixed else "act"  # the network's input: the data as it comes
     # row → the storage its output lives in (-1, -2, ...: the network's inputs)
     storage = {-1 - k: -1 - k for k in range(len(inputs))}
     shape_of = {-1 - k: tuple(shape) for k, shape in enumerate(inputs)}
-    dtype_of = {-1 - k: "long" if input_dtype == "long" and k == 0 else "act" for k in range(len(inputs))}
+    dtype_of = {-1 - k: "long" if input_dtype == "long" and k == 0 else data for k in range(len(inputs))}
     grad = dict.fromkeys(storage, False)  # storage → requires grad
     counted: set = set()
     saved = []
 
     def nbytes(shape, dtype):
-        return prod(shape) * (act if dtype == "act" else ELEMENT_BYTES[dtype])
+        size = act if dtype == "act" else (4 if mixed else act) if dtype == "stat" else ELEMENT_BYTES[dtype]
+        return prod(shape) * size
 
     for i, row in enumerate(rows):
         sources = list(row.inputs) or [i - 1]
@@ -91,23 +98,54 @@ def training_memory(report: Report, optimizer: str = "adam") -> TrainingMemory:
         view = layer is not None and (layer.VIEW or bool(layer.args.get("inplace")))
         storage[i] = ins[0] if view else i
         shape_of[i] = tuple(row.output_shape)
-        dtype_of[i] = "act" if layer is None or layer.OUTPUT_DTYPE is None else layer.OUTPUT_DTYPE
+        if mixed:
+            dtype_of[i] = _dtype_after(row, [dtype_of[s] for s in ins])
+        else:
+            dtype_of[i] = "act" if layer is None or layer.OUTPUT_DTYPE is None else layer.OUTPUT_DTYPE
         grad[storage[i]] = node
         here = 0
         if node:
+            low_input = mixed and layer is not None and layer.AUTOCAST and dtype_of[ins[0]] == "float32"
             for what in _saved(row, ins, grad):
                 if isinstance(what, tuple):  # a new tensor: (shape, dtype)
-                    here += nbytes(*what)
+                    shape, dtype = what
+                    # under autocast a kind that keeps its input's precision makes its tensors in it
+                    here += nbytes(shape, dtype_of[i] if mixed and dtype == "act" else dtype)
+                    continue
+                if what == 0 and low_input:  # autocast casts a float32 input: the copy is saved
+                    here += nbytes(tuple(row.input_shape), "act")
                     continue
                 s = ins[what] if isinstance(what, int) else storage[i]
                 if s not in counted:
                     counted.add(s)
                     src = next((r for r, st in storage.items() if st == s), -1) if s != -1 else -1
                     here += nbytes(shape_of[src] if s == -1 else shape_of[s], dtype_of[src if s == -1 else s])
+            if mixed and layer is not None and layer.AUTOCAST and (layer.KEEPS_WEIGHT or grad[ins[0]]):
+                # the low-precision copy of each weight, kept for the input's gradient
+                here += total(nbytes(shape, "act") for name, shape in layer.parameters(tuple(row.input_shape)).items()
+                              if "bias" not in name)
         saved.append(here)
-    param_bytes = total(r.params for r in rows) * act
-    trained = total(r.params for r in rows if r.trainable) * act  # frozen parameters get no gradient or state
-    return TrainingMemory(saved, param_bytes, trained, OPTIMIZER_STATES[optimizer] * trained, optimizer)
+    wide = 4 if mixed else act  # parameters, gradients and optimizer state
+    param_bytes = total(r.params for r in rows) * wide
+    trained = total(r.params for r in rows if r.trainable) * wide  # frozen parameters get no gradient or state
+    return TrainingMemory(saved, param_bytes, trained, OPTIMIZER_STATES[optimizer] * trained, optimizer, mixed=mixed)
+
+
+def _dtype_after(row, dtypes: list) -> str:
+    """The dtype of a row's output under autocast: "act" (the low precision) after a kind torch
+    runs in it (conv, Linear), the promoted dtype after a merge (float32 + low is float32), else
+    its input's. Kinds not measured under autocast are refused."""
+    layer = row.layer
+    if layer is None:
+        return "float32" if "float32" in dtypes else dtypes[0]
+    if layer.AUTOCAST is None:
+        raise NotModelled(f"{row.name} ({row.type}): netcalc has not measured what this layer kind saves under "
+                          "mixed precision (autocast) yet; drop --mixed to count it at one dtype")
+    if layer.OUTPUT_DTYPE is not None:
+        return layer.OUTPUT_DTYPE
+    if layer.AUTOCAST:
+        return "act"
+    return dtypes[0] if dtypes[0] in ("act", "float32") else "float32"  # token ids → a float32 table's rows
 
 
 def _saved(row, ins, grad) -> list:

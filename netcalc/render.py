@@ -574,7 +574,8 @@ def _caption(report: Report, cols) -> str:
             parts += [f"saved for backward {short_bytes(t.saved_bytes)}", f"gradients {short_bytes(t.grad_bytes)}",
                       f"{t.optimizer} state {short_bytes(t.optimizer_bytes)}",
                       f"training total {short_bytes(t.total_bytes)}"]
-        parts.append(report.dtype)
+        parts.append(f"{report.dtype} autocast, float32 parameters" if getattr(report.training, "mixed", False)
+                     else report.dtype)
     return " · ".join(parts)
 
 

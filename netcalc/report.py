@@ -37,10 +37,11 @@ class LayerRow:
     shares: str | None = None  # share: the row whose parameters it uses ...
     shared: tuple = ()  # ... and which of its parameters those are (not counted again)
     dtype_bytes: int = 4
+    param_dtype_bytes: int | None = None  # memory --mixed: float32 parameters beside low-precision activations
 
     @property
     def param_bytes(self):
-        return self.params * self.dtype_bytes
+        return self.params * (self.param_dtype_bytes or self.dtype_bytes)
 
     @property
     def activation_bytes(self):

@@ -487,3 +487,101 @@ def test_a_llama_config_shrunk():
         assert old in text
         text = text.replace(old, new)
     assert predicted(text) == measured(text)
+
+
+# ----------------------------------------------------------------------------- mixed precision
+
+def measured_mixed(text: str) -> int:
+    """As measured, with float32 parameters and the forward under torch.autocast to bfloat16."""
+    spec = parse(text, "m.yaml")
+    exp = export(spec)
+    model = build(exp, "cpu").train()
+    torch.manual_seed(0)
+    shape = tuple(exp.input_shape)
+    x = torch.zeros(shape, dtype=torch.long) if exp.input_dtype == "long" else torch.randn(shape)
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages: dict[int, int] = {}
+
+    def pack(t):
+        ptr = t.untyped_storage().data_ptr()
+        if ptr not in params:
+            storages[ptr] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.autocast("cpu", dtype=torch.bfloat16):
+        y = model(x)  # noqa: F841
+    return sum(storages.values())
+
+
+def predicted_mixed(text: str) -> int:
+    return training_memory(analyze(parse(text, "m.yaml"), dtype="bfloat16"), mixed=True).saved_bytes
+
+
+def _autocast_known(kind: str) -> bool:
+    from netcalc.layers import lookup
+
+    return lookup(kind, 4).AUTOCAST is not None
+
+
+MIXED_KINDS = [k for k in AFTER_CONV if _autocast_known(k[0])]
+
+
+@pytest.mark.parametrize("kind, args", MIXED_KINDS, ids=[f"{k}{'-' + '-'.join(a) if a else ''}" for k, a in MIXED_KINDS])
+def test_mixed_precision_each_kind_behind_a_conv(kind, args):
+    """Under autocast a conv casts its float32 input and weight to bfloat16 and keeps the copies; the
+    kinds after it run in bfloat16, the norms keep their statistics in float32."""
+    text = spec([2, 3, 6, 6], {"Conv2d": {"out_channels": 4, "kernel_size": 1}}, {kind: args})
+    assert predicted_mixed(text) == measured_mixed(text)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(chains())
+def test_mixed_precision_random_networks(text):
+    assert predicted_mixed(text) == measured_mixed(text), text
+
+
+@pytest.mark.parametrize("kind", sorted({k for k, _ in AFTER_CONV if not _autocast_known(k)}))
+def test_mixed_precision_not_measured_says_so(kind):
+    """Kinds that autocast runs in float32 or casts around (RMSNorm, reflection padding, Upsample,
+    PReLU) are refused by name under --mixed."""
+    args = dict(next(a for k, a in AFTER_CONV if k == kind))
+    with pytest.raises(NotModelled, match=kind):
+        predicted_mixed(spec([2, 3, 6, 6], {"Conv2d": {"out_channels": 4, "kernel_size": 1}}, {kind: args}))
+
+
+@pytest.mark.parametrize("name", ["lenet5", "resnet18", "mobilenet_v2", "efficientnet_b0", "unet"])
+def test_mixed_precision_zoo_models(name):
+    """Whole CNNs under autocast, exact (the rest of the zoo's CNNs were checked by hand too)."""
+    from netcalc.api import load
+
+    parsed, _ = load(name)
+    parsed.input = [1, *parsed.input[1:]]
+    report = analyze(parsed, dtype="bfloat16")
+    exp = export(parsed)
+    model = build(exp, "cpu").train()
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages: dict[int, int] = {}
+
+    def pack(t):
+        if t.untyped_storage().data_ptr() not in params:
+            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.autocast("cpu", dtype=torch.bfloat16):
+        y = model(torch.randn(tuple(exp.input_shape)))  # noqa: F841
+    memory = training_memory(report, mixed=True)
+    assert memory.saved_bytes == sum(storages.values())
+    assert memory.param_bytes == 4 * report.totals["params"]  # float32 master weights
+
+
+def test_the_mixed_flag(cli):
+    doc = json.loads(cli("memory", "resnet18", "--training", "--dtype", "bfloat16", "--mixed", "--format", "json").output)
+    plain = json.loads(cli("memory", "resnet18", "--training", "--dtype", "bfloat16", "--format", "json").output)
+    assert doc["totals"]["param_bytes"] == 2 * plain["totals"]["param_bytes"]  # float32 weights, not bfloat16
+    assert doc["totals"]["saved_bytes"] > plain["totals"]["saved_bytes"]  # + the weights' bfloat16 copies
+    for args in (["--mixed"], ["--training", "--mixed"], ["--training", "--mixed", "--dtype", "float32"]):
+        refused = cli("memory", "resnet18", *args)
+        assert refused.exit_code == 2 and "--mixed" in refused.stderr
+    refused = cli("memory", "bert_base", "--training", "--dtype", "bfloat16", "--mixed")
+    assert refused.exit_code == 2 and "mixed precision" in refused.stderr

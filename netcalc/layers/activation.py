@@ -105,6 +105,7 @@ _elementwise("Softmax2d", (), cost=3, base=Softmax2dRule)
 @register
 class PReLU(Elementwise):
     """``torch.nn.PReLU``: element-wise, weight ``(num_parameters,)``; num_parameters is 1 or the channels."""
+    AUTOCAST = None  # not measured under autocast yet
 
     TYPE = "PReLU"
     ARGS = (Arg("num_parameters", 1), Arg("init", 0.25, "float"))

@@ -24,6 +24,7 @@ def dense_flops(outputs, fan_in, bias):
 
 
 class SequenceLayer(Layer):
+    AUTOCAST = None  # not measured under autocast yet
     FAMILY, LAYOUT, KEEPS = "seq", "seq", "all"
     MEASURED_MACS = True
     WIDTH_KEY = "embed_dim"
@@ -321,6 +322,7 @@ class GroupedQueryAttention(Layer):
     shared key/value heads are repeated for every query head, and a causal mask still computes
     every score). FLOPs as MultiheadAttention, plus one per score for the causal mask and, with
     ``rotary``, 3 per query and key element (``x·cos + rotate(x)·sin``)."""
+    AUTOCAST = None  # not measured under autocast yet
 
     TYPE = "GroupedQueryAttention"
     MEASURED_MACS = True

@@ -77,6 +77,10 @@ class Layer:
     # memory --training: the output is a view of the input (it shares the input's storage)
     VIEW: ClassVar[bool] = False
     OUTPUT_DTYPE: ClassVar[str | None] = None  # None: the activation dtype
+    # under autocast (memory --training --mixed): True, torch runs it in the low precision (a conv, a
+    # Linear: their input and weight cast); False, in its input's dtype; None, not measured yet
+    AUTOCAST: ClassVar[bool | None] = False
+    KEEPS_WEIGHT: ClassVar[bool] = False  # its backward keeps the weight even for an input without a gradient
     # what its autograd node saves, when it is that simple: ("input",), ("output",), () (see saved())
     SAVES: ClassVar[tuple | None] = None
 

@@ -99,6 +99,7 @@ class ConvNd(Windowed):
     weight ``(C_out, C_in/groups, *k)``, bias ``(C_out,)``;
     MACs = output elements × C_in/groups × prod(k); FLOPs per output element ``2*fan_in - 1 (+1 bias)``.
     """
+    AUTOCAST, KEEPS_WEIGHT = True, True  # a convolution's backward keeps its input and its weight
 
     MEASURED_MACS = True
     SAVES = ("input",)  # for the weight's gradient
@@ -265,6 +266,7 @@ class ConvTransposeNd(Windowed):
     weight ``(C_in, C_out/groups, *k)``, bias ``(C_out,)``;
     MACs = input elements × C_out/groups × prod(k); FLOPs = 2·MACs (+ output elements with bias).
     """
+    AUTOCAST, KEEPS_WEIGHT = True, True  # a convolution's backward keeps its input and its weight
 
     TYPE = "ConvTranspose{}d"
     FAMILY, LAYOUT = "tconv", "cf"

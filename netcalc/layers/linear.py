@@ -14,6 +14,7 @@ class Linear(Layer):
     weight ``(out, in)``, bias ``(out,)``; MACs = output elements × in_features;
     FLOPs per output element ``2*in_features - 1 (+1 bias)``.
     """
+    AUTOCAST = True
 
     TYPE = "Linear"
     MEASURED_MACS = True
@@ -204,6 +205,7 @@ class Identity(Layer):
 class Bilinear(Layer):
     """``torch.nn.Bilinear`` applied to the incoming tensor twice (``x1 = x2 = x``):
     weight ``(out, in1, in2)``; MACs = output elements × in1 × (in2 + 1)."""
+    AUTOCAST = None  # not measured under autocast yet
 
     TYPE = "Bilinear"
     FAMILY, LAYOUT, KEEPS = "linear", "seq", "all_but_last"
@@ -245,6 +247,7 @@ class GatedMLP(Layer):
     Parameters as Hugging Face names them: ``gate_proj`` and ``up_proj`` ``(I, E)``, ``down_proj``
     ``(E, I)`` (``I = intermediate_size``), with biases when ``bias``. MACs ``tokens · 3·E·I``;
     FLOPs the three Linears', plus the activation and the product, one each per ``I`` element."""
+    AUTOCAST = None  # not measured under autocast yet
 
     TYPE = "GatedMLP"
     MEASURED_MACS = True
@@ -325,6 +328,7 @@ def broadcast(layer, a, b, key: str) -> tuple:
 
 class PairOp(Layer):
     """A function of the input and a second tensor ``x2: NAME``, broadcast together."""
+    AUTOCAST = None  # not measured under autocast yet
 
     FAMILY, LAYOUT = "tensor", "flat"
     FORWARD = "{m}({x}, {x2})"

@@ -62,7 +62,7 @@ class BatchNormNd(Norm):
     def saved(self, x, y):
         """The input, the batch's mean and inverse std per channel, and the running statistics."""
         stats = 2 + 2 * bool(self.args["track_running_stats"])
-        return ["input"] + [((x[1],), "act")] * stats
+        return ["input"] + [((x[1],), "stat")] * stats
 
     def output_shape(self, x):
         self.affine_shape(x)
@@ -97,7 +97,8 @@ class InstanceNormNd(Norm):
         weight repeated per instance when affine, and the running statistics so repeated."""
         a = self.args
         copies = 2 + bool(a["affine"]) + 2 * bool(a["track_running_stats"])
-        return ["input"] + [((prod(x[:-self.rank]),), "act")] * copies
+        stat = "stat" if a["affine"] or a["track_running_stats"] else "act"  # float32 beside float32 tensors
+        return ["input"] + [((prod(x[:-self.rank]),), stat)] * copies
 
     def output_shape(self, x):
         self.affine_shape(x)
@@ -138,12 +139,14 @@ class LayerNorm(Norm):
     def saved(self, x, y):
         """The input and the mean and rstd of each normalised group (the leading dims)."""
         n = len(self.affine_shape(x))
-        return ["input"] + [((*x[:len(x) - n], *(1,) * n), "act")] * 2
+        stat = "stat" if self.args["elementwise_affine"] else "act"  # under autocast float32 with a weight
+        return ["input"] + [((*x[:len(x) - n], *(1,) * n), stat)] * 2
 
 
 @register
 class RMSNorm(LayerNorm):
     """``torch.nn.RMSNorm``: like LayerNorm over the trailing dims, with a weight and no bias."""
+    AUTOCAST = None  # under autocast it computes in float32 (copies of its input): not modelled yet
 
     TYPE = "RMSNorm"
     NORMALIZE_COST = 3
@@ -175,7 +178,8 @@ class GroupNorm(Norm):
 
     def saved(self, x, y):
         """The input, and the mean and rstd of each instance's groups."""
-        return ["input"] + [((x[0], self.args["num_groups"]), "act")] * 2
+        stat = "stat" if self.args["affine"] else "act"  # under autocast float32 with a weight
+        return ["input"] + [((x[0], self.args["num_groups"]), stat)] * 2
 
     def affine_shape(self, x):
         if len(x) < 2:

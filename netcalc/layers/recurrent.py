@@ -22,6 +22,7 @@ from .registry import register
 
 
 class Recurrent(Layer):
+    AUTOCAST = None  # not measured under autocast yet
     FORWARD = "{m}({x})[0]"  # (output, h_n) or (output, (h_n, c_n))
     CALL_KIND = "rnn"
     FAMILY, LAYOUT, KEEPS = "seq", "seq", "all_but_last"
@@ -217,6 +218,7 @@ class Cell(Layer):
     ``(h', c')``, both that shape; the spec follows ``h'``). ``weight_ih`` ``(G*H, input_size)``,
     ``weight_hh`` ``(G*H, H)``, ``bias_ih``/``bias_hh`` ``(G*H,)``; costs as one step of the
     full layer (module docstring), the zero initial state included, as torch computes it."""
+    AUTOCAST = None  # not measured under autocast yet
 
     FAMILY, LAYOUT = "seq", "seq"
     GATES, GATE_FLOPS = 1, 1

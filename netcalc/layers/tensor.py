@@ -252,6 +252,7 @@ class Select(Layer):
 @register
 class ClassToken(Layer):
     """A learned token ``(1, 1, D)`` put in front of a ``(N, L, D)`` sequence (ViT): ``(N, L + 1, D)``."""
+    AUTOCAST = None  # not measured under autocast yet
 
     TYPE = "ClassToken"
     SAVES = ()
@@ -283,6 +284,7 @@ class ClassToken(Layer):
 class PositionalEmbedding(Layer):
     """A learned ``(1, P, D)`` table whose first L rows are added to a ``(N, L, D)`` sequence
     (``P = num_positions``, default L, at least L); 1 FLOP per element."""
+    AUTOCAST = None  # not measured under autocast yet
 
     TYPE = "PositionalEmbedding"
     SAVES = ()
@@ -328,6 +330,7 @@ class PositionalEmbedding(Layer):
 @register
 class Parameter(Layer):
     """A plain learned tensor of ``shape`` that the model holds (it does not change the data flow)."""
+    AUTOCAST = None  # not measured under autocast yet
 
     TYPE = "Parameter"
     VIEW, SAVES = True, ()
@@ -358,6 +361,7 @@ class Parameter(Layer):
 
 class Resize(Layer):
     """``torch.nn.Upsample``: ``size`` or ``⌊L·scale_factor⌋`` per spatial axis of ``(N, C, *spatial)``."""
+    AUTOCAST = None  # not measured under autocast yet
 
     TYPE = "Upsample"
     SAVES = ()  # interpolation backward needs only the sizes
@@ -518,7 +522,7 @@ for _kind, _limit, _mode, _saves in (("Reflection", "less than", "reflect", ("in
                                      ("Replication", None, "replicate", ("input",)), ("Circular", "at most", "circular", ())):
     PAD_MODES[_mode] = ranked(type(f"{_kind}PadNd", (PadNd,), {
         "TYPE": _kind + "Pad{}d", "__doc__": PadNd.__doc__, "CONSTANT": False, "LIMIT": _limit, "MODE": _mode,
-        "TORCH_FUNCTIONS": (), "SAVES": _saves}))
+        "TORCH_FUNCTIONS": (), "SAVES": _saves, "AUTOCAST": None if _saves else False}))
 
 
 @register
@@ -604,6 +608,7 @@ class Matmul(Layer):
     matrix-vector product), batch dims broadcast. MACs: every multiply-add of the contraction,
     ``prod(output) · K`` (FlopCounterMode counts 0 for the 1-D × 1-D and matrix × vector cases);
     FLOPs ``prod(output) · (2K − 1)``."""
+    AUTOCAST = None  # not measured under autocast yet
 
     TYPE = "Matmul"
     FAMILY, LAYOUT = "tensor", None
@@ -644,6 +649,7 @@ class Einsum(Layer):
     operands: the product of every letter's size (each output element sums over the contracted
     letters), 0 when no letter of size above 1 is summed (torch multiplies element-wise then); one
     operand moves or sums data: 0 MACs."""
+    AUTOCAST = None  # not measured under autocast yet
 
     TYPE = "Einsum"
     FAMILY, LAYOUT = "tensor", None
@@ -712,6 +718,7 @@ class ScaledDotProductAttention(Layer):
     ``key: NAME`` ``(…, S, E)`` and ``value: NAME`` ``(…, S, Ev)`` → ``(…, L, Ev)``; with
     ``enable_gqa`` the key/value heads (dim −3) may divide the query's. MACs: QKᵀ ``…·L·S·E`` and AV
     ``…·L·S·Ev`` (the query's batch and heads); FLOPs as attention (4 per score, +1 causal)."""
+    AUTOCAST = None  # not measured under autocast yet
 
     TYPE = "ScaledDotProductAttention"
     FAMILY, LAYOUT = "seq", None
@@ -761,6 +768,7 @@ class ScaledDotProductAttention(Layer):
 class Stack(Layer):
     """``torch.stack([x, other], dim)``: the incoming tensor and ``other: NAME`` of the same shape,
     joined along a new dim ``dim`` (``-(ndim + 1) ≤ dim ≤ ndim``). No MACs or FLOPs: a copy."""
+    AUTOCAST = None  # not measured under autocast yet
 
     TYPE = "Stack"
     FAMILY, LAYOUT = "tensor", None
