@@ -223,6 +223,16 @@ layers:
   - MultiheadAttention: {num_heads: 2, key: k, value: v, kdim: 6, vdim: 4}
   - MultiheadAttention: {num_heads: 4, name: self_attention}
 """,
+    "tensor ops": """
+inputs: {a: [2, 3, 4], b: [2, 4, 5], q: [2, 4, 6, 8], k: [2, 2, 5, 8], v: [2, 2, 5, 3]}
+outputs: [bik, attn]
+layers:
+  - Linear: {out_features: 4}
+  - Matmul: {other: b}
+  - Einsum: {equation: "bik,bkj->bij", other: b, from: a, name: bik}
+  - Stack: {other: bik, dim: 1}
+  - ScaledDotProductAttention: {key: k, value: v, is_causal: true, enable_gqa: true, from: q, name: attn}
+""",
     "pairs, from: and outputs:": """
 inputs: {x: [4, 3, 8]}
 outputs: [cos, dist]
@@ -246,10 +256,10 @@ def test_several_inputs_and_outputs_agree_with_torch(name):
 def test_what_export_does_not_write_yet_is_a_located_error():
     from netcalc.errors import SpecError
 
-    text = "inputs: {a: [2, 3, 4], b: [2, 4, 5]}\nlayers:\n  - Matmul: {other: b}\n"
-    with pytest.raises(SpecError, match="do not write Matmul yet") as e:
+    text = "inputs: {a: [2, 6]}\nlayers:\n  - Chunk: {chunks: 2, dim: 1, names: [p, q]}\n  - Linear: {out_features: 2, from: q}\n"
+    with pytest.raises(SpecError, match="do not write a read of q yet") as e:
         check_text(text, "x.yaml")
-    assert e.value.pos[0] == 3
+    assert e.value.pos[0] == 4
     inside = ("inputs: {a: [5, 2, 8], m: [7, 2, 8]}\nblocks:\n  D: {layers: [{TransformerDecoderLayer: {nhead: 2, "
               "memory: m}}]}\nlayers:\n  - D\n")
     with pytest.raises(SpecError, match="only where it is written"):

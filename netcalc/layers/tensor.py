@@ -614,6 +614,17 @@ class Matmul(Layer):
     FAMILY, LAYOUT = "tensor", None
     ARGS = (Arg("other", kind="tensor"),)
     TORCH_FUNCTIONS = ("torch.matmul", ".matmul", "operator.matmul", "torch.bmm", ".bmm", "torch.mm", ".mm")
+    FORWARD = "{m}({x}, {other})"
+    TORCH_HELPER = '''
+        class Matmul(nn.Module):
+            """netcalc's Matmul: torch.matmul of the input and a second tensor."""
+
+            def forward(self, x, other):
+                return torch.matmul(x, other)
+    '''
+
+    def torch_ctor(self, x):
+        return self.TYPE, [], []
     SAVES = None
 
     def contraction(self, x):
@@ -656,6 +667,27 @@ class Einsum(Layer):
     ARGS = (Arg("equation", kind="any"), Arg("other", None, "tensor"))
     TORCH_FUNCTIONS = ("torch.einsum",)
     SAVES = None
+    TORCH_HELPER = '''
+        class Einsum(nn.Module):
+            """netcalc's Einsum: torch.einsum(equation, x[, other])."""
+
+            def __init__(self, equation):
+                super().__init__()
+                self.equation = equation
+
+            def forward(self, x, *other):
+                return torch.einsum(self.equation, x, *other)
+    '''
+
+    def torch_ctor(self, x):
+        return self.TYPE, [self.args["equation"]], []
+
+    def forward_call(self, module, src, tensors=None):
+        other = (tensors or {}).get("other")
+        return f"{module}({src}, {other})" if other else f"{module}({src})"
+
+    def writes_tensors(self):
+        return True
 
     @classmethod
     def args_from_call(cls, bound: dict, x: tuple, y: tuple) -> dict:
@@ -726,6 +758,26 @@ class ScaledDotProductAttention(Layer):
             Arg("is_causal", False, "bool"), Arg("scale", None, "float"), Arg("enable_gqa", False, "bool"))
     TORCH_FUNCTIONS = ("F.scaled_dot_product_attention",)
     SAVES = None
+    FORWARD = "{m}({x}, {key}, {value})"
+    TORCH_HELPER = '''
+        class ScaledDotProductAttention(nn.Module):
+            """netcalc's ScaledDotProductAttention: F.scaled_dot_product_attention(q, k, v, ...)."""
+
+            def __init__(self, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
+                super().__init__()
+                self.dropout_p, self.is_causal, self.scale, self.enable_gqa = dropout_p, is_causal, scale, enable_gqa
+
+            def forward(self, q, k, v):
+                return torch.nn.functional.scaled_dot_product_attention(
+                    q, k, v, dropout_p=self.dropout_p, is_causal=self.is_causal, scale=self.scale,
+                    enable_gqa=self.enable_gqa)
+    '''
+
+    def torch_ctor(self, x):
+        a = self.args
+        keywords = [(k, a[k], d) for k, d in (("dropout_p", 0.0), ("is_causal", False), ("scale", None),
+                                              ("enable_gqa", False))]
+        return self.TYPE, [], keywords
 
     def dims(self, x):
         k, v = self.tensors["key"], self.tensors["value"]
@@ -775,6 +827,21 @@ class Stack(Layer):
     ARGS = (Arg("other", kind="tensor"), Arg("dim", 0))
     TORCH_FUNCTIONS = ("torch.stack",)
     SAVES = ()  # its backward only takes the gradient apart again
+    FORWARD = "{m}({x}, {other})"
+    TORCH_HELPER = '''
+        class Stack(nn.Module):
+            """netcalc's Stack: torch.stack([x, other], dim)."""
+
+            def __init__(self, dim=0):
+                super().__init__()
+                self.dim = dim
+
+            def forward(self, x, other):
+                return torch.stack([x, other], self.dim)
+    '''
+
+    def torch_ctor(self, x):
+        return self.TYPE, [], [("dim", self.args["dim"], 0)]
 
     def output_shape(self, x):
         from .linear import dim_index
