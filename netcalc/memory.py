@@ -106,6 +106,8 @@ def training_memory(report: Report, optimizer: str = "adam", mixed: bool = False
         here = 0
         if node:
             low_input = mixed and layer is not None and layer.AUTOCAST and dtype_of[ins[0]] == "float32"
+            if layer is not None:
+                layer.mixed = mixed  # some kinds save other tensors under autocast (attention's math path)
             for what in _saved(row, ins, grad):
                 if isinstance(what, tuple):  # a new tensor: (shape, dtype)
                     shape, dtype = what
@@ -120,10 +122,9 @@ def training_memory(report: Report, optimizer: str = "adam", mixed: bool = False
                     counted.add(s)
                     src = next((r for r, st in storage.items() if st == s), -1) if s != -1 else -1
                     here += nbytes(shape_of[src] if s == -1 else shape_of[s], dtype_of[src if s == -1 else s])
-            if mixed and layer is not None and layer.AUTOCAST and (layer.KEEPS_WEIGHT or grad[ins[0]]):
-                # the low-precision copy of each weight, kept for the input's gradient
-                here += total(nbytes(shape, "act") for name, shape in layer.parameters(tuple(row.input_shape)).items()
-                              if "bias" not in name)
+            if mixed and layer is not None and layer.AUTOCAST:  # low-precision copies of its weights
+                here += total(nbytes(shape, "act") for shape in layer.autocast_weights(tuple(row.input_shape),
+                                                                                         grad[ins[0]]))
         saved.append(here)
     wide = 4 if mixed else act  # parameters, gradients and optimizer state
     param_bytes = total(r.params for r in rows) * wide
@@ -143,6 +144,8 @@ def _dtype_after(row, dtypes: list) -> str:
                           "mixed precision (autocast) yet; drop --mixed to count it at one dtype")
     if layer.OUTPUT_DTYPE is not None:
         return layer.OUTPUT_DTYPE
+    if layer.PROMOTES:
+        return "float32"
     if layer.AUTOCAST:
         return "act"
     return dtypes[0] if dtypes[0] in ("act", "float32") else "float32"  # token ids → a float32 table's rows
@@ -155,6 +158,7 @@ def _saved(row, ins, grad) -> list:
             return [k for k, other in ((0, 1), (1, 0)) if grad[ins[other]]]
         return []  # Add and Concat need only sizes
     saves = row.layer.saved(tuple(row.input_shape), tuple(row.output_shape))
+    row.layer.mixed = False
     if saves is None:
         raise NotModelled(f"{row.name} ({row.type}): netcalc does not know yet what autograd saves for this "
                           "layer kind, so memory --training cannot count it")

@@ -585,3 +585,38 @@ def test_the_mixed_flag(cli):
         assert refused.exit_code == 2 and "--mixed" in refused.stderr
     refused = cli("memory", "bert_base", "--training", "--dtype", "bfloat16", "--mixed")
     assert refused.exit_code == 2 and "mixed precision" in refused.stderr
+
+
+@st.composite
+def mixed_attention(draw):
+    """Self-attention under autocast: first in the network (a float32 input, cast), behind a Linear,
+    a ReLU or a LayerNorm (float32 statistics), batch_first or not, with or without dropout."""
+    heads = draw(st.integers(1, 3))
+    e = heads * draw(st.integers(1, 4))
+    batch_first, n, length = draw(st.booleans()), draw(st.integers(1, 3)), draw(st.integers(1, 6))
+    args = {"batch_first": batch_first, "dropout": draw(st.sampled_from([0.0, 0.1])), "num_heads": heads,
+            "bias": draw(st.booleans())}
+    before = draw(st.sampled_from([[], [{"Linear": {"out_features": e}}], [{"Linear": {"out_features": e}}, "ReLU"],
+                                   [{"LayerNorm": {}}], [{"Linear": {"out_features": e}}, {"LayerNorm": {}}]]))
+    return spec([n, length, e] if batch_first else [length, n, e], *before, {"MultiheadAttention": args},
+                {"Linear": {"out_features": 3}})
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(mixed_attention())
+def test_mixed_precision_self_attention(text):
+    """The fused kernel keeps its logsumexp in float32; with dropout the math path runs in float32
+    (q, kᵀ and v copies, the probabilities); the out-projection's weight copy is kept always."""
+    assert predicted_mixed(text) == measured_mixed(text), text
+
+
+@pytest.mark.parametrize("name, old, new", [("gpt2", "n_positions: 1024", "n_positions: 32"), ("vit_b_16", "", "")])
+def test_mixed_precision_transformers(name, old, new):
+    """GPT-2 (its config) and ViT-B/16 under autocast: embeddings and LayerNorms in float32, the
+    residual stream float32, attention and MLPs in bfloat16."""
+    from netcalc.api import zoo_path
+
+    with open(zoo_path(name), encoding="utf-8") as fh:
+        text = fh.read().replace(old, new)
+    assert predicted_mixed(text) == measured_mixed(text)

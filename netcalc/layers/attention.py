@@ -93,9 +93,11 @@ class SequenceLayer(Layer):
         seq, batch, e = self.dims(x)
         h = a[self.HEADS_KEY]
         out = [((batch, seq, 3 * e), "act"), ((batch, seq, e), "act")]
+        if a["dropout"] > 0 and self.mixed:  # under autocast the math path runs in float32: q, kᵀ and v copies
+            return [out[1]] + [((batch, seq, e), "stat")] * 3 + [((batch, h, seq, seq), "stat")] * 3
         if a["dropout"] > 0:
             return out + [((batch, seq, e), "act")] * 2 + [((batch, h, seq, seq), "act")] * 3
-        return out + [((batch, h, seq), "act")]
+        return out + [((batch, h, seq), "stat")]  # the logsumexp: float32 under autocast
 
     def projected(self, what, t):
         """What a projection saves of its input ``what`` ("input" or a second input's index) of shape
@@ -158,6 +160,7 @@ class SequenceLayer(Layer):
 class MultiheadAttention(SequenceLayer):
     __doc__ = __doc__
     TYPE = "MultiheadAttention"
+    AUTOCAST = True  # its projections are Linears (cross-attention under autocast: not measured)
     FORWARD = "{m}({x}, {x}, {x}, need_weights=False)[0]"  # self-attention: (output, weights)
     CALL_KIND = "tuple"
     ARGS = (Arg("embed_dim", None), Arg("num_heads"), Arg("dropout", 0.0, "float"), Arg("bias", True, "bool"),
@@ -204,12 +207,20 @@ class MultiheadAttention(SequenceLayer):
     def writes_tensors(self):
         return True
 
+    def autocast_weights(self, x, input_grad):
+        """The in-projection's copy when the input needs a gradient; the out-projection's always (its
+        input, the attention, depends on the in-projection's weights)."""
+        return [s for name, s in self.parameters(x).items()
+                if "bias" not in name and (input_grad or name.startswith("out_proj"))]
+
     def saved(self, x, y):
         """Self-attention's (attention_saved); with key:/value:, the query, the keys' and values'
         tensors and what cross_attention_saved lists."""
         if not self.tensors:
             inner = self.attention_saved(x)
             return None if inner is None else [self.projected("input", x), *inner]
+        if self.mixed:
+            return None
         length, kdim, vdim = self.sources(x)
         slot = {key: i for i, key in enumerate(self.tensors, 1)}  # the row's inputs: the query, then these
         k, v = slot.get("key", slot.get("value")), slot.get("value", slot.get("key"))

@@ -81,6 +81,8 @@ class Layer:
     # Linear: their input and weight cast); False, in its input's dtype; None, not measured yet
     AUTOCAST: ClassVar[bool | None] = False
     KEEPS_WEIGHT: ClassVar[bool] = False  # its backward keeps the weight even for an input without a gradient
+    PROMOTES: ClassVar[bool] = False  # joins the data with a float32 parameter: float32 out under autocast
+    mixed: bool = False  # set by netcalc.memory while it asks saved() under autocast (--mixed)
     # what its autograd node saves, when it is that simple: ("input",), ("output",), () (see saved())
     SAVES: ClassVar[tuple | None] = None
 
@@ -258,6 +260,13 @@ class Layer:
         """Elements of the keys and values the kind's attention computes for ``x``'s tokens: what a
         generation cache holds (``netcalc memory``); 0 for kinds without attention."""
         return 0
+
+    def autocast_weights(self, x: Shape, input_grad: bool) -> list:
+        """The weights whose low-precision copies an AUTOCAST kind keeps under autocast: a Linear's
+        when its input needs a gradient (for that gradient), a conv's always (KEEPS_WEIGHT)."""
+        if not (self.KEEPS_WEIGHT or input_grad):
+            return []
+        return [shape for name, shape in self.parameters(x).items() if "bias" not in name]
 
     def saved(self, x: Shape, y: Shape) -> list | None:
         """What the kind's autograd node saves in a training-mode forward (netcalc/memory.py):

@@ -252,7 +252,7 @@ class Select(Layer):
 @register
 class ClassToken(Layer):
     """A learned token ``(1, 1, D)`` put in front of a ``(N, L, D)`` sequence (ViT): ``(N, L + 1, D)``."""
-    AUTOCAST = None  # not measured under autocast yet
+    PROMOTES = True
 
     TYPE = "ClassToken"
     SAVES = ()
@@ -284,7 +284,7 @@ class ClassToken(Layer):
 class PositionalEmbedding(Layer):
     """A learned ``(1, P, D)`` table whose first L rows are added to a ``(N, L, D)`` sequence
     (``P = num_positions``, default L, at least L); 1 FLOP per element."""
-    AUTOCAST = None  # not measured under autocast yet
+    PROMOTES = True
 
     TYPE = "PositionalEmbedding"
     SAVES = ()
@@ -330,7 +330,6 @@ class PositionalEmbedding(Layer):
 @register
 class Parameter(Layer):
     """A plain learned tensor of ``shape`` that the model holds (it does not change the data flow)."""
-    AUTOCAST = None  # not measured under autocast yet
 
     TYPE = "Parameter"
     VIEW, SAVES = True, ()
