@@ -85,8 +85,16 @@ def training_memory(report: Report, optimizer: str = "adam", mixed: bool = False
     counted: set = set()
     saved = []
 
-    def nbytes(shape, dtype):
-        size = act if dtype == "act" else (4 if mixed else act) if dtype == "stat" else ELEMENT_BYTES[dtype]
+    def nbytes(shape, dtype, given=None):
+        """``given``: what "in" (the layer's input precision) is under autocast."""
+        if dtype in ("act", "low") or dtype == "in" and not mixed:
+            size = act
+        elif dtype == "in":
+            return nbytes(shape, given)
+        elif dtype == "stat":
+            size = 4 if mixed else act
+        else:
+            size = ELEMENT_BYTES[dtype]
         return prod(shape) * size
 
     for i, row in enumerate(rows):
@@ -106,13 +114,13 @@ def training_memory(report: Report, optimizer: str = "adam", mixed: bool = False
         here = 0
         if node:
             low_input = mixed and layer is not None and layer.AUTOCAST and dtype_of[ins[0]] == "float32"
-            if layer is not None:
-                layer.mixed = mixed  # some kinds save other tensors under autocast (attention's math path)
+            if layer is not None:  # under autocast some kinds save other tensors: they read their input's dtype
+                layer.mixed = dtype_of[ins[0]] if mixed else False
             for what in _saved(row, ins, grad):
                 if isinstance(what, tuple):  # a new tensor: (shape, dtype)
                     shape, dtype = what
                     # under autocast a kind that keeps its input's precision makes its tensors in it
-                    here += nbytes(shape, dtype_of[i] if mixed and dtype == "act" else dtype)
+                    here += nbytes(shape, dtype_of[i] if mixed and dtype == "act" else dtype, dtype_of[ins[0]])
                     continue
                 if what == 0 and low_input:  # autocast casts a float32 input: the copy is saved
                     here += nbytes(tuple(row.input_shape), "act")
@@ -122,7 +130,7 @@ def training_memory(report: Report, optimizer: str = "adam", mixed: bool = False
                     counted.add(s)
                     src = next((r for r, st in storage.items() if st == s), -1) if s != -1 else -1
                     here += nbytes(shape_of[src] if s == -1 else shape_of[s], dtype_of[src if s == -1 else s])
-            if mixed and layer is not None and layer.AUTOCAST:  # low-precision copies of its weights
+            if mixed and layer is not None:  # low-precision copies of its weights
                 here += total(nbytes(shape, "act") for shape in layer.autocast_weights(tuple(row.input_shape),
                                                                                          grad[ins[0]]))
         saved.append(here)

@@ -583,7 +583,7 @@ def test_the_mixed_flag(cli):
     for args in (["--mixed"], ["--training", "--mixed"], ["--training", "--mixed", "--dtype", "float32"]):
         refused = cli("memory", "resnet18", *args)
         assert refused.exit_code == 2 and "--mixed" in refused.stderr
-    refused = cli("memory", "bert_base", "--training", "--dtype", "bfloat16", "--mixed")
+    refused = cli("memory", "lstm_lm", "--training", "--dtype", "bfloat16", "--mixed")
     assert refused.exit_code == 2 and "mixed precision" in refused.stderr
 
 
@@ -611,12 +611,63 @@ def test_mixed_precision_self_attention(text):
     assert predicted_mixed(text) == measured_mixed(text), text
 
 
-@pytest.mark.parametrize("name, old, new", [("gpt2", "n_positions: 1024", "n_positions: 32"), ("vit_b_16", "", "")])
+@st.composite
+def mixed_encoders(draw):
+    heads = draw(st.integers(1, 3))
+    e = heads * draw(st.integers(1, 3))
+    batch_first, n, length = draw(st.booleans()), draw(st.integers(1, 3)), draw(st.integers(1, 5))
+    kind = draw(st.sampled_from(["TransformerEncoderLayer", "TransformerEncoder"]))
+    args = {"batch_first": batch_first, "dropout": draw(st.sampled_from([0.0, 0.1])), "nhead": heads,
+            "dim_feedforward": draw(st.integers(1, 8)), "norm_first": draw(st.booleans()),
+            "activation": draw(st.sampled_from(["relu", "gelu"])), "bias": draw(st.booleans())}
+    if kind == "TransformerEncoder":
+        args.update(num_layers=draw(st.integers(1, 3)), norm=draw(st.booleans()))
+    before = draw(st.sampled_from([[], [{"Linear": {"out_features": e}}], [{"LayerNorm": {}}],
+                                   [{"Linear": {"out_features": e}}, "ReLU"]]))
+    return spec([n, length, e] if batch_first else [length, n, e], *before, {kind: args},
+                {"Linear": {"out_features": 3}})
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(mixed_encoders())
+def test_mixed_precision_encoder_layers(text):
+    """Transformer encoder layers and stacks under autocast: the residual sums keep the input's
+    precision, the Linears and attention compute in bfloat16, the LayerNorms' statistics float32."""
+    assert predicted_mixed(text) == measured_mixed(text), text
+
+
+@pytest.mark.parametrize("name, old, new", [("gpt2", "n_positions: 1024", "n_positions: 32"), ("vit_b_16", "", ""),
+                                             ("bert_base", "L: 128", "L: 16")])
 def test_mixed_precision_transformers(name, old, new):
-    """GPT-2 (its config) and ViT-B/16 under autocast: embeddings and LayerNorms in float32, the
-    residual stream float32, attention and MLPs in bfloat16."""
+    """GPT-2 (its config), ViT-B/16 and BERT-base under autocast: embeddings and LayerNorms in
+    float32, the residual stream float32, attention and MLPs in bfloat16."""
     from netcalc.api import zoo_path
 
     with open(zoo_path(name), encoding="utf-8") as fh:
         text = fh.read().replace(old, new)
+    assert predicted_mixed(text) == measured_mixed(text)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(grouped_query_attention())
+def test_mixed_precision_grouped_query_attention(text):
+    """export's grouped-query attention under autocast: q/k/v_proj each cast a float32 input, qk_norm
+    computes in float32, the rest in bfloat16."""
+    assert predicted_mixed(text) == measured_mixed(text), text
+
+
+def test_mixed_precision_llama_config_shrunk():
+    """TinyLlama's config shrunk under autocast: RMSNorm computing in float32 on a float32 residual
+    stream, grouped-query attention and the SwiGLU MLP in bfloat16."""
+    from netcalc.api import zoo_path
+
+    with open(zoo_path("tinyllama"), encoding="utf-8") as fh:
+        text = fh.read()
+    for old, new in (("vocab_size: 32000", "vocab_size: 50"), ("hidden_size: 2048", "hidden_size: 32"),
+                     ("intermediate_size: 5632", "intermediate_size: 48"), ("num_hidden_layers: 22", "num_hidden_layers: 2"),
+                     ("num_attention_heads: 32", "num_attention_heads: 4"), ("num_key_value_heads: 4", "num_key_value_heads: 2"),
+                     ("max_position_embeddings: 2048", "max_position_embeddings: 8")):
+        text = text.replace(old, new)
     assert predicted_mixed(text) == measured_mixed(text)

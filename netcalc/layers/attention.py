@@ -92,7 +92,8 @@ class SequenceLayer(Layer):
         a = self.args
         seq, batch, e = self.dims(x)
         h = a[self.HEADS_KEY]
-        out = [((batch, seq, 3 * e), "act"), ((batch, seq, e), "act")]
+        low = "low" if self.mixed else "act"  # under autocast the projections' outputs are low precision
+        out = [((batch, seq, 3 * e), low), ((batch, seq, e), low)]
         if a["dropout"] > 0 and self.mixed:  # under autocast the math path runs in float32: q, kᵀ and v copies
             return [out[1]] + [((batch, seq, e), "stat")] * 3 + [((batch, h, seq, seq), "stat")] * 3
         if a["dropout"] > 0:
@@ -239,6 +240,7 @@ class MultiheadAttention(SequenceLayer):
 @register
 class TransformerEncoderLayer(SequenceLayer):
     __doc__ = __doc__
+    AUTOCAST = False  # its own saved() gives each tensor's precision under autocast
     TYPE = "TransformerEncoderLayer"
     WIDTH_KEY = "d_model"
     HEADS_KEY = "nhead"
@@ -295,12 +297,15 @@ class TransformerEncoderLayer(SequenceLayer):
             return None
         seq, batch, e = self.dims(x)
         a, dropped = self.args, self.args["dropout"] > 0
-        width, hidden, stats = ((batch, seq, e), "act"), ((batch, seq, a["dim_feedforward"]), "act"), \
-            ((batch, seq, 1), "act")
-        mask = [width] if dropped else []
+        # under autocast (memory --mixed) the residual sums keep the input's precision ("in"), what the
+        # Linears and attention compute is low precision ("low"), the norms' statistics float32
+        width, hidden, stats = ((batch, seq, e), "in"), ((batch, seq, a["dim_feedforward"]), "low"), \
+            ((batch, seq, 1), "stat")
+        low = ((batch, seq, e), "low")  # a norm's output as a Linear reads it (cast), a dropout mask
+        mask = [low] if dropped else []
         # the feed-forward block: linear1's input (a norm's output), the activation's tensor (relu: its
         # output, gelu: its input), linear2's input (dropout's output, or gelu's own output), the masks
-        ff = [width, hidden] + ([hidden, hidden] if dropped else [hidden] * (a["activation"] == "gelu")) + mask
+        ff = [low, hidden] + ([hidden, hidden] if dropped else [hidden] * (a["activation"] == "gelu")) + mask
         # a decoder layer's attention to memory (its second input), whose query is a norm's output
         cross = []
         if memory is not None:
@@ -308,8 +313,17 @@ class TransformerEncoderLayer(SequenceLayer):
             cross = [width, *([kept] if kept is not None else []), *self.cross_attention_saved(x, length, True),
                      *mask, width, stats, stats]
         if a["norm_first"]:  # x + sa(norm1(x)); [x + mha(norm2(x), memory);] x + ff(norm3(x))
-            return [source, stats, stats, width, *inner, *mask, width, stats, stats, *cross, *ff]
-        return [self.projected(source, x), *inner, *mask, width, stats, stats, *cross, *ff, width, stats, stats]
+            return [source, stats, stats, low, *inner, *mask, width, stats, stats, *cross, *ff]
+        first = (x, "low") if self.mixed == "float32" and source == "input" else self.projected(source, x)
+        return [first, *inner, *mask, width, stats, stats, *cross, *ff, width, stats, stats]
+
+    def autocast_weights(self, x, input_grad):
+        """Its Linears' weights (attention's in- and out-projection, linear1, linear2), each layer's;
+        the first in-projection's when its input needs a gradient (norm_first: always, a norm's output)."""
+        first = input_grad or self.args["norm_first"]
+        return [s for name, s in self.parameters(x).items()
+                if name.endswith(("in_proj_weight", "out_proj.weight", "linear1.weight", "linear2.weight"))
+                and (first or name not in ("self_attn.in_proj_weight", "layers.0.self_attn.in_proj_weight"))]
 
     def flops(self, x, y):
         seq, batch, e = self.dims(x)
@@ -333,7 +347,7 @@ class GroupedQueryAttention(Layer):
     shared key/value heads are repeated for every query head, and a causal mask still computes
     every score). FLOPs as MultiheadAttention, plus one per score for the causal mask and, with
     ``rotary``, 3 per query and key element (``x·cos + rotate(x)·sin``)."""
-    AUTOCAST = None  # not measured under autocast yet
+    AUTOCAST = True
 
     TYPE = "GroupedQueryAttention"
     MEASURED_MACS = True
@@ -452,14 +466,20 @@ class GroupedQueryAttention(Layer):
         a, d = self.args, self.head_dim(x)
         h, kv = a["num_heads"], a["num_key_value_heads"]
         heads = ((n, h, length, d), "act")
-        out: list = ["input"]
+        # under autocast q, k and v_proj each cast a float32 input for itself; qk_norm computes in float32
+        out: list = [(x, "low")] * 3 if self.mixed == "float32" else ["input"]
         if a["qk_norm"]:
             for k in (h, kv):
-                out += [((n, k, length, d), "act"), ((n, k, length, 1), "act"), ((n, k, length, d), "act")]
+                out += [((n, k, length, d), "stat"), ((n, k, length, 1), "stat"), ((n, k, length, d), "stat")]
         if a["rotary"]:
             out += [((length, d), "act")] * 4
         out += [heads, heads] + ([((length, length), "bool")] if a["causal"] else [])
         return out + [((n, h, length, length), "act"), heads, ((n, length, h * d), "act")]
+
+    def autocast_weights(self, x, input_grad):
+        """q/k/v_proj's weight copies when the input needs a gradient, o_proj's always."""
+        return [s for name, s in self.parameters(x).items()
+                if name.endswith("_proj.weight") and (input_grad or name.startswith("o_proj"))]
 
     def kv_cache(self, x):
         """K and V of the key/value heads, ``(N, KV, L, d)`` each (after rotary, as Hugging Face caches them)."""
@@ -542,7 +562,7 @@ class Stack:
         if one is None:
             return None
         seq, batch, e = self.dims(x)
-        width, stats = ((batch, seq, e), "act"), ((batch, seq, 1), "act")
+        width, stats = ((batch, seq, e), "act"), ((batch, seq, 1), "stat")
         # a later layer's input is the previous layer's output, a tensor of its own
         out = one + [width if s == "input" else s for s in one] * (self.count() - 1)
         return out + ([width, stats, stats] if self.args["norm"] else [])
@@ -581,6 +601,7 @@ class TransformerDecoderLayer(TransformerEncoderLayer):
     """``torch.nn.TransformerDecoderLayer``: self-attention on the target ``(T, N, E)``, attention to
     ``memory: NAME`` (``(S, N, E)``), then the feed-forward block; three LayerNorms and residual
     adds. MACs: both attentions (QKᵀ and AV included) and the two Linears."""
+    AUTOCAST = None  # not measured under autocast yet
 
     TYPE = "TransformerDecoderLayer"
     ARGS = TransformerEncoderLayer.ARGS + (Arg("memory", kind="tensor"),)
@@ -626,6 +647,7 @@ class Transformer(TransformerEncoderLayer):
     """``torch.nn.Transformer``: an encoder of ``num_encoder_layers`` layers on the source (the incoming
     tensor) and a decoder of ``num_decoder_layers`` layers on ``tgt: NAME`` attending to it, each
     ending in a LayerNorm; the output has the target's shape. Parameters ``encoder.*``, ``decoder.*``."""
+    AUTOCAST = None  # not measured under autocast yet
 
     TYPE = "Transformer"
     ARGS = (Arg("d_model", None), Arg("nhead", 8), Arg("num_encoder_layers", 6), Arg("num_decoder_layers", 6),

@@ -82,7 +82,7 @@ class Layer:
     AUTOCAST: ClassVar[bool | None] = False
     KEEPS_WEIGHT: ClassVar[bool] = False  # its backward keeps the weight even for an input without a gradient
     PROMOTES: ClassVar[bool] = False  # joins the data with a float32 parameter: float32 out under autocast
-    mixed: bool = False  # set by netcalc.memory while it asks saved() under autocast (--mixed)
+    mixed: str | bool = False  # under --mixed, set by netcalc.memory to the input's dtype while it asks saved()
     # what its autograd node saves, when it is that simple: ("input",), ("output",), () (see saved())
     SAVES: ClassVar[tuple | None] = None
 
@@ -264,7 +264,7 @@ class Layer:
     def autocast_weights(self, x: Shape, input_grad: bool) -> list:
         """The weights whose low-precision copies an AUTOCAST kind keeps under autocast: a Linear's
         when its input needs a gradient (for that gradient), a conv's always (KEEPS_WEIGHT)."""
-        if not (self.KEEPS_WEIGHT or input_grad):
+        if not self.AUTOCAST or not (self.KEEPS_WEIGHT or input_grad):
             return []
         return [shape for name, shape in self.parameters(x).items() if "bias" not in name]
 

@@ -247,7 +247,7 @@ class GatedMLP(Layer):
     Parameters as Hugging Face names them: ``gate_proj`` and ``up_proj`` ``(I, E)``, ``down_proj``
     ``(E, I)`` (``I = intermediate_size``), with biases when ``bias``. MACs ``tokens · 3·E·I``;
     FLOPs the three Linears', plus the activation and the product, one each per ``I`` element."""
-    AUTOCAST = None  # not measured under autocast yet
+    AUTOCAST = True
 
     TYPE = "GatedMLP"
     MEASURED_MACS = True
@@ -302,7 +302,14 @@ class GatedMLP(Layer):
         own output instead), the activation's and the up projection's (for the product), and the
         product (for down_proj's weight)."""
         hidden = ((*x[:-1], self.args["intermediate_size"]), "act")
-        return ["input"] + [hidden] * (3 if self.args["activation"] == "relu" else 4)
+        # under autocast each projection casts a float32 input for itself: two low-precision copies
+        first = [(x, "low")] * 2 if self.mixed == "float32" else ["input"]
+        return first + [hidden] * (3 if self.args["activation"] == "relu" else 4)
+
+    def autocast_weights(self, x, input_grad):
+        """gate_proj's and up_proj's weight copies when the input needs a gradient, down_proj's always."""
+        return [s for name, s in self.parameters(x).items()
+                if "bias" not in name and (input_grad or name.startswith("down_proj"))]
 
     def flops(self, x, y):
         tokens, e, i, bias = numel(x[:-1]), x[-1], self.args["intermediate_size"], self.args["bias"]

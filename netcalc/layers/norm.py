@@ -146,7 +146,7 @@ class LayerNorm(Norm):
 @register
 class RMSNorm(LayerNorm):
     """``torch.nn.RMSNorm``: like LayerNorm over the trailing dims, with a weight and no bias."""
-    AUTOCAST = None  # under autocast it computes in float32 (copies of its input): not modelled yet
+    AUTOCAST = False  # under autocast it keeps its input's dtype, computing in float32 (see saved)
 
     TYPE = "RMSNorm"
     NORMALIZE_COST = 3
@@ -160,7 +160,11 @@ class RMSNorm(LayerNorm):
         """torch's composite RMSNorm: the input, the rsqrt of each group, and the normalised input
         (for the weight's gradient)."""
         n = len(self.affine_shape(x))
-        return ["input", ((*x[:len(x) - n], *(1,) * n), "act")] + [(x, "act")] * bool(self.args["elementwise_affine"])
+        rsqrt = (*x[:len(x) - n], *(1,) * n)
+        if self.mixed:  # under autocast it computes in float32: a float32 copy of a low-precision input
+            first = "input" if self.mixed == "float32" else (x, "float32")
+            return [first, (rsqrt, "float32")] + [(x, "float32")] * bool(self.args["elementwise_affine"])
+        return ["input", (rsqrt, "act")] + [(x, "act")] * bool(self.args["elementwise_affine"])
 
 
 @register
