@@ -476,6 +476,12 @@ def test_a_llama_config_shrunk():
     """TinyLlama's config with its sizes shrunk (the same layer kinds: token embedding, RMSNorm,
     grouped-query attention with rotary embedding, the SwiGLU MLP, an untied head), exact against
     the module export writes."""
+    text = tinyllama_shrunk()
+    assert predicted(text) == measured(text)
+
+
+def tinyllama_shrunk() -> str:
+    """TinyLlama's config with its sizes shrunk: the same layer kinds, small enough to build."""
     from netcalc.api import zoo_path
 
     with open(zoo_path("tinyllama"), encoding="utf-8") as fh:
@@ -486,7 +492,7 @@ def test_a_llama_config_shrunk():
                      ("max_position_embeddings: 2048", "max_position_embeddings: 8")):
         assert old in text
         text = text.replace(old, new)
-    assert predicted(text) == measured(text)
+    return text
 
 
 # ----------------------------------------------------------------------------- mixed precision
@@ -661,13 +667,5 @@ def test_mixed_precision_grouped_query_attention(text):
 def test_mixed_precision_llama_config_shrunk():
     """TinyLlama's config shrunk under autocast: RMSNorm computing in float32 on a float32 residual
     stream, grouped-query attention and the SwiGLU MLP in bfloat16."""
-    from netcalc.api import zoo_path
-
-    with open(zoo_path("tinyllama"), encoding="utf-8") as fh:
-        text = fh.read()
-    for old, new in (("vocab_size: 32000", "vocab_size: 50"), ("hidden_size: 2048", "hidden_size: 32"),
-                     ("intermediate_size: 5632", "intermediate_size: 48"), ("num_hidden_layers: 22", "num_hidden_layers: 2"),
-                     ("num_attention_heads: 32", "num_attention_heads: 4"), ("num_key_value_heads: 4", "num_key_value_heads: 2"),
-                     ("max_position_embeddings: 2048", "max_position_embeddings: 8")):
-        text = text.replace(old, new)
+    text = tinyllama_shrunk()
     assert predicted_mixed(text) == measured_mixed(text)
