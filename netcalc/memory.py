@@ -117,6 +117,10 @@ def training_memory(report: Report, optimizer: str = "adam", mixed: bool = False
             if layer is not None:  # under autocast some kinds save other tensors: they read their input's dtype
                 layer.mixed = dtype_of[ins[0]] if mixed else False
             for what in _saved(row, ins, grad):
+                if isinstance(what, tuple) and len(what) == 3 and what[0] == "needs":
+                    if not grad[ins[what[1]]]:  # kept only for that input's gradient
+                        continue
+                    what = 0 if what[2] == "input" else what[2]
                 if isinstance(what, tuple):  # a new tensor: (shape, dtype)
                     shape, dtype = what
                     # under autocast a kind that keeps its input's precision makes its tensors in it

@@ -669,3 +669,55 @@ def test_mixed_precision_llama_config_shrunk():
     stream, grouped-query attention and the SwiGLU MLP in bfloat16."""
     text = tinyllama_shrunk()
     assert predicted_mixed(text) == measured_mixed(text)
+
+
+def _more_kinds():
+    """The remaining kinds, on the network input and behind a layer with parameters."""
+    lin, conv = {"Linear": {"out_features": 5}}, {"Conv2d": {"out_channels": 3, "kernel_size": 1}}
+    cases = []
+    for behind in (False, True):
+        def after(layer, shape, kind):
+            return spec(shape, *([layer] if behind else []), kind)
+        cases += [after(conv, [2, 3, 6, 6], {"Unfold": {"kernel_size": 2}}),
+                  after({"Linear": {"out_features": 25}}, [2, 12, 25], {"Fold": {"output_size": [6, 6], "kernel_size": 2}}),
+                  after(conv, [2, 3, 8, 8], {"FractionalMaxPool2d": {"kernel_size": 2, "output_size": 4}}),
+                  after({"Conv3d": {"out_channels": 3, "kernel_size": 1}}, [2, 3, 8, 8, 8],
+                        {"FractionalMaxPool3d": {"kernel_size": 2, "output_ratio": 0.5}}),
+                  after(conv, [2, 3, 6, 6], {"LocalResponseNorm": {"size": 3}}),
+                  after({"Conv1d": {"out_channels": 3, "kernel_size": 1}}, [2, 3, 7], {"LocalResponseNorm": {"size": 2}}),
+                  after(conv, [2, 3, 6, 6], {"CrossMapLRN2d": {"size": 3}}),
+                  after(lin, [3, 5], {"Bilinear": {"in2_features": 5, "out_features": 4}})]
+        cases += [after(lin, shape, {cell: {"hidden_size": 4}}) for cell in ("RNNCell", "GRUCell", "LSTMCell")
+                  for shape in ([3, 5], [5])]
+    two = [{"Linear": {"out_features": 8, "name": "a"}}, {"Linear": {"out_features": 8, "from": "x"}}]
+    cases += [json.dumps({"inputs": {"x": [4, 3, 8]}, "layers": [*two, {"CosineSimilarity": {"dim": 2, "x2": "a"}}]}),
+              json.dumps({"inputs": {"x": [4, 3, 8]}, "layers": [*two, {"PairwiseDistance": {"x2": "a", "keepdim": True}}]}),
+              json.dumps({"inputs": {"x": [4, 3, 8], "y": [3, 8]}, "layers": [{"Linear": {"out_features": 8}},
+                                                                               {"PairwiseDistance": {"x2": "y"}}]})]
+    matmul = [[{"Linear": {"out_features": 4}}, {"Matmul": {"other": "b"}}],  # only the input needs a gradient
+              [{"Linear": {"out_features": 5, "from": "b", "name": "bb"}}, {"Matmul": {"other": "bb", "from": "x"}}],
+              [{"Linear": {"out_features": 4, "name": "a"}}, {"Linear": {"out_features": 4, "from": "x"}},
+               {"Transpose": {"dim0": 1, "dim1": 2, "name": "t"}}, {"Matmul": {"other": "t", "from": "a"}}]]
+    cases += [json.dumps({"inputs": {"x": [2, 3, 4], "b": [2, 4, 5]}, "layers": layers}) for layers in matmul]
+    cases += [json.dumps({"inputs": {"q": [2, 2, length, 4], "k": [2, 2, keys, 4], "v": [2, 2, keys, 4]},
+                          "layers": [{"Linear": {"out_features": 4}},
+                                     {"ScaledDotProductAttention": {"key": "k", "value": "v", "is_causal": causal}}]})
+              for length, keys, causal in ((3, 5, False), (1, 1, False), (7, 3, True), (4, 4, True))]
+    return cases
+
+
+@pytest.mark.parametrize("text", _more_kinds())
+def test_the_remaining_kinds(text):
+    """Unfold/Fold (nothing), FractionalMaxPool (input, indices), LocalResponseNorm, CrossMapLRN2d,
+    Bilinear, the RNN cells, CosineSimilarity, PairwiseDistance, Matmul (each operand for the other's
+    gradient) and ScaledDotProductAttention's fused kernel."""
+    assert predicted(text) == measured(text), text
+
+
+def test_the_unmeasured_variants_say_so():
+    for layers, inputs in (([{"CosineSimilarity": {"dim": 2, "x2": "y"}}], {"x": [4, 3, 8], "y": [1, 3, 8]}),
+                           ([{"ScaledDotProductAttention": {"key": "k", "value": "k", "dropout_p": 0.1}}],
+                            {"x": [2, 2, 3, 4], "k": [2, 2, 5, 4]}),
+                           ([{"Einsum": {"equation": "bij,bjk->bik", "other": "k"}}], {"x": [2, 3, 4], "k": [2, 4, 5]})):
+        with pytest.raises(NotModelled):
+            predicted(json.dumps({"inputs": inputs, "layers": [{"Linear": {"out_features": inputs["x"][-1]}}, *layers]}))

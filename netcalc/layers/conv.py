@@ -396,6 +396,7 @@ class Blocks(Windowed):
     ``blocks = ⌊(L + 2p − d(k−1) − 1)/s⌋ + 1``, as a convolution's output; moving data costs nothing."""
 
     FAMILY, LAYOUT = "tensor", "seq"
+    SAVES = ()  # moving blocks of data: the backward needs only the sizes
     rank = 2
     WINDOW = (Arg("kernel_size", kind="axes"), Arg("dilation", 1, "axes"), Arg("padding", 0, "axes"),
               Arg("stride", 1, "axes"))

@@ -211,6 +211,7 @@ class Bilinear(Layer):
     FAMILY, LAYOUT, KEEPS = "linear", "seq", "all_but_last"
     FORWARD = "{m}({x}, {x})"  # both inputs are the incoming tensor
     ARGS = (Arg("in1_features", None), Arg("in2_features", None), Arg("out_features"), Arg("bias", True, "bool"))
+    SAVES = ("input",)  # both of its inputs: the incoming tensor
 
     def validate(self):
         self.check_positive(self.args["out_features"], "out_features", "out_features")
@@ -354,6 +355,15 @@ class CosineSimilarity(PairOp):
     TYPE = "CosineSimilarity"
     ARGS = (Arg("dim", 1), Arg("eps", 1e-8, "float"), Arg("x2", kind="tensor"))
 
+    def saved(self, x, y):
+        """torch's composite: both inputs, each one's normalised copy and four norms along dim. Inputs
+        of two shapes (broadcast): not measured."""
+        common = self.common(x)
+        if tuple(x) != tuple(self.tensors["x2"]):
+            return None
+        reduced = tuple(1 if i == self.args["dim"] % len(common) else d for i, d in enumerate(common))
+        return ["input", 1, (common, "act"), (common, "act")] + [(reduced, "act")] * 4
+
     def output_shape(self, x):
         common = self.common(x)
         d = dim_index(self, self.args["dim"], len(common), "dim")
@@ -372,6 +382,11 @@ class PairwiseDistance(PairOp):
     TYPE = "PairwiseDistance"
     ARGS = (Arg("p", 2.0, "float"), Arg("eps", 1e-6, "float"), Arg("keepdim", False, "bool"),
             Arg("x2", kind="tensor"))
+
+    def saved(self, x, y):
+        """The difference x1 − x2 + eps and its norm (not the inputs)."""
+        common = self.common(x)
+        return [(common, "act"), (common[:-1], "act")]
 
     def output_shape(self, x):
         common = self.common(x)

@@ -214,6 +214,12 @@ class LocalResponseNorm(Layer):
     PASS_RF = True
     ARGS = (Arg("size"), Arg("alpha", 1e-4, "float"), Arg("beta", 0.75, "float"), Arg("k", 1.0, "float"))
 
+    def saved(self, x, y):
+        """torch's composite: the input, its square padded across channels (N, 1, C + size − 1, *),
+        the averaged scale and the power of it."""
+        padded = (x[0], 1, x[1] + self.args["size"] - 1, *x[2:])
+        return ["input", (padded, "act"), (x, "act"), (x, "act")]
+
     def validate(self):
         self.check_positive(self.args["size"], "size", "size")
 
@@ -247,6 +253,10 @@ class CrossMapLRN2d(LocalResponseNorm):
     (the legacy Lua-torch layer); shape-preserving, no parameters, ``size + 3`` FLOPs per element."""
 
     TYPE = "CrossMapLRN2d"
+
+    def saved(self, x, y):
+        """Its autograd Function saves its input and its output."""
+        return ["input", "output"]
     LAYOUT = "cf"
 
     def output_shape(self, x):

@@ -281,6 +281,10 @@ class FractionalMaxPoolNd(Windowed):
     ARGS = (Arg("kernel_size", kind="axes"), Arg("output_size", None, "axes"), Arg("output_ratio", None, "any"),
             Arg("return_indices", False, "bool"))
 
+    def saved(self, x, y):
+        """The input and the argmax indices (int64), as a max pool."""
+        return ["input", (y, "int64")]
+
     def validate(self):
         a = self.args
         self.check_window_args(positive=("kernel_size", "output_size"), nonneg=())

@@ -254,6 +254,10 @@ class RNNCell(Cell):
     TYPE = "RNNCell"
     ARGS = Cell.ARGS + (Arg("nonlinearity", "tanh", "choice", ("tanh", "relu")),)
 
+    def saved(self, x, y):
+        """The input, the zero initial state and the output (tanh or relu keeps it)."""
+        return ["input", (y, "act"), "output"]
+
 
 @register
 class LSTMCell(Cell):
@@ -263,9 +267,17 @@ class LSTMCell(Cell):
     CALL_KIND = "tuple"
     GATES, GATE_FLOPS = 4, 9
 
+    def saved(self, x, y):
+        """The input, the zero state (one tensor for h and c), the gates (N, 4H) and the new cell."""
+        return ["input", (y, "act"), ((*y[:-1], 4 * y[-1]), "act"), (y, "act")]
+
 
 @register
 class GRUCell(Cell):
     __doc__ = Cell.__doc__
     TYPE = "GRUCell"
     GATES, GATE_FLOPS = 3, 9
+
+    def saved(self, x, y):
+        """The input, the zero state, the gates' input projections (N, 3H) and three (N, H) tensors."""
+        return ["input", (y, "act"), ((*y[:-1], 3 * y[-1]), "act")] + [(y, "act")] * 3

@@ -626,6 +626,11 @@ class Matmul(Layer):
         return self.TYPE, [], []
     SAVES = None
 
+    def saved(self, x, y):
+        """Each operand for the other's gradient: the input when ``other`` needs a gradient, ``other``
+        when the input does."""
+        return [("needs", 1, "input"), ("needs", 0, 1)]
+
     def contraction(self, x):
         a, b = x, self.tensors["other"]
         if not a or not b:
@@ -777,6 +782,15 @@ class ScaledDotProductAttention(Layer):
         keywords = [(k, a[k], d) for k, d in (("dropout_p", 0.0), ("is_causal", False), ("scale", None),
                                               ("enable_gqa", False))]
         return self.TYPE, [], keywords
+
+    def saved(self, x, y):
+        """The fused CPU kernel's, for (N, H, L, E) inputs: query, key, value, the logsumexp per query
+        and the output. With dropout, enable_gqa, other ranks or values of another width than the
+        queries (other kernels): not measured."""
+        if (self.args["dropout_p"] or self.args["enable_gqa"] or len(x) != 4
+                or not same(x[-1], self.tensors["value"][-1])):
+            return None
+        return ["input", 1, 2, (x[:-1], "act"), "output"]
 
     def dims(self, x):
         k, v = self.tensors["key"], self.tensors["value"]
