@@ -97,6 +97,25 @@ def training_memory(report: Report, optimizer: str = "adam", mixed: bool = False
             size = ELEMENT_BYTES[dtype]
         return prod(shape) * size
 
+    def entry_bytes(what, row, i: int, ins: list):
+        """Bytes of one thing row ``i`` saves: an input (its index), "output", a new tensor
+        ``(shape, dtype)``, or ``("needs", j, what)``: that, when input j needs a gradient. A storage
+        counted before counts 0."""
+        if isinstance(what, tuple) and len(what) == 3 and what[0] == "needs":
+            return entry_bytes(0 if what[2] == "input" else what[2], row, i, ins) if grad[ins[what[1]]] else 0
+        if isinstance(what, tuple):  # under autocast "act" is the row's own precision
+            shape, dtype = what
+            return nbytes(shape, dtype_of[i] if mixed and dtype == "act" else dtype, dtype_of[ins[0]])
+        layer = row.layer
+        if what == 0 and mixed and layer is not None and layer.AUTOCAST and dtype_of[ins[0]] == "float32":
+            return nbytes(tuple(row.input_shape), "act")  # autocast casts a float32 input: the copy is saved
+        s = ins[what] if isinstance(what, int) else storage[i]
+        if s in counted:
+            return 0
+        counted.add(s)
+        src = next((r for r, st in storage.items() if st == s), -1) if s != -1 else -1
+        return nbytes(shape_of[src] if s == -1 else shape_of[s], dtype_of[src if s == -1 else s])
+
     for i, row in enumerate(rows):
         sources = list(row.inputs) or [i - 1]
         ins = [storage[s] for s in sources]
@@ -113,27 +132,9 @@ def training_memory(report: Report, optimizer: str = "adam", mixed: bool = False
         grad[storage[i]] = node
         here = 0
         if node:
-            low_input = mixed and layer is not None and layer.AUTOCAST and dtype_of[ins[0]] == "float32"
             if layer is not None:  # under autocast some kinds save other tensors: they read their input's dtype
                 layer.mixed = dtype_of[ins[0]] if mixed else False
-            for what in _saved(row, ins, grad):
-                if isinstance(what, tuple) and len(what) == 3 and what[0] == "needs":
-                    if not grad[ins[what[1]]]:  # kept only for that input's gradient
-                        continue
-                    what = 0 if what[2] == "input" else what[2]
-                if isinstance(what, tuple):  # a new tensor: (shape, dtype)
-                    shape, dtype = what
-                    # under autocast a kind that keeps its input's precision makes its tensors in it
-                    here += nbytes(shape, dtype_of[i] if mixed and dtype == "act" else dtype, dtype_of[ins[0]])
-                    continue
-                if what == 0 and low_input:  # autocast casts a float32 input: the copy is saved
-                    here += nbytes(tuple(row.input_shape), "act")
-                    continue
-                s = ins[what] if isinstance(what, int) else storage[i]
-                if s not in counted:
-                    counted.add(s)
-                    src = next((r for r, st in storage.items() if st == s), -1) if s != -1 else -1
-                    here += nbytes(shape_of[src] if s == -1 else shape_of[s], dtype_of[src if s == -1 else s])
+            here = total(entry_bytes(what, row, i, ins) for what in _saved(row, ins, grad))
             if mixed and layer is not None:  # low-precision copies of its weights
                 here += total(nbytes(shape, "act") for shape in layer.autocast_weights(tuple(row.input_shape),
                                                                                          grad[ins[0]]))
