@@ -20,9 +20,13 @@ from netcalc.network import analyze
 from netcalc.spec import parse
 
 
-def measured(text: str) -> int:
-    """Bytes of the distinct non-parameter storages autograd saves in one training forward."""
-    spec = parse(text, "m.yaml")
+def measured(text, autocast: bool = False) -> int:
+    """Bytes of the distinct non-parameter storages autograd saves in one training forward of the
+    spec (text, or a parsed Spec); ``autocast``: float32 parameters and the forward under
+    torch.autocast to bfloat16."""
+    import contextlib
+
+    spec = parse(text, "m.yaml") if isinstance(text, str) else text
     exp = export(spec)
     model = build(exp, "cpu").train()
     torch.manual_seed(0)
@@ -38,7 +42,8 @@ def measured(text: str) -> int:
         return t
 
     others = [torch.randn(tuple(shape)) for shape in exp.other_inputs]  # inputs: after the first
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    cast = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), cast:
         y = model(x, *others)  # noqa: F841 (kept alive while the storages are read)
     return sum(storages.values())
 
@@ -143,23 +148,7 @@ def test_zoo_models(name):
 
     parsed, _ = load(name)
     parsed.input = [2 if name == "inception_v3" else 1, *parsed.input[1:]]
-    text = parsed  # the zoo spec at batch 1
-    report = analyze(text)
-    exp = export(text)
-    model = build(exp, "cpu").train()
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    storages: dict[int, int] = {}
-
-    def pack(t):
-        if t.untyped_storage().data_ptr() not in params:
-            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    shape = tuple(exp.input_shape)
-    x = torch.zeros(shape, dtype=torch.long) if exp.input_dtype == "long" else torch.randn(shape)  # token ids
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        y = model(x)  # noqa: F841
-    assert training_memory(report).saved_bytes == sum(storages.values())
+    assert training_memory(analyze(parsed)).saved_bytes == measured(parsed)
 
 
 @pytest.mark.parametrize("name, old, new", [("bert_base", "L: 128", "L: 16"), ("vit_b_16", "", ""),
@@ -498,25 +487,7 @@ def tinyllama_shrunk() -> str:
 # ----------------------------------------------------------------------------- mixed precision
 
 def measured_mixed(text: str) -> int:
-    """As measured, with float32 parameters and the forward under torch.autocast to bfloat16."""
-    spec = parse(text, "m.yaml")
-    exp = export(spec)
-    model = build(exp, "cpu").train()
-    torch.manual_seed(0)
-    shape = tuple(exp.input_shape)
-    x = torch.zeros(shape, dtype=torch.long) if exp.input_dtype == "long" else torch.randn(shape)
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    storages: dict[int, int] = {}
-
-    def pack(t):
-        ptr = t.untyped_storage().data_ptr()
-        if ptr not in params:
-            storages[ptr] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.autocast("cpu", dtype=torch.bfloat16):
-        y = model(x)  # noqa: F841
-    return sum(storages.values())
+    return measured(text, autocast=True)
 
 
 def predicted_mixed(text: str) -> int:
@@ -564,20 +535,9 @@ def test_mixed_precision_zoo_models(name):
     parsed, _ = load(name)
     parsed.input = [1, *parsed.input[1:]]
     report = analyze(parsed, dtype="bfloat16")
-    exp = export(parsed)
-    model = build(exp, "cpu").train()
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    storages: dict[int, int] = {}
-
-    def pack(t):
-        if t.untyped_storage().data_ptr() not in params:
-            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.autocast("cpu", dtype=torch.bfloat16):
-        y = model(torch.randn(tuple(exp.input_shape)))  # noqa: F841
+    measured_bytes = measured(parsed, autocast=True)
     memory = training_memory(report, mixed=True)
-    assert memory.saved_bytes == sum(storages.values())
+    assert memory.saved_bytes == measured_bytes
     assert memory.param_bytes == 4 * report.totals["params"]  # float32 master weights
 
 
