@@ -137,9 +137,9 @@ class BlankWalker(Walker):
                    for i, v in enumerate(raw)]
         return super().block_arg(raw, scope, pos, what, ctx, path)
 
-    def call(self, entry, x, field, ctx, name):
+    def call(self, entry, x, field, ctx, name, node):
         self.calling = entry
-        return super().call(entry, x, field, ctx, name)
+        return super().call(entry, x, field, ctx, name, node)
 
     def condition(self, entry, ctx, x) -> bool:
         try:

@@ -27,15 +27,14 @@ import builtins
 import keyword
 import re
 import textwrap
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from .errors import SpecError
 from .escape import py_comment, py_docstring, py_str
-from .layers import REGISTRY, Context, lookup
+from .layers import REGISTRY, Context
 from .layers.base import REQUIRED, axes_value
-from .layers.registry import UnknownType
-from .network import analyze, implicit, read_block_arg, read_dim
+from .network import BlockTemplate, NotGeneric, analyze, implicit
 from .report import Report
 from .spec import Spec
 from .symbolic import free_names, is_int, normalize, parse_expr, symbol, sympy
@@ -63,10 +62,6 @@ share_memory state_dict to to_empty train training type xpu zero_grad
 
 PER_AXIS = ("axes", "padding", "axes_or_auto")
 RESERVED_VARS = {"x", "self", "torch", "nn", "OrderedDict", "model", "y"}
-
-class NotGeneric(Exception):
-    """A block cannot be written as one class for all its calls (each call gets its own)."""
-
 
 @dataclass
 class Mapped:
@@ -361,28 +356,38 @@ def layer_ctor(layer, x) -> Ctor:
     return ctor
 
 
-def chains(entry) -> bool:
-    """Whether an entry can be one member of an nn.Sequential (its forward is ``module(x)``)."""
-    if entry.kind == "layer":
-        try:
-            kind = lookup(entry.type, None)
-        except UnknownType:  # a rank alias (conv, maxpool, ...): every ranked kind chains
-            kind = None
-        return (kind is None or kind.chains()) and not entry.args.get("return_indices")
-    if entry.kind == "block":
+def chains(node) -> bool:
+    """Whether a walked node can be one member of an nn.Sequential (its forward is ``module(x)``)."""
+    if node.copies is not None:  # a named repeat: its copies are alike
+        return not node.copies or chains(node.copies[0])
+    kind = node.entry.kind
+    if kind == "layer":
+        return node.layer.chains() and not node.entry.args.get("return_indices")
+    if kind == "block":
         return True
-    if entry.kind == "sequential":
-        return entry.name is not None and all(member_ok(e) for e in entry.children)
+    if kind == "sequential":
+        return node.entry.name is not None and all(member_ok(s) for s in node.body)
     return False
 
 
-def member_ok(entry) -> bool:
-    """Whether an entry of a group can be a member of the group's nn.Sequential."""
+def member_ok(step) -> bool:
+    """Whether a step of a group can be a member of the group's nn.Sequential."""
+    entry = step.entry
     if entry.name is not None and "." in str(entry.name):
         return False
     if entry.source is not None or (entry.when is not None and (entry.repeat is not None or entry.kind == "sequential")):
         return False
-    return chains(entry)
+    return all(chains(n) for n in step.nodes)
+
+
+def output_of(steps, x):
+    """The output shape of a walked sequence (its input when nothing was taken)."""
+    return steps[-1].nodes[-1].y if steps and steps[-1].nodes else x
+
+
+def scope_of(node) -> str:
+    """The name a group's members are named under: a transparent group's parent's."""
+    return node.name.rpartition(".")[0] if node.transparent else node.name
 
 
 # ----------------------------------------------------------------------------- generated classes
@@ -557,13 +562,10 @@ class Generator:
     def __init__(self, spec: Spec, report: Report, values: dict, no_bias: bool):
         self.spec, self.report, self.values, self.no_bias = spec, report, values, no_bias
         self.rows = report.layers
-        self.ptr = 0
-        self.mapped: list[Mapped] = []
+        self.mapped: list[Mapped | None] = [None] * len(self.rows)
         self.instances: list[Instance] = []
         self.helpers: set[str] = set()
-        self.refs: set = set(spec.outputs)
-        for entries in [spec.layers] + [b.layers for b in spec.blocks.values()]:
-            self._collect_refs(entries)
+        self.refs: set = spec.read_names()
         for row in self.rows:  # the second inputs two-input layers read
             if row.layer is not None:
                 self.refs |= {row.layer.entry.args[k] for k in row.layer.tensors}
@@ -571,12 +573,6 @@ class Generator:
         self.inputs = dict(report.inputs or ({next(iter(spec.inputs)): report.input_shape} if spec.inputs else {}))
         self.classes = self._class_names()
         self.decided: dict[str, tuple] = {}  # block → ("generic", ClassCode) or ("calls", {ident: class name})
-
-    def _collect_refs(self, entries):
-        for e in entries or ():
-            self.refs |= set(e.refs or ()) | ({e.source} if e.source is not None else set())
-            for sub in [e.children, e.shortcut, *(e.branches or [])]:
-                self._collect_refs(sub)
 
     def _class_names(self) -> dict:
         taken = {"nn", "torch", "OrderedDict", TOP_CLASS, *(k.TYPE for k in REGISTRY.values() if k.TORCH_HELPER)}
@@ -610,9 +606,9 @@ class Generator:
                 self.arguments.append(v)
             top.saved[name] = v
             top.live.add(v)
-        _, var = self.sequence(self.spec.layers, x, Context(self.values, self.no_bias), "", top, "x", "x")
-        if self.ptr != len(self.rows) or len(self.mapped) != len(self.rows):
-            raise AssertionError(f"export walked {self.ptr} of {len(self.rows)} layers")
+        var = self.sequence(self.report.graph, top, "x", "x")
+        if None in self.mapped:
+            raise AssertionError(f"export wrote {len(self.mapped) - self.mapped.count(None)} of {len(self.rows)} rows")
         if self.spec.outputs:
             top.add_fwd(0, f"return {', '.join(top.saved[n] for n in self.spec.outputs)}"
                            + ("," if len(self.spec.outputs) == 1 else ""))
@@ -703,7 +699,7 @@ class Generator:
 
         def visit(name):
             if name not in order:
-                for callee in self._callees(self.spec.blocks[name].layers):
+                for callee in self.spec.callees(name):
                     visit(callee)
                 order.append(name)
 
@@ -711,15 +707,6 @@ class Generator:
             if name in used:
                 visit(name)
         return [n for n in order if n in used]
-
-    def _callees(self, entries) -> list[str]:
-        out = []
-        for e in entries or ():
-            if e.kind == "block":
-                out.append(e.type)
-            for sub in [e.children, e.shortcut, *(e.branches or [])]:
-                out += self._callees(sub)
-        return out
 
     def _decide(self, name: str):
         calls = [i for i in self.instances if i.block.name == name]
@@ -775,7 +762,10 @@ class Generator:
         values = {**self.values, **implicit(x), **{p: symbol(p) for p in params}}
         cc = ClassCode("§", generic=True, names=names)
         cc.calls = calls
-        self.body(block, x, Context(values, self.no_bias), "§", cc)
+        template = BlockTemplate(self.spec, Context(values, self.no_bias), lambda when, scope: condition(
+            when, scope, symbol)[0], lambda a, b: self.exclusive(cc, a, b))
+        steps, _ = template.walk(block, x)
+        self.body(steps, cc)
         for inst in calls:  # each call must build exactly what the class builds with its arguments
             subs = self._subs(block, inst.args, inst.x)
             want = [r for r in (self._record_at(rec, subs) for rec in cc.records) if r is not None]
@@ -850,47 +840,27 @@ class Generator:
     def _implicit_values(self, cc, x) -> list:
         return [x[1] if k.startswith("in_channels") else x[-1] for k in cc.implicit]
 
-    # ------------------------------------------------------------------ the walk, as network.Walker's
+    # ------------------------------------------------------------------ the graph, as code
 
-    def next_row(self, name: str):
-        row = self.rows[self.ptr] if self.ptr < len(self.rows) else None
-        if row is None or row.name != name:
-            raise AssertionError(f"export expected layer {name!r}, netcalc has {row.name if row else None!r}")
-        self.ptr += 1
-        return row
-
-    def when(self, entry, x, ctx, cc):
-        """None (always built), False (skipped) or a Cond left open in a block's class."""
-        if entry.when is None:
+    def cond(self, step, cc) -> Cond | None:
+        """A ``when:`` a block's class leaves open, as Python text and sympy."""
+        if step is None or step.cond is None:
             return None
-        names = None if cc.shape_only or not cc.generic else cc.names
-        c, text = condition(entry.when, {**implicit(x), **ctx.values}, ctx.make_symbol, names)
-        if c == sympy().true:
-            return None
-        if c == sympy().false:
-            return False
-        if not cc.generic:
-            raise AssertionError(f"condition {entry.when!r} is undecided outside a block's class")
-        return Cond(text or "", c)
+        _, text = condition(step.entry.when, step.scope, symbol, cc.names)
+        return Cond(text or "", step.cond)
 
-    def sequence(self, entries, x, ctx, prefix, cc, src, dst):
-        ordinal, cur = 0, src
-        region = None  # (condition, input shape) of the last entry built under a condition
-        for entry in entries:
-            cond = self.when(entry, x, ctx, cc)
-            if cond is False:
-                continue
+    def sequence(self, steps, cc, src, dst) -> str:
+        """Write walked steps into ``cc``'s methods; the variable holding their output."""
+        cur = src
+        for step in steps:
+            entry = step.entry
+            cond = self.cond(step, cc)
             if entry.source is not None:  # from: NAME: the entry reads that tensor
-                cur, x = self.tensor_var(cc, entry.source, entry), self.shape_of(entry.source, x)
-            copies = self.repeat_count(entry, ctx)
-            if cond is None or (copies is None and entry.kind in ("layer", "block")):
-                x, cur, ordinal = self.entry(entry, copies, x, ctx, prefix, cc, cur, dst, cond, ordinal)
-                region = None
+                cur = self.tensor_var(cc, entry.source, entry)
+            if cond is None or (step.copies is None and entry.kind in ("layer", "block")):
+                cur = self.step(step, cc, cur, dst, cond)
                 continue
             # a block's class: a structure built only under a condition, in an `if` region of both methods
-            if region is not None and self.exclusive(cc, region[0], cond.expr):
-                x = region[1]  # an alternative to the entry before: it sees the same input
-            x0 = x
             flag = cc.flag("use_" + (var_name(entry.name) if entry.name is not None else entry.kind))
             cc.add_init(0, f"self.{flag} = {cond.text}")
             cc.add_init(0, f"if self.{flag}:")
@@ -902,7 +872,7 @@ class Generator:
             cc.ioff, cc.foff = cc.ioff + 1, cc.foff + 1
             cc.conds.append(cond.expr)
             try:
-                x, cur, ordinal = self.entry(entry, copies, x, ctx, prefix, cc, cur, dst, None, ordinal)
+                cur = self.step(step, cc, cur, dst, None)
                 if cur != dst:
                     cc.add_fwd(0, f"{dst} = {cur}")
                     cur = dst
@@ -913,20 +883,27 @@ class Generator:
                 cc.add_init(1, "pass")
             if len(cc.fwd) == marks[1]:
                 cc.add_fwd(1, "pass")
-            region = (cond.expr, x0)
-        return x, cur
+        return cur
 
-    def body(self, block, x, ctx, name, cc):
+    def step(self, step, cc, cur, dst, cond) -> str:
+        """One entry: its node, its copies as siblings, or its copies as a named group."""
+        for node in step.nodes:
+            if node.copies is not None:
+                cur = self.group(cc, node.name, cur, dst, node.y, copies=node.copies)
+            else:
+                cur = self.node(node, cc, cur, dst, cond)
+        return cur
+
+    def body(self, steps, cc):
         """A block's layers into its class: an nn.Sequential subclass when they only chain."""
-        if self.chain_body(block.layers):
+        if self.chain_body(steps):
             seq = Seq("")
-            y = self.fill(seq, cc, name, x, ctx, entries=block.layers)
+            self.fill(seq, cc, steps=steps)
             cc.init = self.statements(seq, "self")
             cc.sequential = True
-            return y
-        y, var = self.sequence(block.layers, x, ctx, name, cc, "x", "x")
+            return
+        var = self.sequence(steps, cc, "x", "x")
         cc.add_fwd(0, f"return {var}")
-        return y
 
     def exclusive(self, cc, a, b) -> bool:
         """Whether two conditions never hold together at any call of the block."""
@@ -936,79 +913,36 @@ class Generator:
                 return False
         return True
 
-    def entry(self, entry, copies, x, ctx, prefix, cc, cur, dst, cond, ordinal):
-        """One entry of a sequence, as network.Walker.sequence walks it; (shape, variable, ordinal)."""
-        if copies is None:
-            name = self.name_of(entry, prefix, ordinal, x)
-            x, cur = self.node(entry, x, ctx, name, prefix, cc, cur, dst, cond)
-            return x, cur, ordinal + 1
-        if entry.name is None and prefix:  # unnamed repeat: siblings, numbered on
-            for _ in range(copies):
-                x, cur = self.node(entry, x, ctx, f"{prefix}.{ordinal}", prefix, cc, cur, dst, None)
-                ordinal += 1
-            return x, cur, ordinal
-        if "{i}" in str(entry.name or ""):  # a name template: siblings encoder_layer_0, encoder_layer_1, ...
-            for k in range(copies):
-                name = str(entry.name).replace("{i}", str(k))
-                x, cur = self.node(entry, x, ctx, f"{prefix}.{name}" if prefix else name, prefix, cc, cur, dst, None)
-                ordinal += 1
-            return x, cur, ordinal
-        x, cur = self.group(cc, self.name_of(entry, prefix, ordinal, x), x, ctx, cur, dst, copies=(entry, copies))
-        return x, cur, ordinal + 1
-
-    def repeat_count(self, entry, ctx):
-        if entry.repeat is None:
-            return None
-        n = normalize(read_dim(entry.repeat, ctx.values, entry.pos, "repeat"))
-        if not is_int(n):
-            raise NotGeneric("repeat depends on a block argument")
-        return n
-
-    def name_of(self, entry, prefix, ordinal, x) -> str:
-        if prefix:
-            return f"{prefix}.{entry.name if entry.name is not None else ordinal}"
-        if entry.name is not None:
-            return str(entry.name)
-        if entry.kind == "layer":
-            return f"{lookup(entry.type, len(x)).TYPE}_{entry.index}"
-        return f"{entry.type if entry.kind == 'block' else entry.kind.capitalize()}_{entry.index}"
-
-    def node(self, entry, x, ctx, name, prefix, cc, src, dst, cond):
-        kind = entry.kind
+    def node(self, node, cc, src, dst, cond) -> str:
+        kind = node.entry.kind
         if kind == "layer":
-            y, var = self.leaf(entry, x, ctx, name, cc, src, dst, cond)
+            var = self.leaf(node, cc, src, dst, cond)
         elif kind == "block":
-            y, var = self.call(entry, x, ctx, name, cc, src, dst, cond)
+            var = self.call(node, cc, src, dst, cond)
+        elif kind == "sequential":
+            var = self.sequence(node.body, cc, src, dst) if node.transparent else self.group(
+                cc, node.name, src, dst, node.y, steps=node.body)
+        elif kind == "residual":
+            var = self.residual(node, cc, src, dst)
+        elif kind == "multiply":
+            gate = cc.temp("gate")
+            if node.transparent:
+                gv = self.sequence(node.body, cc, src, gate)
+            else:  # the gate's layers are named under the multiply's name: an nn.Sequential there
+                gv = self.group(cc, node.name, src, gate, output_of(node.body, node.x), steps=node.body)
+            self.merge(node, "Multiply", cc, dst, f"{src} * {gv}", "mul", 1)
+            cc.live.discard(gate)
+            var = dst
         else:
-            # as network.Walker.group: parallel branches always get a name of their own (their ordinal)
-            transparent = entry.name is None and bool(prefix) and not entry.branches
-            inner = prefix if transparent else name
-            if kind == "sequential":
-                if transparent:
-                    y, var = self.sequence(entry.children, x, ctx, inner, cc, src, dst)
-                else:
-                    y, var = self.group(cc, inner, x, ctx, src, dst, entries=entry.children)
-            elif kind == "residual":
-                y, var = self.residual(entry, x, ctx, inner, cc, src, dst)
-            elif kind == "multiply":
-                gate = cc.temp("gate")
-                if transparent:
-                    g, gv = self.sequence(entry.children, x, ctx, inner, cc, src, gate)
-                else:  # the gate's layers are named under the multiply's name: an nn.Sequential there
-                    g, gv = self.group(cc, inner, x, ctx, src, gate, entries=entry.children)
-                y = self.merge(entry, "Multiply", inner, [x, g], cc, dst, f"{src} * {gv}", "mul", 1)
-                cc.live.discard(gate)
-                var = dst
-            else:
-                y, var = self.combine(entry, x, ctx, inner, cc, src, dst)
-        if name in self.refs:
-            v = var_name(name)
+            var = self.combine(node, cc, src, dst)
+        if node.name in self.refs:
+            v = var_name(node.name)
             while v in cc.live:
                 v += "_"
             cc.add_fwd(0, f"{v} = {var}")
-            cc.saved[name] = v
+            cc.saved[node.name] = v
             cc.live.add(v)
-        return y, var
+        return var
 
     def comment(self, cc, name, y, dyn=None, cond=None) -> str:
         """The shape comment of a forward line (a block's class: at its first call that has it)."""
@@ -1085,31 +1019,14 @@ class Generator:
                             "top level (not inside a block or group), after it", entry.pos)
         return cc.saved[name]
 
-    def shape_of(self, name: str, default):
-        if name in self.inputs:
-            return tuple(normalize(d) for d in self.inputs[name])
-        row = next((r for r in self.rows if r.name == name), None)
-        if row is not None:
-            return tuple(normalize(d) for d in row.output_shape)
-        block = next((b for b in self.report.blocks if b.path == name), None)
-        return tuple(normalize(d) for d in block.output_shape) if block is not None else default
-
-    def leaf(self, entry, x, ctx, name, cc, src, dst, cond, seq: Seq | None = None, key: str | None = None,
-             dyn=None, numbered=False):
-        cls = lookup(entry.type, len(x))
-        if cc.generic and any(entry.args.get(k) is not None for k in cls.tensor_args()):
-            raise NotGeneric("a layer with a second input")
+    def leaf(self, node, cc, src, dst, cond, seq: Seq | None = None, key: str | None = None, dyn=None,
+             numbered=False) -> str:
+        layer, name = node.layer, node.name
         if cc.generic:
-            layer = cls(replace(entry, name=name), ctx)
-            if layer.args.get("output_padding") == "auto":
-                raise NotGeneric("output_padding: auto")
-            y = layer.output_shape(x)
-            if cc.shape_only:
-                return y, dst
+            x, y = node.x, node.y
         else:
-            row = self.next_row(name)
-            layer, y = row.layer, tuple(normalize(d) for d in row.output_shape)
-            x = tuple(normalize(d) for d in row.input_shape)
+            row = self.rows[node.row]
+            x, y = tuple(normalize(d) for d in row.input_shape), tuple(normalize(d) for d in row.output_shape)
             if row.state_shapes:
                 cc.states[cc.rel(name)] = "; ".join(f"{k} {shape_comment(v)}" for k, v in row.state_shapes.items())
         if layer.TORCH_HELPER:
@@ -1122,47 +1039,43 @@ class Generator:
             seq.items.append([key, text, comment, cond, numbered])
         else:
             path, acc = self.register(cc, cc.rel(name), text, cond, shared=not layer.parameters(x))
-            tensors = {k: self.tensor_var(cc, layer.entry.args[k], entry) for k in layer.tensors}
+            tensors = {k: self.tensor_var(cc, layer.entry.args[k], node.entry) for k in layer.tensors}
             self.forward(cc, layer.forward_call(acc, dst if cond else src, tensors), dst, comment, cond, acc, src)
         cc.records.append(("leaf", cc.rel(name), path, ctor, cc.cond_with(cond), x, dyn))
         if not cc.generic:
-            self.mapped.append(Mapped(name, "module", _join(cc.torch_root, path), layer.call_kind()))
-        return y, dst
+            self.mapped[node.row] = Mapped(name, "module", _join(cc.torch_root, path), layer.call_kind())
+        return dst
 
     # ------------------------------------------------------------------ groups: nn.Sequential or inline
 
-    def chain_body(self, entries) -> bool:
-        """Whether a list of entries can be the members of one nn.Sequential."""
-        entries, _ = self.flat(entries)
-        return bool(entries) and all(member_ok(e) and not self._referenced(e) for e in entries)
+    def chain_body(self, steps) -> bool:
+        """Whether walked steps can be the members of one nn.Sequential."""
+        steps, _ = self.flat(steps)
+        return bool(steps) and all(member_ok(s) and not self._referenced(s.entry) for s in steps)
 
     @staticmethod
-    def flat(entries):
+    def flat(steps):
         """A group holding just one unnamed ``sequential`` holds its layers (netcalc numbers them the
-        same); its ``when:`` then applies to each of them. (entries, the sequential or None)."""
-        if len(entries) == 1 and entries[0].kind == "sequential" and entries[0].name is None \
-                and entries[0].repeat is None and entries[0].children:
-            return entries[0].children, entries[0]
-        return entries, None
+        same); its ``when:`` then applies to each of them. (steps, the sequential's step or None)."""
+        if len(steps) == 1 and steps[0].entry.kind == "sequential" and steps[0].entry.name is None \
+                and steps[0].copies is None and steps[0].nodes[0].body:
+            return steps[0].nodes[0].body, steps[0]
+        return steps, None
 
-    def group(self, cc, name, x, ctx, src, dst, entries=None, copies=None):
-        """A named group (a named ``sequential``, or the copies of a named repeat): one
-        nn.Sequential when its members only chain, else its members inline."""
-        ok = self.chain_body(entries) if entries is not None else chains(copies[0])
+    def group(self, cc, name, src, dst, y, steps=None, copies=None) -> str:
+        """A named group (a named ``sequential``, or the copies of a named repeat) with output ``y``:
+        one nn.Sequential when its members only chain, else its members inline."""
+        ok = self.chain_body(steps) if steps is not None else not copies or chains(copies[0])
         if not ok:
-            if entries is not None:
-                return self.sequence(entries, x, ctx, name, cc, src, dst)
-            entry, n = copies
+            if steps is not None:
+                return self.sequence(steps, cc, src, dst)
             cur = src
-            for k in range(n):
-                x, cur = self.node(entry, x, ctx, f"{name}.{k}", name, cc, cur, dst, None)
-            return x, cur
-        if cc.shape_only:
-            y = self.fill(Seq(""), cc, name, x, ctx, entries, copies)
-            return y, dst
+            for node in copies:
+                cur = self.node(node, cc, cur, dst, None)
+            return cur
         path, acc = self.register(cc, cc.rel(name), "§SEQ§")
         seq = Seq(path)
-        y = self.fill(seq, cc, name, x, ctx, entries, copies)
+        self.fill(seq, cc, steps, copies)
         at = max(i for i, (_, t) in enumerate(cc.init) if "§SEQ§" in t)
         off, line = cc.init[at]
         head, tail = line.split("§SEQ§")
@@ -1175,7 +1088,7 @@ class Generator:
             cc.init[at:at + 1] = [(off, t) for t in text]
         comment = self.comment(cc, name, y)
         cc.add_fwd(0, f"{dst} = {acc}({src})" + note(comment))
-        return y, dst
+        return dst
 
     @staticmethod
     def statements(seq: Seq, acc: str) -> list[tuple[int, str]]:
@@ -1198,92 +1111,72 @@ class Generator:
         """Whether a later ``with:`` may name this entry (it must then be a variable in forward)."""
         return entry.name is not None and any(r == entry.name or r.endswith("." + str(entry.name)) for r in self.refs)
 
-    def fill(self, seq: Seq, cc, prefix, x, ctx, entries=None, copies=None):
-        """Walk the members of a chain group into ``seq``. In a block's class a member may be
+    def fill(self, seq: Seq, cc, steps=None, copies=None):
+        """Write the members of a chain group into ``seq``. In a block's class a member may be
         built under a condition; the members after it are then numbered as they are appended
         (``prior``: the conditions of the members before, for comparing with each call)."""
         if copies is not None:
-            entry, n = copies
-            for k in range(n):
-                x = self.member(seq, cc, entry, f"{prefix}.{k}", str(k), x, ctx, None, None, True)
-            return x
-        entries, holder = self.flat(entries)
-        outer = self.when(holder, x, ctx, cc) if holder is not None else None
-        if outer is False:
-            return x
-        ordinal, prior = 0, []
-        for entry in entries:
-            cond = self.when(entry, x, ctx, cc)
-            if cond is False:
-                continue
+            for k, node in enumerate(copies):
+                self.member(seq, cc, node, str(k), None, None, True)
+            return
+        steps, holder = self.flat(steps)
+        outer = self.cond(holder, cc)
+        prior: list = []
+        for step in steps:
+            entry = step.entry
+            cond = self.cond(step, cc)
             if outer is not None:
                 cond = outer if cond is None else Cond(f"({outer.text}) and ({cond.text})",
                                                        sympy().And(outer.expr, cond.expr))
-            n = self.repeat_count(entry, ctx)
             dyn = tuple(prior) if any(c is not None for c in prior) else None
-            if n is None:
-                raw = str(entry.name) if entry.name is not None else str(ordinal)
-                x = self.member(seq, cc, entry, f"{prefix}.{raw}", attr_name(raw), x, ctx, cond,
-                                dyn if entry.name is None else None, entry.name is None)
+            unnamed = entry.name is None
+            if step.copies is None:
+                node = step.nodes[0]
+                self.member(seq, cc, node, attr_name(node.name.rpartition(".")[2]), cond,
+                            dyn if unnamed else None, unnamed)
                 prior.append(cond.expr if cond is not None else None)
-            elif entry.name is None or "{i}" in str(entry.name):  # siblings, numbered on or by a template
-                for k in range(n):
-                    raw = str(ordinal) if entry.name is None else str(entry.name).replace("{i}", str(k))
-                    x = self.member(seq, cc, entry, f"{prefix}.{raw}", attr_name(raw), x, ctx, None,
-                                    dyn if entry.name is None else None, entry.name is None)
+            elif unnamed or "{i}" in str(entry.name):  # siblings, numbered on or by a template
+                for node in step.nodes:
+                    self.member(seq, cc, node, attr_name(node.name.rpartition(".")[2]), None,
+                                dyn if unnamed else None, unnamed)
                     prior.append(None)
-                    ordinal += 1
                     dyn = tuple(prior) if dyn is not None else None
-                continue
             else:
+                holder_node = step.nodes[0]
                 key = attr_name(str(entry.name))
                 sub = Seq(_join(seq.path, key))
-                x = self.fill(sub, cc, f"{prefix}.{entry.name}", x, ctx, copies=(entry, n))
-                seq.items.append([key, sub, self.comment(cc, f"{prefix}.{entry.name}", x), None, False])
+                self.fill(sub, cc, copies=holder_node.copies)
+                seq.items.append([key, sub, self.comment(cc, holder_node.name, holder_node.y), None, False])
                 prior.append(None)
-            ordinal += 1
-        return x
 
-    def member(self, seq, cc, entry, name, key, x, ctx, cond, dyn, numbered):
-        if entry.kind == "layer":
-            return self.leaf(entry, x, ctx, name, cc, None, None, cond, seq=seq, key=key, dyn=dyn,
-                             numbered=numbered)[0]
-        if entry.kind == "block":
-            return self.call(entry, x, ctx, name, cc, None, None, cond, seq=seq, key=key, dyn=dyn,
-                             numbered=numbered)[0]
-        if dyn is not None:
-            raise NotGeneric("a group numbered after a condition")
-        sub = Seq(_join(seq.path, key))  # a named sequential
-        y = self.fill(sub, cc, name, x, ctx, entries=entry.children)
-        seq.items.append([key, sub, self.comment(cc, name, y), None, numbered])
-        return y
+    def member(self, seq, cc, node, key, cond, dyn, numbered):
+        if node.entry.kind == "layer":
+            self.leaf(node, cc, None, None, cond, seq=seq, key=key, dyn=dyn, numbered=numbered)
+        elif node.entry.kind == "block":
+            self.call(node, cc, None, None, cond, seq=seq, key=key, dyn=dyn, numbered=numbered)
+        else:
+            if dyn is not None:
+                raise NotGeneric("a group numbered after a condition")
+            sub = Seq(_join(seq.path, key))  # a named sequential
+            self.fill(sub, cc, steps=node.body)
+            seq.items.append([key, sub, self.comment(cc, node.name, node.y), None, numbered])
 
     # ------------------------------------------------------------------ block calls
 
-    def call(self, entry, x, ctx, name, cc, src, dst, cond, seq: Seq | None = None, key: str | None = None,
-             dyn=None, numbered=False):
+    def call(self, node, cc, src, dst, cond, seq: Seq | None = None, key: str | None = None, dyn=None,
+             numbered=False) -> str:
+        entry, name, args = node.entry, node.name, node.args
         block = self.spec.blocks[entry.type]
-        scope = {**ctx.values, **implicit(x)}  # as network.Walker.call: outer values < input widths < arguments
-        values, args = dict(scope), {}
-        for p, default in block.params.items():
-            raw = entry.args.get(p, default)
-            val = read_block_arg(raw, scope, entry.pos, f"{block.name}.{p}", ctx.make_symbol)
-            values[p] = args[p] = val
-        inner = Context(values, ctx.no_bias, ctx.make_symbol)
         if cc.generic:
             how, callee = self.decided.get(block.name, ("calls", None))
             if how != "generic":
                 raise NotGeneric(f"block {block.name} has one class per call")
-            sub = ClassCode("§", generic=True, names=callee.names, shape_only=True)
-            y, _ = self.sequence(block.layers, x, inner, "§", sub, "x", "x")
-            if cc.shape_only:
-                return y, dst
             text = f"{self.classes[block.name]}(" + ", ".join(
-                [py(v, cc.names) for v in self._implicit_values(callee, x)]
+                [py(v, cc.names) for v in self._implicit_values(callee, node.x)]
                 + [f"{callee.names[p]}={py(args[p], cc.names)}" for p in block.params
                    if p in entry.args or not (is_int(block.params[p]) or isinstance(block.params[p], bool))]) + ")"
         else:
-            inst = Instance(block, name, x, args, set(entry.args), len(self.instances))
+            inst = Instance(block, name, tuple(normalize(d) for d in node.x), args, set(entry.args), len(self.instances))
             self.instances.append(inst)
             text = f"§CALL{inst.ident}§"
         if seq is not None:
@@ -1295,99 +1188,74 @@ class Generator:
         if not cc.generic:
             inst.torch_path = _join(cc.torch_root, path)
             inst.code = ClassCode(name, inst.torch_path)
-            y = self.body(block, x, inner, name, inst.code)
+            self.body(node.body, inst.code)
+        y = node.y if cc.generic else tuple(normalize(d) for d in node.y)
         comment = self.comment(cc, name, y, dyn, cond)
         cc.records.append(("call", cc.rel(name), path, (block.name, tuple(args[p] for p in block.params)),
-                           cc.cond_with(cond), x, dyn))
+                           cc.cond_with(cond), node.x, dyn))
         if seq is not None:
             item[2] = comment
         else:
             self.forward(cc, f"{acc}({dst if cond else src})", dst, comment, cond, acc, src)
-        return y, dst
+        return dst
 
     # ------------------------------------------------------------------ merges
 
-    def residual(self, entry, x, ctx, prefix, cc, src, dst):
+    def residual(self, node, cc, src, dst) -> str:
+        entry = node.entry
         out = cc.temp("out")
-        y, main = self.sequence(entry.children, x, ctx, prefix, cc, src, out)
+        main = self.sequence(node.body, cc, src, out)
         s = src
-        if entry.shortcut:
+        if node.shortcut is not None:
             ident = cc.temp("identity")
             if entry.shortcut_name:
-                sc_prefix = f"{prefix}.{entry.shortcut_name}" if prefix else entry.shortcut_name
-                if self._builds(entry.shortcut, x, ctx, cc):
-                    _, s = self.group(cc, sc_prefix, x, ctx, src, ident, entries=entry.shortcut)
+                prefix = scope_of(node)
+                name = f"{prefix}.{entry.shortcut_name}" if prefix else entry.shortcut_name
+                if node.shortcut:  # a named shortcut that builds nothing is the identity
+                    s = self.group(cc, name, src, ident, output_of(node.shortcut, node.x), steps=node.shortcut)
             else:
-                _, s = self.sequence(entry.shortcut, x, ctx, prefix, cc, src, ident)
+                s = self.sequence(node.shortcut, cc, src, ident)
             cc.live.discard(ident)
-        y = self.merge(entry, "Add", prefix, [y], cc, dst, f"{main} + {s}", "add", 1)
+        self.merge(node, "Add", cc, dst, f"{main} + {s}", "add", 1)
         cc.live.discard(out)
-        return y, dst
+        return dst
 
-    def _builds(self, entries, x, ctx, cc) -> bool:
-        """Whether a named shortcut builds anything (if not, it is the identity)."""
-        return any(self.when(e, x, ctx, cc) is not False for e in entries)
-
-    def combine(self, entry, x, ctx, prefix, cc, src, dst):
-        parts, shapes, temps = [], [], []
-        for i, branch in enumerate(entry.branches or ()):
+    def combine(self, node, cc, src, dst) -> str:
+        entry, prefix = node.entry, scope_of(node)
+        parts, temps = [], []
+        for i, branch in enumerate(node.branches or ()):
             if branch:
                 var = cc.temp(f"b{i}")
                 temps.append(var)
-                y, v = self.group(cc, f"{prefix}.{i}" if prefix else f"branch{i}", x, ctx, src, var, entries=branch)
+                v = self.group(cc, f"{prefix}.{i}" if prefix else f"branch{i}", src, var, output_of(branch, node.x),
+                               steps=branch)
             else:
-                y, v = x, src
+                v = src
             parts.append(v)
-            shapes.append(y)
         for ref in reversed(entry.refs or ()):
             if ref not in cc.saved:
                 raise SpecError(f"export: with: {ref} names an output outside the block this concat is in, which "
                                 "the block's class cannot see", entry.pos)
             parts.insert(0, cc.saved[ref])
-            shapes.insert(0, None)
-        if entry.branches is None:
+        if node.branches is None:
             parts.append(src)
-            shapes.append(x)
         if entry.kind == "concat":
-            raw = entry.args.get("dim", 1)
-            dim = raw if isinstance(raw, int) else read_dim(raw, ctx.values, entry.pos, "dim", ctx.make_symbol)
-            expr = f"torch.cat([{', '.join(parts)}], dim={py(dim, cc.names)})"
-            y = self.merge(entry, "Concat", prefix, shapes, cc, dst, expr, "cat", 1, dim)
+            expr = f"torch.cat([{', '.join(parts)}], dim={py(node.dim, cc.names)})"
+            self.merge(node, "Concat", cc, dst, expr, "cat", 1)
         else:
-            y = self.merge(entry, "Add", prefix, shapes, cc, dst, " + ".join(parts), "add", len(parts) - 1)
+            self.merge(node, "Add", cc, dst, " + ".join(parts), "add", len(parts) - 1)
         for t in temps:
             cc.live.discard(t)
-        return y, dst
+        return dst
 
-    def merge(self, entry, op, prefix, shapes, cc, dst, expr, torch_op, count, dim=None):
-        base = f"{prefix or entry.type}.{op.lower()}"
-        if cc.generic:  # a second merge in the same scope is add_1, add_2, ... (as network.Walker.merge)
-            name, k = base, 1
-            while name in cc.merges:
-                name, k = f"{base}_{k}", k + 1
-            cc.merges.add(name)
-        else:
-            name = self.rows[self.ptr].name if self.ptr < len(self.rows) else base
-            if not re.fullmatch(re.escape(base) + r"(_\d+)?", name):
-                raise AssertionError(f"export expected merge {base!r}, netcalc has {name!r}")
+    def merge(self, node, op, cc, dst, expr, torch_op, count):
         if cc.generic:
-            if op != "Concat":
-                y = shapes[0]
-            elif any(s is None for s in shapes) or not is_int(normalize(dim)):
-                raise NotGeneric("a concat with a saved output or a symbolic dim")
-            else:
-                d, out = normalize(dim), list(shapes[0])
-                for s in shapes[1:]:
-                    out[d] = out[d] + s[d]
-                y = tuple(out)
-            if cc.shape_only:
-                return y
+            y = node.y
         else:
-            y = tuple(normalize(d) for d in self.next_row(name).output_shape)
-            self.mapped.append(Mapped(name, "merge", op=torch_op, count=count))
-        comment = self.comment(cc, name, y)
+            y = tuple(normalize(d) for d in self.rows[node.row].output_shape)
+            self.mapped[node.row] = Mapped(node.merge, "merge", op=torch_op, count=count)
+        comment = self.comment(cc, node.merge, y)
         cc.add_fwd(0, f"{dst} = {expr}" + note(comment))
-        return y
 
 
 def holds(cond, subs) -> bool:

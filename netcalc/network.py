@@ -6,7 +6,7 @@ forward pass. The result is a :class:`netcalc.report.Report`, pure data.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field as dataclass_field, replace
 
 from .errors import SpecError, did_you_mean, show
 from .layers import Context, lookup
@@ -15,7 +15,8 @@ from .layers.registry import UnknownType
 from .report import BlockRow, LayerRow, Report
 from .rf import Field, union
 from .spec import Spec
-from .symbolic import ExprError, check_formula, check_size, free_names, is_int, parse_condition, parse_expr, same
+from .symbolic import (ExprError, check_formula, check_size, free_names, is_int, parse_condition, parse_expr, same,
+                       sympy)
 
 # The most rows (leaf layers plus add/concat/multiply merges) one analysis may produce once
 # repeat:, block calls and when: are expanded. Each row costs about 50 µs and 3-5 KB (repeat: 100000
@@ -26,6 +27,42 @@ MAX_LAYERS = 20_000
 # Block calls inside block calls: each level costs several Python frames in the walk (a chain of 250
 # blocks each calling the next overflowed the interpreter's stack); real networks nest 3 or 4 deep.
 MAX_NESTING = 64
+
+
+@dataclass(slots=True, eq=False)
+class Node:
+    """One walked occurrence of a spec entry: a layer, a block call, a group or a merge group.
+    Its children are :class:`Step` lists, in walk order (the graph every command reads)."""
+
+    entry: object  # the spec entry (its position, name, arguments, as written)
+    name: str  # netcalc's name for it (a transparent group: its parent's)
+    x: tuple  # input shape
+    y: tuple | None = None  # output shape
+    layer: object = None  # a layer: the layer object
+    row: int | None = None  # a layer: its row; a merge group: its merge row
+    merge: str | None = None  # a merge group: its merge row's name
+    body: list = dataclass_field(default_factory=list)  # a group's children, a call's layers, a residual's main branch
+    shortcut: list | None = None  # a residual's shortcut (None: the identity)
+    branches: list | None = None  # a concat's or add's parallel branches
+    copies: list | None = None  # a named repeat: one Node per copy
+    args: dict | None = None  # a block call: its arguments' values
+    dim: object = None  # a concat: its dim as written (before wrapping a negative one)
+    transparent: bool = False  # an unnamed group inside a block: its children carry its parent's names
+
+
+@dataclass(slots=True, eq=False)
+class Step:
+    """One entry of a sequence as the walk took it (entries a ``when:`` skips have none)."""
+
+    entry: object
+    nodes: list  # its node, or one per copy of a repeat: (BlockTemplate: the condition left open)
+    scope: dict  # the names the entry's expressions read (values, the incoming tensor's widths)
+    copies: int | None = None  # repeat: the count
+    cond: object = None  # BlockTemplate: a when: left open (a sympy boolean)
+
+
+class NotGeneric(Exception):
+    """A block cannot be walked once for all its calls (see BlockTemplate)."""
 
 
 class LimitError(SpecError):
@@ -88,7 +125,7 @@ def analyze(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = Fa
         outputs[name] = walker.saved[name][0]
     return Report(name=spec.name, input_shape=x, output_shape=y, layers=walker.rows,
                   choices=walker.choices, blocks=walker.blocks, dtype=dtype, warnings=walker.warnings,
-                  inputs=inputs if len(inputs) > 1 else None, outputs=outputs or None)
+                  inputs=inputs if len(inputs) > 1 else None, outputs=outputs or None, graph=walker.graph)
 
 
 class Walker:
@@ -108,6 +145,8 @@ class Walker:
         self.warnings: list[str] = []
         self.shapes_only = False  # validity checks (netcalc sizes) need only the shapes
         self.block_rows: dict = {}  # (block, its values) → rows one call adds at most, see rows_of
+        self.graph: list[Step] = []  # the top-level sequence, walked
+        self.into: list[Node] = []  # where the node being walked goes (its Step's nodes, a named repeat's copies)
 
     def run(self, values: dict):
         """Walk the whole spec: (input shape, output shape, every named input's shape)."""
@@ -120,7 +159,7 @@ class Walker:
             inputs[name] = shape
             self.saved[name] = (shape, Field() if k == 0 else None, -1 - k)  # the field is the first input's
         try:
-            y, _ = self.sequence(spec.layers, x, Field(), self.ctx, "")
+            y, _ = self.sequence(spec.layers, x, Field(), self.ctx, "", self.graph)
         except RecursionError:  # structures nested past what MAX_NESTING and the parsers' limits catch
             raise LimitError("the spec nests blocks and structures too deeply to walk; flatten some of them",
                              spec.layers[0].pos if spec.layers else None) from None
@@ -194,21 +233,38 @@ class Walker:
 
     # ------------------------------------------------------------------ sequences
 
-    def sequence(self, entries, x, field, ctx, prefix: str):
+    def sequence(self, entries, x, field, ctx, prefix: str, into: list | None = None):
+        """Walk ``entries`` in order, one :class:`Step` per entry taken into ``into``."""
         self.check_budget(entries, ctx)
+        steps = into if into is not None else []
         ordinal = 0
+        region = None  # (condition, input) of the last group walked under a condition left open
         for entry in entries:
-            if entry.when is not None and not self.condition(entry, ctx, x):
-                continue
+            cond = None
+            if entry.when is not None:
+                taken = self.condition(entry, ctx, x)
+                if taken is False:
+                    continue
+                cond = None if taken is True else taken
             if entry.source is not None:  # from: NAME reads a named tensor instead of the previous output
                 x, field, self.source = self.tensor(entry.source, entry, "from", prefix)
             copies = self.repeat_count(entry, ctx)
+            if cond is not None and not (copies is None and entry.kind in ("layer", "block")):
+                if region is not None and self.exclusive(region[0], cond):
+                    x = region[1]  # an alternative to the entry before: it sees the same input
+                region = (cond, x)
+            else:
+                region = None
+            step = Step(entry, [], {**implicit(x), **ctx.values}, copies, cond)
+            steps.append(step)
             if copies is None:
                 name = self.name_of(entry, prefix, ordinal)
+                self.into = step.nodes
                 x, field = self.node(entry, x, field, ctx, name, prefix)
                 ordinal += 1
             elif entry.name is None and prefix:  # unnamed repeat: siblings, numbered on (ResNet's layerN)
                 for _ in range(copies):
+                    self.into = step.nodes
                     x, field = self.node(entry, x, field, ctx, f"{prefix}.{ordinal}", prefix)
                     ordinal += 1
             elif "{i}" in (entry.name or ""):  # a name template: siblings encoder_layer_0, encoder_layer_1, ...
@@ -218,16 +274,25 @@ class Walker:
                         name = f"{prefix}.{name}"
                     else:
                         self.claim_top(name, entry)
+                    self.into = step.nodes
                     x, field = self.node(entry, x, field, ctx, name, prefix)
                     ordinal += 1
             else:  # a named group whose children are numbered 0..n-1
                 group = self.name_of(entry, prefix, ordinal) or self.default_name(entry, self.layer_class(entry, x))
                 first, x0 = len(self.rows), x
+                holder = Node(entry, group, x, copies=[])
+                step.nodes.append(holder)
                 for k in range(copies):
+                    self.into = holder.copies
                     x, field = self.node(entry, x, field, ctx, f"{group}.{k}", group)
+                holder.y = x
                 self.block_row(group, f"{entry.type} × {copies}", first, x0, x)
                 ordinal += 1
         return x, field
+
+    def exclusive(self, a, b) -> bool:
+        """Whether two conditions left open never hold together (BlockTemplate)."""
+        return False
 
     def name_of(self, entry, prefix: str, ordinal: int) -> str:
         if prefix:
@@ -287,18 +352,23 @@ class Walker:
         # numbering (X.0, X.1) would collide with their siblings': they are named by their ordinal
         transparent = kind != "block" and entry.name is None and bool(prefix) and not entry.branches
         inner = prefix if transparent else name
+        node = Node(entry, name, x, transparent=transparent)
+        self.into.append(node)
         if kind == "block":
-            y, field = self.call(entry, x, field, ctx, name)
+            y, field = self.call(entry, x, field, ctx, name, node)
         elif kind == "sequential":
-            y, field = self.sequence(entry.children, x, field, ctx, inner)
+            y, field = self.sequence(entry.children, x, field, ctx, inner, node.body)
         elif kind == "residual":
-            y, field = self.residual(entry, x, field, ctx, inner)
+            y, field = self.residual(entry, x, field, ctx, inner, node)
         elif kind == "multiply":
-            gate, _ = self.sequence(entry.children, x, field, ctx, inner)
+            gate, _ = self.sequence(entry.children, x, field, ctx, inner, node.body)
             y = self.merge(entry, "Multiply", inner, [("input", x, source), ("gate", gate, self.source)], x, ctx)
             field = None
         else:  # concat, add
-            y, field = self.combine(entry, x, field, ctx, inner)
+            y, field = self.combine(entry, x, field, ctx, inner, node)
+        node.y = y
+        if kind not in ("block", "sequential"):
+            node.row, node.merge = len(self.rows) - 1, self.rows[-1].name
         if not transparent:
             self.block_row(name, entry.type if kind == "block" else kind.capitalize(), first, x0, y)
             self.saved[name] = (y, field, self.source)
@@ -312,7 +382,7 @@ class Walker:
                              f"({' → '.join(self.calls[:3])} → ... → {self.calls[-1]} → {entry.type}); "
                              "netcalc refuses networks nested that deeply", entry.pos)
 
-    def call(self, entry, x, field, ctx, name):
+    def call(self, entry, x, field, ctx, name, node: Node):
         block = self.spec.blocks[entry.type]
         self.check_nesting(entry)
         if block.name in self.calls:
@@ -332,8 +402,9 @@ class Walker:
                 raise SpecError(f"block {block.name} needs {key!r}", entry.pos)
             pos = entry.pos if key in entry.args else block.key_pos.get(key, entry.pos)
             values[key] = self.block_arg(raw, scope, pos, f"{block.name}.{key}", ctx, f"{name}.{key}")
+        node.args = {key: values[key] for key in block.params}
         self.calls.append(block.name)
-        y, field = self.sequence(block.layers, x, field, Context(values, ctx.no_bias, ctx.make_symbol), name)
+        y, field = self.sequence(block.layers, x, field, Context(values, ctx.no_bias, ctx.make_symbol), name, node.body)
         self.calls.pop()
         return y, field
 
@@ -341,15 +412,16 @@ class Walker:
         """The value of one block argument at a call (``path`` is the call's name and the argument's)."""
         return read_block_arg(raw, scope, pos, what, ctx.make_symbol)
 
-    def residual(self, entry, x, field, ctx, prefix):
+    def residual(self, entry, x, field, ctx, prefix, node: Node):
         source = self.source
-        y, main_field = self.sequence(entry.children, x, field, ctx, prefix)
+        y, main_field = self.sequence(entry.children, x, field, ctx, prefix, node.body)
         main, self.source = self.source, source
         if entry.shortcut:
             sc_prefix = f"{prefix}.{entry.shortcut_name}" if entry.shortcut_name and prefix else (
                 entry.shortcut_name or prefix)
             first, s_in = len(self.rows), x
-            s, sc_field = self.sequence(entry.shortcut, x, field, ctx, sc_prefix)
+            node.shortcut = []
+            s, sc_field = self.sequence(entry.shortcut, x, field, ctx, sc_prefix, node.shortcut)
             if entry.shortcut_name and len(self.rows) > first:
                 self.block_row(sc_prefix, "shortcut", first, s_in, s)
         else:
@@ -357,12 +429,15 @@ class Walker:
         out = self.merge(entry, "Add", prefix, [("the main branch", y, main), ("the shortcut", s, self.source)], x, ctx)
         return out, self.merged_field(self.union(main_field, sc_field), out)
 
-    def combine(self, entry, x, field, ctx, prefix):
+    def combine(self, entry, x, field, ctx, prefix, node: Node):
         parts, fields, source = [], [], self.source
         if entry.branches is not None:
+            node.branches = []
             for i, branch in enumerate(entry.branches):
                 self.source = source
-                y, f = self.sequence(branch, x, field, ctx, f"{prefix}.{i}" if prefix else f"branch{i}")
+                node.branches.append([])
+                y, f = self.sequence(branch, x, field, ctx, f"{prefix}.{i}" if prefix else f"branch{i}",
+                                     node.branches[-1])
                 parts.append((f"branch {i}", y, self.source))
                 fields.append(f)
         for ref in entry.refs or ():
@@ -376,6 +451,8 @@ class Walker:
             parts.append((self.rows[-1].name if self.rows else "the network input", x, source))
             fields.append(field)
         op = "Concat" if entry.kind == "concat" else "Add"
+        if op == "Concat":
+            node.dim = self.written_dim(entry, ctx)
         y = self.merge(entry, op, prefix, parts, x, ctx)
         out_field = fields[0]
         for f in fields[1:]:
@@ -397,10 +474,13 @@ class Walker:
         self.rows[-1].rf = field.report(len(y)) if field is not None else None
         return field
 
-    def concat_dim(self, entry, ctx, ndim):
+    def written_dim(self, entry, ctx):
+        """A concat's dim as written (a negative one counts from the end)."""
         raw = entry.args.get("dim", 1)
-        d = read_dim(raw, ctx.values, entry.where("dim"), "dim") if not (
-            isinstance(raw, int) and raw < 0) else raw
+        return read_dim(raw, ctx.values, entry.where("dim"), "dim") if not (isinstance(raw, int) and raw < 0) else raw
+
+    def concat_dim(self, entry, ctx, ndim):
+        d = self.written_dim(entry, ctx)
         if not is_int(d) or not -ndim <= d < ndim:
             raise SpecError(f"concat dim {d} is out of range for {ndim}-D tensors", entry.where("dim"))
         return d % ndim
@@ -475,6 +555,7 @@ class Walker:
         check_growth(entry, y)
         if entry.expect is not None:
             self.expect(entry, y, ctx.values)
+        self.into.append(Node(entry, name, x, y, layer, len(self.rows)))
         if self.shapes_only:
             self.add_row(LayerRow(index=len(self.rows) + 1, name=name, type=cls.TYPE, input_shape=x, output_shape=y,
                                   state_shapes=None, weights=0, biases=0, params=0, macs=0, flops=0, rf=None,
@@ -557,6 +638,65 @@ class Walker:
     def block_row(self, path, type_name, first, x, y):
         self.blocks.append(BlockRow(path=path, type=type_name, start=first, end=len(self.rows),
                                     input_shape=x, output_shape=y))
+
+
+class BlockTemplate(Walker):
+    """One walk of a block's layers for all its calls (``netcalc export`` writes it as one class):
+    its arguments and the incoming widths are symbols, a ``when:`` they leave undecided stays open
+    on its Step (the entry is walked as if it held), and what one class cannot say for every call
+    (a repeat count or concat dim that depends on an argument, a second input, output_padding:
+    auto) raises NotGeneric. ``decide(when, scope)`` is the condition as a sympy boolean;
+    ``exclusive(a, b)`` says whether two open conditions never hold at the same call."""
+
+    def __init__(self, spec: Spec, ctx: Context, decide, exclusive):
+        super().__init__(spec, ctx, strict_auto=True, explain=False)
+        self.shapes_only = True
+        self.decide, self.alternatives = decide, exclusive
+
+    def walk(self, block, x) -> tuple[list, tuple]:
+        """(the block's steps, its output shape), its layers named under ``§``."""
+        steps: list = []
+        y, _ = self.sequence(block.layers, x, None, self.ctx, "§", steps)
+        return steps, y
+
+    def check_budget(self, entries, ctx):
+        pass  # the network's own walk checked it, with numbers
+
+    def condition(self, entry, ctx, x):
+        sp = sympy()
+        c = self.decide(entry.when, {**implicit(x), **ctx.values})
+        return True if c == sp.true else False if c == sp.false else c
+
+    def exclusive(self, a, b) -> bool:
+        return self.alternatives(a, b) if not self.calls else True  # a callee's: only its shape matters
+
+    def repeat_count(self, entry, ctx):
+        if entry.repeat is not None and not is_int(read_dim(entry.repeat, ctx.values, entry.pos, "repeat")):
+            raise NotGeneric("repeat depends on a block argument")
+        return super().repeat_count(entry, ctx)
+
+    def expect(self, entry, y, values, name=None):
+        pass  # checked at every call by the network's walk
+
+    def leaf(self, entry, x, field, ctx, name):
+        cls = self.layer_class(entry, x)
+        if any(entry.args.get(k) is not None for k in cls.tensor_args()):
+            raise NotGeneric("a layer with a second input")
+        if entry.args.get("output_padding") == "auto":
+            raise NotGeneric("output_padding: auto")
+        return super().leaf(entry, x, field, ctx, name)
+
+    def combine(self, entry, x, field, ctx, prefix, node):
+        if entry.refs and entry.kind == "concat":
+            raise NotGeneric("a concat with a saved output")
+        return super().combine(entry, x, field, ctx, prefix, node)
+
+    def merged_shape(self, op, a, b, dim):
+        if op != "Concat":
+            return a  # what the calls add or multiply lines up at each of them
+        if not is_int(dim):
+            raise NotGeneric("a concat along a dim that depends on an argument")
+        return tuple(p + q if i == dim else p for i, (p, q) in enumerate(zip(a, b)))
 
 
 def merged_shape(op: str, a: tuple, b: tuple, dim: int | None) -> tuple | None:

@@ -138,6 +138,7 @@ class Report:
     training: Any = None  # memory --training: netcalc.memory.TrainingMemory
     inputs: dict | None = None  # inputs: name → shape, when the spec names several
     outputs: dict | None = None  # outputs: name → shape, when the spec names the tensors it returns
+    graph: list | None = field(default=None, repr=False)  # the walked network: netcalc.network.Step list
 
     # ------------------------------------------------------------------ views (rendering lives in render.py)
 

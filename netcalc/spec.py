@@ -83,6 +83,26 @@ class Spec:
     inputs: dict = field(default_factory=dict)
     outputs: list = field(default_factory=list)  # outputs: names of the tensors the network returns
 
+    def read_names(self) -> set[str]:
+        """Every name a ``with:`` or ``from:`` reads or ``outputs:`` returns, as written, anywhere in
+        the spec (a layer's second inputs are its own: ``Layer.tensors``)."""
+        names = set(self.outputs)
+        for e in written(self.layers, *(b.layers for b in self.blocks.values())):
+            names |= set(e.refs or ()) | ({e.source} if e.source is not None else set())
+        return names
+
+    def callees(self, block: str) -> list[str]:
+        """The blocks ``block``'s layers call, in the order written (taken or not)."""
+        return [e.type for e in written(self.blocks[block].layers) if e.kind == "block"]
+
+
+def written(*sequences):
+    """Every entry of ``sequences`` and of the groups inside them, depth first."""
+    for entries in sequences:
+        for e in entries or ():
+            yield e
+            yield from written(e.children, e.shortcut, *(e.branches or []))
+
 
 class PosDict(dict):
     pos: Pos = (1, 1)

@@ -451,3 +451,81 @@ layers:
     assert rows["b.mixed"].output_shape == (2, 8, 8)  # stem, found at the top level
     with pytest.raises(SpecError, match="no input or earlier layer is named 'kt'"):
         analyze_text(text.replace("from: k, name: kt", "from: k, name: k2"), "scopes.yaml")
+
+
+# --------------------------------------------------------------------- the graph every command reads
+
+def _graph_rows(steps, seen):
+    """Every row the walked steps name, in walk order (a layer's, then a merge group's after its parts)."""
+    for step in steps:
+        for node in step.nodes:
+            for copy in node.copies if node.copies is not None else [node]:
+                for part in [copy.body, copy.shortcut or [], *(copy.branches or [])]:
+                    _graph_rows(part, seen)
+                if copy.row is not None:
+                    seen.append(copy.row)
+    return seen
+
+
+@pytest.mark.parametrize("name", ["resnet18", "unet", "inception_v3", "densenet121", "gpt2", "lstm_lm"])
+def test_the_graph_holds_every_row_once_in_order(name):
+    from pathlib import Path
+
+    from netcalc.api import zoo_dir
+
+    report = analyze_text((Path(zoo_dir()) / f"{name}.yaml").read_text(), f"{name}.yaml")
+    assert _graph_rows(report.graph, []) == list(range(len(report.layers)))
+
+
+def test_the_graph_keeps_names_shapes_and_block_arguments():
+    report = analyze_text("""
+input: [1, 8, 16, 16]
+blocks:
+  Down:
+    args: {out: null, stride: 2}
+    layers:
+      - Conv2d: {out_channels: out, kernel_size: 3, stride: stride, padding: 1, name: conv}
+      - ReLU: {when: "stride > 1"}
+layers:
+  - Down: {out: 16, name: d1}
+  - Down: {out: 32, stride: 1, repeat: 2, name: stage}
+""")
+    first, second = report.graph
+    call = first.nodes[0]
+    assert (call.name, call.args, call.x, call.y) == ("d1", {"out": 16, "stride": 2}, (1, 8, 16, 16), (1, 16, 8, 8))
+    assert [n.name for s in call.body for n in s.nodes] == ["d1.conv", "d1.1"]
+    group = second.nodes[0]
+    assert second.copies == 2 and [c.name for c in group.copies] == ["stage.0", "stage.1"]
+    assert [len(c.body) for c in group.copies] == [1, 1]  # stride 1: the ReLU's when: is false
+    assert group.y == report.output_shape == (1, 32, 8, 8)
+
+
+def test_a_block_template_leaves_undecided_conditions_open():
+    from netcalc.export import condition
+    from netcalc.layers import Context
+    from netcalc.network import BlockTemplate, NotGeneric
+    from netcalc.spec import parse
+
+    spec = parse("""
+input: [1, 8, 16, 16]
+blocks:
+  Down:
+    args: {out: null, stride: 2}
+    layers:
+      - Conv2d: {out_channels: out, kernel_size: 3, stride: stride, padding: 1}
+      - ReLU: {when: "stride > 1"}
+      - Identity: {repeat: stride}
+layers:
+  - Down: {out: 16}
+""")
+    out, stride = symbol("out"), symbol("stride")
+    values = {"out": out, "stride": stride}
+    template = BlockTemplate(spec, Context(values), lambda when, scope: condition(when, scope, symbol)[0],
+                             lambda a, b: False)
+    block = spec.blocks["Down"]
+    with pytest.raises(NotGeneric, match="repeat"):
+        template.walk(block, (1, 8, H, W))
+    block.layers.pop()
+    steps, y = template.walk(block, (1, 8, H, W))
+    assert steps[0].cond is None and steps[1].cond == sp.Gt(stride, 1)
+    assert y[1] == out
