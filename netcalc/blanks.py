@@ -84,12 +84,6 @@ def check_blank_kind(cls, arg, entry) -> None:
                         f"{arg.name} takes {takes}", entry.key_pos.get(arg.name, entry.pos))
 
 
-def is_structured(spec: Spec) -> bool:
-    """Does the spec need the graph builder (anything but a plain list of layers)?"""
-    return any(e.kind != "layer" or e.repeat is not None or e.when is not None or e.source is not None
-               for e in spec.layers)
-
-
 class BlankWalker(Walker):
     """The graph builder, with letters for blanks and no shape checks that letters cannot pass
     (solve checks every candidate with numbers)."""

@@ -45,7 +45,7 @@ from .arith import (
     OPEN,
     target_text,
 )
-from .blanks import BLANK, WORDS, Site, Variant, check_blank_kind, has_blank, is_structured, per_axis_kind, variants
+from .blanks import BLANK, WORDS, Site, Variant, check_blank_kind, has_blank, per_axis_kind, variants
 from .errors import SpecError, did_you_mean
 from .layers import Context, lookup
 from .layers.base import REQUIRED, fmt_shape
@@ -876,7 +876,7 @@ def torch_call(layer, x) -> str:
 
 def solve_spec(spec: Spec, values: dict[str, int] | None = None, no_bias: bool = False) -> SolveResult:
     """Every assignment of the spec's blanks and unset symbols that meets its expectations."""
-    if not is_structured(spec):
+    if spec.is_plain():
         refuse_known_errors(spec, values, no_bias)
         return Solver(spec, values, no_bias).run()
     found = variants(spec, {**spec.symbols, **(values or {})}, no_bias)

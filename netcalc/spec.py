@@ -91,6 +91,11 @@ class Spec:
             names |= set(e.refs or ()) | ({e.source} if e.source is not None else set())
         return names
 
+    def is_plain(self) -> bool:
+        """Whether the layers are a plain list (no groups, blocks, repeat:, when: or from:)."""
+        return all(e.kind == "layer" and e.repeat is None and e.when is None and e.source is None
+                   for e in self.layers)
+
     def callees(self, block: str) -> list[str]:
         """The blocks ``block``'s layers call, in the order written (taken or not)."""
         return [e.type for e in written(self.blocks[block].layers) if e.kind == "block"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from netcalc.blanks import MAX_VARIANTS, is_structured, variants
+from netcalc.blanks import MAX_VARIANTS, variants
 from netcalc.errors import SpecError
 from netcalc.network import analyze_text
 from netcalc.solver import solve_text
@@ -42,8 +42,8 @@ def build(text: str, values=None):
 
 
 def test_flat_and_structured_specs():
-    assert not is_structured(parse("input: [1, 3]\nlayers:\n  - Linear: {out_features: _}\n", "s.yaml"))
-    assert is_structured(parse(UNIT, "s.yaml"))
+    assert parse("input: [1, 3]\nlayers:\n  - Linear: {out_features: _}\n", "s.yaml").is_plain()
+    assert not parse(UNIT, "s.yaml").is_plain()
 
 
 def test_sites_have_the_names_and_edges_every_command_shows():
