@@ -501,7 +501,7 @@ layers:
 
 
 def test_a_block_template_leaves_undecided_conditions_open():
-    from netcalc.export import condition
+    from netcalc.pycode import condition
     from netcalc.layers import Context
     from netcalc.network import BlockTemplate, NotGeneric
     from netcalc.spec import parse
