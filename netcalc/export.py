@@ -1,19 +1,16 @@
 """``netcalc export``: a spec as a runnable PyTorch module, written as text (torch is never imported here).
 
-The generator walks the spec exactly as :class:`netcalc.network.Walker` does (same names, same
-order, same ``when:`` and ``repeat:`` rules) and writes, per scope, the ``__init__`` lines that
-build the modules and the ``forward`` lines that run them:
+The generator reads the graph the analysis built (``Report.graph``: every entry the walk took,
+with its name, shapes, layer object and children) and writes, per scope, the ``__init__`` lines
+that build the modules and the ``forward`` lines that run them:
 
 * every leaf layer becomes a ``torch.nn`` module registered under netcalc's name for it, so that
   ``named_parameters()`` mirror netcalc's paths (``layer1.0.conv1.weight``); an intermediate
   name (``up1`` in ``up1.up``) is a plain ``nn.Module()`` holding its children, and a group whose
   members only chain (``layer1``, ``double_conv``) is an ``nn.Sequential``;
 * every spec block becomes one ``nn.Module`` class whose ``__init__`` takes the block's arguments
-  (and the incoming ``in_channels``/``in_features`` it needs): the widths inside are netcalc's own
-  shape rules evaluated with the arguments as symbols, and ``when:`` becomes an ``if``. Each call
-  of the block is checked against that class (same modules, same arguments, same names); when a
-  block cannot be written once for all its calls (a width that depends on spatial sizes, say),
-  each distinct call gets its own class with the values filled in;
+  (and the incoming ``in_channels``/``in_features`` it needs), or one class per distinct call
+  where that cannot be (see :mod:`netcalc.export_blocks`);
 * residual adds, concats with branches or saved skips, multiply gates and netcalc's tensor ops
   become forward expressions or small helper modules defined at the top of the file.
 
@@ -23,18 +20,26 @@ which ``netcalc check`` uses to compare the two.
 
 from __future__ import annotations
 
-import builtins
-import keyword
-import re
 import textwrap
 from dataclasses import dataclass, field
 
 from .errors import SpecError
 from .escape import py_comment, py_docstring, py_str
-from .layers import REGISTRY, Context
-from .network import BlockTemplate, NotGeneric, analyze, implicit
-from .pycode import (NN_ATTRS, attr, attr_name, assign, condition, layer_ctor, note, number, param_name, py,
-                     shape_comment, strip_comments, var_name)
+from .export_blocks import BlockClasses, holds
+from .layers import REGISTRY
+from .network import NotGeneric, analyze
+from .pycode import (
+    NN_ATTRS,
+    assign,
+    attr,
+    attr_name,
+    condition,
+    layer_ctor,
+    note,
+    py,
+    shape_comment,
+    var_name,
+)
 from .report import Report
 from .spec import Spec
 from .symbolic import free_names, is_int, normalize, symbol, sympy
@@ -260,26 +265,11 @@ class ClassCode:
         return var
 
 
-@dataclass
-class Instance:
-    """One call of a spec block, as netcalc walked it."""
-
-    block: object  # BlockDef
-    path: str  # netcalc name, e.g. layer1.0
-    x: tuple
-    args: dict  # parameter → value
-    given: set  # parameters the call spells out
-    ident: int
-    torch_path: str = ""
-    code: ClassCode | None = None
-
-
 class Generator:
     def __init__(self, spec: Spec, report: Report, values: dict, no_bias: bool):
         self.spec, self.report, self.values, self.no_bias = spec, report, values, no_bias
         self.rows = report.layers
         self.mapped: list[Mapped | None] = [None] * len(self.rows)
-        self.instances: list[Instance] = []
         self.helpers: set[str] = set()
         self.refs: set = spec.read_names()
         for row in self.rows:  # the second inputs two-input layers read
@@ -287,22 +277,7 @@ class Generator:
                 self.refs |= {row.layer.entry.args[k] for k in row.layer.tensors}
         # the named inputs (inputs:), one of them too: a from: may read it by name
         self.inputs = dict(report.inputs or ({next(iter(spec.inputs)): report.input_shape} if spec.inputs else {}))
-        self.classes = self._class_names()
-        self.decided: dict[str, tuple] = {}  # block → ("generic", ClassCode) or ("calls", {ident: class name})
-
-    def _class_names(self) -> dict:
-        taken = {"nn", "torch", "OrderedDict", TOP_CLASS, *(k.TYPE for k in REGISTRY.values() if k.TORCH_HELPER)}
-        out = {}
-        for name in self.spec.blocks:
-            # a class name must not be a keyword or shadow a builtin the generated code calls (print, sum,
-            # super), and one starting with __ would be mangled inside the class that uses it
-            cls = "Block" + name if name.startswith("__") else name
-            cls = cls + "_" if keyword.iskeyword(cls) or hasattr(builtins, cls) else cls
-            while cls in taken:
-                cls += "_"
-            taken.add(cls)
-            out[name] = cls
-        return out
+        self.blocks = BlockClasses(self, {TOP_CLASS})
 
     # ------------------------------------------------------------------ the file
 
@@ -331,9 +306,9 @@ class Generator:
         else:
             top.add_fwd(0, f"return {var}")
         self._tie(top)
-        order = self._block_order()
+        order = self.blocks.order()
         for name in order:
-            self._decide(name)
+            self.blocks.decide(name)
         first = self.rows[0] if self.rows else None
         dtype = first.layer.INPUT_DTYPE if first is not None and first.layer is not None and tuple(
             normalize(d) for d in first.input_shape) == x else "float32"
@@ -341,11 +316,11 @@ class Generator:
         on_meta = size > 2**30
         body = [textwrap.dedent(k.TORCH_HELPER).strip() for k in REGISTRY.values() if k in self.helpers]
         for name in order:
-            body += self._render_block(name)
+            body += self.blocks.render(name)
         doc = f'"""{self.report.name or "The spec"}: input {shape_comment(x)}."""'
-        body.append(self._render(top, TOP_CLASS, doc, x, arguments=self.arguments[1:]))
+        body.append(self.render_class(top, TOP_CLASS, doc, x, arguments=self.arguments[1:]))
         code = "\n\n\n".join(["\n".join(self._header(source)), *body, "\n".join(self._main(x, dtype, on_meta))])
-        code = self._resolve(code) + "\n"
+        code = self.blocks.resolve(code) + "\n"
         if "OrderedDict(" in code:
             code = code.replace("\nimport torch\n", "\nfrom collections import OrderedDict\n\nimport torch\n", 1)
         others = [tuple(normalize(d) for d in shape) for shape in list(self.inputs.values())[1:]]
@@ -393,7 +368,7 @@ class Generator:
             lines.append(f"{INDENT}print(tuple(y.shape))  # netcalc: {shape_comment(self.report.output_shape)}")
         return lines + [f"{INDENT}print(sum(p.numel() for p in model.parameters()))  # netcalc: {total}"]
 
-    def _render(self, cc: ClassCode, cls: str, doc: str, x, signature: str = "", arguments=()) -> str:
+    def render_class(self, cc: ClassCode, cls: str, doc: str, x, signature: str = "", arguments=()) -> str:
         lines = [f"class {cls}(nn.{'Sequential' if cc.sequential else 'Module'}):"]
         if doc:
             text = py_docstring(doc[3:-3])
@@ -405,156 +380,6 @@ class Generator:
             lines += ["", f"{INDENT}def forward(self, x{more}):  # {shape_comment(x)}"]
             lines += [INDENT * (2 + d) + text for d, text in cc.fwd]
         return "\n".join(lines)
-
-    # ------------------------------------------------------------------ blocks: one class, or one per call
-
-    def _block_order(self) -> list[str]:
-        """The blocks that are called, callees first."""
-        used = {i.block.name for i in self.instances}
-        order: list[str] = []
-
-        def visit(name):
-            if name not in order:
-                for callee in self.spec.callees(name):
-                    visit(callee)
-                order.append(name)
-
-        for name in self.spec.blocks:
-            if name in used:
-                visit(name)
-        return [n for n in order if n in used]
-
-    def _decide(self, name: str):
-        calls = [i for i in self.instances if i.block.name == name]
-        try:
-            self.decided[name] = ("generic", self._generic(calls[0].block, calls))
-        except AssertionError:
-            raise
-        except Exception:  # noqa: BLE001  NotGeneric, or a rule that needs numbers: one class per distinct call
-            seen: dict[str, str] = {}
-            names = {}
-            for inst in calls:
-                text = strip_comments(self._resolve(self._render(inst.code, "C", "", inst.x)))
-                if text not in seen:
-                    seen[text] = self.classes[name] if not seen else f"{self.classes[name]}{len(seen) + 1}"
-                names[inst.ident] = seen[text]
-            self.decided[name] = ("calls", names)
-
-    def _implicit_names(self, params):
-        ic = "in_channels" if "in_channels" not in params else "in_channels_"
-        inf = "in_features" if "in_features" not in params else "in_features_"
-        return ic, inf
-
-    def _input_symbols(self, n, params):
-        ic, inf = self._implicit_names(params)
-        dims = [symbol(f"__x{i}") for i in range(n)]
-        if n >= 3:
-            dims[1], dims[-1] = symbol(ic), symbol(inf)
-        elif n:
-            dims[-1] = symbol(inf)
-        return tuple(dims)
-
-    def _subs(self, block, args, x) -> dict:
-        params = list(block.params)
-        ic, inf = self._implicit_names(params)
-        subs = {symbol(p): args[p] for p in params}
-        if len(x) >= 3:
-            subs[symbol(ic)] = x[1]
-        if x:
-            subs[symbol(inf)] = x[-1]
-        return subs
-
-    def _generic(self, block, calls) -> ClassCode:
-        """One class for every call of ``block``: its arguments and input widths as symbols."""
-        params = list(block.params)
-        if any(isinstance(i.args.get(p), (bool, tuple)) for i in calls for p in params):
-            raise NotGeneric("a block argument is a boolean or a list")
-        if len({len(i.x) for i in calls}) > 1:
-            raise NotGeneric("calls with inputs of different ranks")
-        ic, inf = self._implicit_names(params)
-        names = {p: param_name(p, params) for p in params}
-        names[ic], names[inf] = ic, inf
-        x = self._input_symbols(len(calls[0].x), params)
-        values = {**self.values, **implicit(x), **{p: symbol(p) for p in params}}
-        cc = ClassCode("§", generic=True, names=names)
-        cc.calls = calls
-        template = BlockTemplate(self.spec, Context(values, self.no_bias), lambda when, scope: condition(
-            when, scope, symbol)[0], lambda a, b: self.exclusive(cc, a, b))
-        steps, _ = template.walk(block, x)
-        self.body(steps, cc)
-        for inst in calls:  # each call must build exactly what the class builds with its arguments
-            subs = self._subs(block, inst.args, inst.x)
-            want = [r for r in (self._record_at(rec, subs) for rec in cc.records) if r is not None]
-            got = [self._record_at(rec, {}) for rec in inst.code.records]
-            if want != got:
-                raise NotGeneric(f"the call at {inst.path} builds something else")
-        text = "\n".join(t for _, t in cc.init)
-        cc.implicit = [k for k in (ic, inf) if re.search(rf"\b{k}\b", text)]
-        return cc
-
-    def _record_at(self, record, subs):
-        """A record at one call's values (None where its condition is false)."""
-        kind, rel, path, what, cond, x, dyn = record
-        if cond is not None and not holds(cond, subs):
-            return None
-        if dyn is not None:  # numbered as appended: after the members built at this call
-            k = str(sum(1 for c in dyn if c is None or holds(c, subs)))
-            rel, path = rel.rsplit(".", 1)[0] + "." + k, path.rsplit(".", 1)[0] + "." + k
-        if kind == "leaf":
-            return kind, rel, path, what.at(subs)
-        block, args = what
-        callee = self.decided[block][1]
-        if self.decided[block][0] != "generic":
-            raise NotGeneric(f"block {block} has one class per call")
-        implicit = tuple(number(v, subs) for v in self._implicit_values(callee, x))
-        return kind, rel, path, block, implicit, tuple(number(v, subs) for v in args)
-
-    def _render_block(self, name: str) -> list[str]:
-        block = self.spec.blocks[name]
-        calls = [i for i in self.instances if i.block.name == name]
-        how, data = self.decided[name]
-
-        def where(insts):
-            return ", ".join(i.path for i in insts[:4]) + (", ..." if len(insts) > 4 else "")
-
-        if how == "generic":
-            cc = data
-            sig = "".join(f", {k}" for k in cc.implicit)
-            kws = [f"{cc.names[p]}={d!r}" if is_int(d) or isinstance(d, bool) else cc.names[p]
-                   for p, d in block.params.items()]
-            if kws:
-                sig += ", *, " + ", ".join(kws)
-            n = len(calls)
-            doc = (f'"""Block {name}, called {"once" if n == 1 else f"{n} times"} ({where(calls)}); '
-                   f'shape comments at {calls[0].path}."""')
-            return [self._render(cc, self.classes[name], doc, calls[0].x, sig)]
-        out, done = [], set()
-        for inst in calls:
-            cls = data[inst.ident]
-            if cls not in done:
-                done.add(cls)
-                same = [i for i in calls if data[i.ident] == cls]
-                args = ", ".join(f"{k}={v}" for k, v in inst.args.items())
-                doc = f'"""Block {name}({args}) as called at {where(same)}."""'
-                out.append(self._render(inst.code, cls, doc, inst.x))
-        return out
-
-    def _resolve(self, code: str) -> str:
-        """Write every block call (known once every block is decided)."""
-        def call(m):
-            inst = self.instances[int(m.group(1))]
-            how, data = self.decided[inst.block.name]
-            if how == "calls":
-                return f"{data[inst.ident]}()"
-            args = [py(v) for v in self._implicit_values(data, inst.x)]
-            args += [f"{data.names[p]}={py(inst.args[p])}" for p in inst.block.params
-                     if p in inst.given or not (is_int(inst.block.params[p]) or isinstance(inst.block.params[p], bool))]
-            return f"{self.classes[inst.block.name]}(" + ", ".join(args) + ")"
-
-        return re.sub(r"§CALL(\d+)§", call, code)
-
-    def _implicit_values(self, cc, x) -> list:
-        return [x[1] if k.startswith("in_channels") else x[-1] for k in cc.implicit]
 
     # ------------------------------------------------------------------ the graph, as code
 
@@ -621,14 +446,6 @@ class Generator:
         var = self.sequence(steps, cc, "x", "x")
         cc.add_fwd(0, f"return {var}")
 
-    def exclusive(self, cc, a, b) -> bool:
-        """Whether two conditions never hold together at any call of the block."""
-        for inst in cc.calls:
-            subs = self._subs(inst.block, inst.args, inst.x)
-            if holds(a, subs) and holds(b, subs):
-                return False
-        return True
-
     def node(self, node, cc, src, dst, cond) -> str:
         kind = node.entry.kind
         if kind == "layer":
@@ -673,7 +490,7 @@ class Generator:
         before.append(when)
         for i, inst in enumerate(cc.calls):
             try:
-                subs = self._subs(inst.block, inst.args, inst.x)
+                subs = self.blocks.subs(inst)
                 if when is not None and not holds(when, subs):
                     continue
                 at = rel
@@ -884,16 +701,9 @@ class Generator:
         entry, name, args = node.entry, node.name, node.args
         block = self.spec.blocks[entry.type]
         if cc.generic:
-            how, callee = self.decided.get(block.name, ("calls", None))
-            if how != "generic":
-                raise NotGeneric(f"block {block.name} has one class per call")
-            text = f"{self.classes[block.name]}(" + ", ".join(
-                [py(v, cc.names) for v in self._implicit_values(callee, node.x)]
-                + [f"{callee.names[p]}={py(args[p], cc.names)}" for p in block.params
-                   if p in entry.args or not (is_int(block.params[p]) or isinstance(block.params[p], bool))]) + ")"
+            text = self.blocks.call_code(block, node.x, args, set(entry.args), cc.names)
         else:
-            inst = Instance(block, name, tuple(normalize(d) for d in node.x), args, set(entry.args), len(self.instances))
-            self.instances.append(inst)
+            inst = self.blocks.called(block, node)
             text = f"§CALL{inst.ident}§"
         if seq is not None:
             path = _join(seq.path, key)
@@ -972,13 +782,6 @@ class Generator:
             self.mapped[node.row] = Mapped(node.merge, "merge", op=torch_op, count=count)
         comment = self.comment(cc, node.merge, y)
         cc.add_fwd(0, f"{dst} = {expr}" + note(comment))
-
-
-def holds(cond, subs) -> bool:
-    c = cond.subs(subs)
-    if c not in (sympy().true, sympy().false):
-        raise NotGeneric(f"condition {cond} undecided at a call")
-    return c == sympy().true
 
 
 def _join(root: str, path: str) -> str:
