@@ -159,9 +159,17 @@ class Ctor:
     head: str
     pos: list = field(default_factory=list)
     kw: list = field(default_factory=list)  # (name, value, torch's default)
+    pos_names: list = field(default_factory=list)  # the argument names of the first positional values
 
-    def code(self, names: dict | None = None) -> str:
-        args = [py(v, names) for v in self.pos] + [f"{k}={py(v, names)}" for k, v, _ in self.kw]
+    def code(self, names: dict | None = None, positional: set | None = None) -> str:
+        """The call as Python. ``positional``: only arguments of these names are written by
+        position (widths, say), the rest as keywords, from the first other one on."""
+        pos, kw = list(self.pos), [(k, v) for k, v, _ in self.kw]
+        if positional is not None:
+            cut = next((i for i, n in enumerate(self.pos_names) if n not in positional), len(self.pos_names))
+            kw = list(zip(self.pos_names[cut:], pos[cut:])) + kw
+            pos = pos[:cut]
+        args = [py(v, names) for v in pos] + [f"{k}={py(v, names)}" for k, v in kw]
         return f"{self.head}(" + ", ".join(args) + ")"
 
     def at(self, subs: dict):
@@ -211,7 +219,8 @@ def layer_ctor(layer, x) -> Ctor:
     positional (torch's order), then keywords for the values that differ from torch's defaults."""
     own = layer.torch_ctor(x)
     if own is not None:
-        return Ctor(*own)
+        head, pos, kw, *names = own
+        return Ctor(head, pos, kw, list(names[0]) if names else [])
     a, t = layer.args, layer.TYPE
     widths = type(layer).width_args()
     ctor = Ctor(f"nn.{t}")
@@ -231,6 +240,7 @@ def layer_ctor(layer, x) -> Ctor:
             v = tuple(v)
         if positional and (name in widths or arg.default is REQUIRED):
             ctor.pos.append(v)
+            ctor.pos_names.append(name)
             continue
         positional = False
         if name in layer.DEFAULT_FROM and layer.entry.args.get(name) is None:

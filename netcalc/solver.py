@@ -48,9 +48,10 @@ from .arith import (
 from .blanks import BLANK, WORDS, Site, Variant, check_blank_kind, has_blank, per_axis_kind, variants
 from .errors import SpecError, did_you_mean
 from .layers import Context, lookup
-from .layers.base import REQUIRED, fmt_shape
+from .layers.base import fmt_shape
 from .layers.registry import UnknownType
 from .network import merged_shape
+from .pycode import layer_ctor
 from .solve_layers import BUILD_ERRORS, Component, LayerUnknowns, _no_symbol, _Skip, _Unknown
 from .solve_targets import WIDTH_ARGS, Targets, hi_of, is_name, meet
 from .spec import Spec
@@ -700,7 +701,7 @@ class Solver(Targets, LayerUnknowns):
         code, shapes = [], []
         for site, layer, x, y in path:
             if site.index in blanked:
-                code.append(torch_call(layer, x))
+                code.append(layer_ctor(layer, x).code(positional=POSITIONAL))
                 shapes.append((site.name, x, y, layer.state_shapes(x)))
         return Solution(values=dict(values), assignments=assignments, code=code, shapes=shapes)
 
@@ -798,78 +799,6 @@ def axes_joined(assignments: dict) -> dict:
 
 def _sort_key(v):
     return (int(v), 0) if isinstance(v, bool) else (v, 0)
-
-
-def _py(v) -> str:
-    if isinstance(v, (tuple, list)):
-        v = tuple(v)
-        if len(v) and len(set(v)) == 1:
-            return _py(v[0])
-        return "(" + ", ".join(_py(i) for i in v) + ("," if len(v) == 1 else "") + ")"
-    if isinstance(v, str):
-        return repr(v)
-    return str(v)
-
-
-def _width_value(layer, arg, x):
-    rank = getattr(layer, "rank", 0)
-    if arg in ("in_channels", "num_features") and rank and len(x) > rank:
-        return x[-rank - 1]
-    if arg in ("num_features", "num_channels"):
-        return x[1] if len(x) > 1 else x[0]
-    if arg == "normalized_shape":
-        return (x[-1],)
-    return x[-1] if x else None
-
-
-def torch_call(layer, x) -> str:
-    """The ``torch.nn`` constructor call of a built layer (widths positional, then keywords
-    in constructor order for values other than the defaults)."""
-    from .layers.conv import DepthwiseConvNd, PointwiseConvNd
-    from .layers.pool import PoolNd
-
-    a = dict(layer.args)
-    cls = type(layer)
-    rank = getattr(layer, "rank", 0)
-    if isinstance(layer, DepthwiseConvNd):
-        c = x[-rank - 1]
-        pos = [c, c * a["depth_multiplier"]]
-        kw = [("kernel_size", a["kernel_size"])]
-        for key, default in (("stride", 1), ("padding", 0), ("dilation", 1)):
-            if _py(a[key]) != _py(default):
-                kw.append((key, a[key]))
-        kw.append(("groups", c))
-        if not a["bias"]:
-            kw.append(("bias", False))
-        if a.get("padding_mode", "zeros") != "zeros":
-            kw.append(("padding_mode", a["padding_mode"]))
-        return f"nn.Conv{rank}d(" + ", ".join([*map(_py, pos), *(f"{k}={_py(v)}" for k, v in kw)]) + ")"
-    if isinstance(layer, PointwiseConvNd):
-        parts = [_py(x[-rank - 1]), _py(a["out_channels"]), "kernel_size=1"]
-        if not a["bias"]:
-            parts.append("bias=False")
-        return f"nn.Conv{rank}d(" + ", ".join(parts) + ")"
-    parts = []
-    positional = True
-    for arg in cls.ARGS:
-        v = a.get(arg.name)
-        if arg.name in WIDTH_ARGS and v is None and arg.name not in ("kdim", "vdim"):
-            v = _width_value(layer, arg.name, x)
-        if positional and arg.name in POSITIONAL and v is not None:
-            parts.append(_py(v))
-            continue
-        positional = False
-        if v is None and arg.default is None:
-            continue
-        default = arg.default
-        if arg.default is not REQUIRED and arg.default is not None:
-            default = layer._expand(arg, arg.default)
-        if issubclass(cls, PoolNd) and arg.name == "stride" and _py(v) == _py(a.get("kernel_size")) and (
-                layer.entry.args.get("stride") is None):
-            continue  # the default: stride = kernel_size
-        if arg.default is REQUIRED or _py(v) != _py(default):
-            parts.append(f"{arg.name}={_py(v)}")
-    return f"nn.{cls.TYPE}(" + ", ".join(parts) + ")"
 
 
 # ============================================================================ entry points

@@ -358,7 +358,7 @@ layers:
 """)
     assert out["count"] is None and out["unbounded"] == ["Conv2d_1.kernel_size"]
     assert {s["assignments"]["Conv2d_1.stride"] for s in out["solutions"]} == {1}  # 'same' needs stride 1
-    assert out["solutions"][0]["code"] == ["nn.Conv2d(3, 8, kernel_size=1, padding='same')"]
+    assert out["solutions"][0]["code"] == ['nn.Conv2d(3, 8, kernel_size=1, padding="same")']
     # reflect padding must stay below the input size: finitely many, though the formula allows more
     out = solve("""
 input: [1, 3, 32, 32]

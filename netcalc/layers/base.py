@@ -310,8 +310,9 @@ class Layer:
         return x[-1]
 
     def torch_ctor(self, x: Shape) -> tuple[str, list, list] | None:
-        """``(callee, positional, keywords)`` of the constructor call when it is not the generic one
-        (``nn.TYPE`` with ARGS in torch's order); keywords are ``(name, value, default)``."""
+        """``(callee, positional, keywords[, names of the positional values])`` of the constructor
+        call when it is not the generic one (``nn.TYPE`` with ARGS in torch's order); keywords are
+        ``(name, value, default)``."""
         return None
 
     def forward_call(self, module: str, src: str, tensors: dict | None = None) -> str:

@@ -214,6 +214,9 @@ class ConvNd(Windowed):
         return field.window(k, s, [p[0] for p in self.pads()], d)
 
 
+CONV_FIRST_ARGS = ("in_channels", "out_channels", "kernel_size")  # nn.ConvNd's positional arguments
+
+
 class DepthwiseConvNd(ConvNd):
     """netcalc's ``DepthwiseConvNd``: ``ConvNd(C, C*depth_multiplier, k, groups=C)``."""
 
@@ -240,7 +243,7 @@ class DepthwiseConvNd(ConvNd):
             kw.append(("bias", False, True))
         if a["padding_mode"] != "zeros":
             kw.append(("padding_mode", a["padding_mode"], "zeros"))
-        return f"nn.Conv{self.rank}d", [c, c * a["depth_multiplier"], axes_value(a["kernel_size"])], kw
+        return f"nn.Conv{self.rank}d", [c, c * a["depth_multiplier"], axes_value(a["kernel_size"])], kw, CONV_FIRST_ARGS
 
 
 class PointwiseConvNd(ConvNd):
@@ -255,7 +258,7 @@ class PointwiseConvNd(ConvNd):
 
     def torch_ctor(self, x):
         return f"nn.Conv{self.rank}d", [x[-self.rank - 1], self.args["out_channels"], 1], \
-            [] if self.args["bias"] else [("bias", False, True)]
+            [] if self.args["bias"] else [("bias", False, True)], CONV_FIRST_ARGS
 
 
 class ConvTransposeNd(Windowed):
