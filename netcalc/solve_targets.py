@@ -9,7 +9,7 @@ from __future__ import annotations
 from math import gcd
 
 from .arith import transposed_size_range, window_size_range
-from .layers.base import REQUIRED
+from .layers.base import INPUT_WIDTHS, REQUIRED
 from .layers.linear import Flatten
 from .symbolic import is_int
 
@@ -39,9 +39,9 @@ def hi_of(t):
     return t[1] if t[1] is not None else float("inf")
 
 
-# input widths a layer may state; solve takes them from the incoming shape
-WIDTH_ARGS = ("in_channels", "in_features", "input_size", "d_model", "embed_dim", "num_features",
-              "num_channels", "in1_features", "in2_features", "kdim", "vdim")
+# input widths a layer may state, which solve takes from the incoming shape: the layers' own list
+# but normalized_shape (several dims), and attention's key and value widths
+WIDTH_ARGS = tuple(w for w in INPUT_WIDTHS if w != "normalized_shape") + ("kdim", "vdim")
 
 
 def is_name(raw) -> bool:
@@ -248,13 +248,8 @@ class Targets:
             v = self.static_int(site.entry.args.get(key))
             if v is None or key in ("kdim", "vdim"):
                 continue
-            if key in ("in_channels", "num_features") and getattr(cls, "rank", 0) and n > cls.rank:
-                idx = n - cls.rank - 1
-            elif key == "num_channels":
-                idx = 1 if n > 1 else None
-            else:
-                idx = n - 1
-            if idx is not None:
+            idx = cls.input_width_axis(key, n)
+            if 0 <= idx < n:
                 t_in[idx] = meet_dim(t_in[idx], (v, v, site.name))
         return tuple(t_in)
 

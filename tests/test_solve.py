@@ -442,3 +442,14 @@ layers:
   - Linear: {out_features: _, expect: [1, 5]}
 """)
     assert out["solutions"] and out["solutions"][0]["assignments"]["Linear_4.out_features"] == 5
+
+
+def test_a_batchnorm1d_width_on_a_2d_input_bounds_the_features_not_the_batch():
+    out = solve("""
+input: [4, 10]
+layers:
+  - Linear: {out_features: _}
+  - BatchNorm1d: {num_features: 16}
+""")
+    assert out == {"count": 1, "solutions": [{"assignments": {"Linear_1.out_features": 16},
+                                              "code": ["nn.Linear(10, 16)"]}]}

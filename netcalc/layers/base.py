@@ -301,13 +301,19 @@ class Layer:
         """The kind's arguments that are widths of the incoming tensor, in torch's order."""
         return tuple(a.name for a in cls.ARGS if a.name in INPUT_WIDTHS)
 
-    def input_width(self, arg: str, x: Shape) -> Dim:
-        """The value of the width argument ``arg`` (one of WIDTH_ARGS) for the incoming shape."""
+    @classmethod
+    def input_width_axis(cls, arg: str, ndim: int) -> int:
+        """The axis of an ``ndim``-D input that the width argument ``arg`` (one of INPUT_WIDTHS) is:
+        channels before a ranked kind's spatial axes, features at 1 (0 unbatched), else the last."""
         if arg == "in_channels":
-            return x[-self.rank - 1]
+            return ndim - getattr(cls, "rank", 0) - 1
         if arg in ("num_features", "num_channels"):
-            return x[1] if len(x) > 1 else x[0]
-        return x[-1]
+            return 1 if ndim > 1 else 0
+        return ndim - 1
+
+    def input_width(self, arg: str, x: Shape) -> Dim:
+        """The value of the width argument ``arg`` (one of INPUT_WIDTHS) for the incoming shape."""
+        return x[self.input_width_axis(arg, len(x))]
 
     def torch_ctor(self, x: Shape) -> tuple[str, list, list] | None:
         """``(callee, positional, keywords[, names of the positional values])`` of the constructor
