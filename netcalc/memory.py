@@ -82,6 +82,7 @@ def training_memory(report: Report, optimizer: str = "adam", mixed: bool = False
     shape_of = {-1 - k: tuple(shape) for k, shape in enumerate(inputs)}
     dtype_of = {-1 - k: "long" if input_dtype == "long" and k == 0 else data for k in range(len(inputs))}
     grad = dict.fromkeys(storage, False)  # storage → requires grad
+    in_order = dict.fromkeys(storage, True)  # row → its output laid out in order (Layer.in_order)
     counted: set = set()
     saved = []
 
@@ -130,10 +131,13 @@ def training_memory(report: Report, optimizer: str = "adam", mixed: bool = False
         else:
             dtype_of[i] = "act" if layer is None or layer.OUTPUT_DTYPE is None else layer.OUTPUT_DTYPE
         grad[storage[i]] = node
+        ordered = [in_order[s] for s in sources]
+        in_order[i] = all(ordered) if layer is None else layer.in_order(tuple(row.input_shape), ordered)
         here = 0
         if node:
             if layer is not None:  # under autocast some kinds save other tensors: they read their input's dtype
                 layer.mixed = dtype_of[ins[0]] if mixed else False
+                layer.inputs_in_order = ordered  # what a view saves depends on the strides (Einsum)
             here = total(entry_bytes(what, row, i, ins) for what in _saved(row, ins, grad))
             if mixed and layer is not None:  # low-precision copies of its weights
                 here += total(nbytes(shape, "act") for shape in layer.autocast_weights(tuple(row.input_shape),

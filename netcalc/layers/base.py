@@ -83,8 +83,12 @@ class Layer:
     KEEPS_WEIGHT: ClassVar[bool] = False  # its backward keeps the weight even for an input without a gradient
     PROMOTES: ClassVar[bool] = False  # joins the data with a float32 parameter: float32 out under autocast
     mixed: str | bool = False  # under --mixed, set by netcalc.memory to the input's dtype while it asks saved()
+    inputs_in_order: list = []  # memory: whether each input is laid out in order, set before it asks saved()
     # what its autograd node saves, when it is that simple: ("input",), ("output",), () (see saved())
     SAVES: ClassVar[tuple | None] = None
+    # memory: its output may not be laid out in order (row-major) though its input is: a permute, a
+    # transpose, a select, a chunk (see in_order)
+    STRIDED: ClassVar[bool] = False
 
     def __init__(self, entry, ctx: Context, tensors: dict | None = None):
         self.entry = entry
@@ -267,6 +271,13 @@ class Layer:
         if not self.AUTOCAST or not (self.KEEPS_WEIGHT or input_grad):
             return []
         return [shape for name, shape in self.parameters(x).items() if "bias" not in name]
+
+    def in_order(self, x: Shape, inputs: list) -> bool:
+        """memory: whether the output is laid out in order (contiguous, row-major), given whether each
+        input is (what Einsum's reshapes depend on). A new tensor from inputs in order is in order, and
+        a view of one (a reshape) too; a STRIDED kind's output may not be, nor anything made from an
+        input out of order (an activation keeps its input's strides): not known, so False."""
+        return not self.STRIDED and all(inputs)
 
     def saved(self, x: Shape, y: Shape) -> list | None:
         """What the kind's autograd node saves in a training-mode forward (netcalc/memory.py):

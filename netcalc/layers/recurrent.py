@@ -31,6 +31,10 @@ class Recurrent(Layer):
     ARGS = (Arg("input_size", None), Arg("hidden_size"), Arg("num_layers", 1), Arg("bias", True, "bool"),
             Arg("batch_first", False, "bool"), Arg("dropout", 0.0, "float"), Arg("bidirectional", False, "bool"))
 
+    def in_order(self, x, inputs):
+        """batch_first: the output is the (L, N, H) result transposed back."""
+        return not self.args["batch_first"] and all(inputs)
+
     def validate(self):
         a = self.args
         self.check_positive(a["hidden_size"], "hidden_size", "hidden_size")

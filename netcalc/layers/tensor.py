@@ -95,7 +95,7 @@ class View(Reshape):
 class Permute(Layer):
     """``x.permute(dims)``."""
 
-    VIEW, SAVES = True, ()  # memory: a view of its input
+    VIEW, SAVES, STRIDED = True, (), True  # memory: a view of its input, its strides in another order
 
     TYPE = "Permute"
     TORCH_FUNCTIONS = ("torch.permute", ".permute")
@@ -134,7 +134,7 @@ class Permute(Layer):
 class Transpose(Layer):
     """``x.transpose(dim0, dim1)``."""
 
-    VIEW, SAVES = True, ()  # memory: a view of its input
+    VIEW, SAVES, STRIDED = True, (), True  # memory: a view of its input, its strides in another order
 
     TYPE = "Transpose"
     TORCH_FUNCTIONS = ("torch.transpose", ".transpose", "torch.swapaxes", ".swapaxes", "torch.swapdims", ".swapdims",
@@ -221,7 +221,7 @@ class Mean(Layer):
 class Select(Layer):
     """``x.select(dim, index)`` (``x[:, 0]`` is dim 1, index 0): that dimension goes away."""
 
-    VIEW, SAVES = True, ()  # memory: a view of its input
+    VIEW, SAVES, STRIDED = True, (), True  # memory: a view of its input, its strides in another order
 
     TYPE = "Select"
     FAMILY, LAYOUT = "tensor", "flat"
@@ -670,7 +670,6 @@ class Einsum(Layer):
     FAMILY, LAYOUT = "tensor", None
     ARGS = (Arg("equation", kind="any"), Arg("other", None, "tensor"))
     TORCH_FUNCTIONS = ("torch.einsum",)
-    SAVES = None
     TORCH_HELPER = '''
         class Einsum(nn.Module):
             """netcalc's Einsum: torch.einsum(equation, x[, other])."""
@@ -733,6 +732,102 @@ class Einsum(Layer):
         sizes, rhs, _ = self.parse(x)
         return tuple(sizes[c] for c in rhs)
 
+    def saved(self, x, y):
+        """torch's einsum of two operands is a permute, a reshape and a bmm (or, when no letter is
+        summed by both, a mul); autograd records those ops, so each operand is kept for the other's
+        gradient: as it is (a view of its storage) where the reshape is a view, or as a new copy where
+        it is not, or as a new tensor where a letter only it has was summed first. One operand: a
+        permute, a diagonal or a sum, which save nothing. Worked out for operands laid out
+        in order (memory tells, in ``inputs_in_order``); another layout: not modelled."""
+        if not all(self.inputs_in_order):
+            return None
+        kept, _ = self.plan(x)
+        if kept is None:
+            return []
+        saves = []
+        for k, (kept, (term, shape)) in enumerate(zip(kept, self.operands(x))):
+            other = 1 - k
+            if kept == "view":
+                saves.append(("needs", other, "input" if k == 0 else 1))
+            else:
+                saves.append(("needs", other, (tuple(shape[term.index(c)] for c in kept), "act")))
+        return saves
+
+    def in_order(self, x, inputs):
+        return all(inputs) and self.plan(x)[1]
+
+    def operands(self, x):
+        _, rhs, n = self.parse(x)
+        terms = self.args["equation"].replace(" ", "").partition("->")[0].split(",")
+        return list(zip(terms, [x] + ([self.tensors["other"]] if n == 2 else [])))
+
+    def plan(self, x):
+        """What torch.einsum does with two contiguous operands (aten's einsum and sumproduct_pair, as
+        measured): ``(kept, contiguous)``, kept per operand "view" (the saved tensor shares its storage)
+        or the letters of the new tensor saved in its place; contiguous: whether the output is laid out
+        in order. kept is None for one operand (it saves nothing)."""
+        sizes, rhs, n = self.parse(x)
+        ops = self.operands(x)
+        proxy: dict = {}  # a symbolic size stands for a large number (torch's choices only ask "is it 1?")
+
+        def num(d):
+            return d if is_int(d) else proxy.setdefault(str(d), 1_000_003 + 2 * len(proxy))
+
+        letters = sorted({c for term, _ in ops for c in term}, key=lambda c: (c.islower(), c))  # A-Z, a-z
+        order = list(rhs) + [c for c in letters if c not in rhs]
+        aligned = []  # per operand: [(size, stride)] in ``order``, after diagonals and unsqueezes
+        for term, shape in ops:
+            stride, strides = 1, {}
+            for c, d in reversed(list(zip(term, shape))):  # a repeated letter: the diagonal's stride adds up
+                strides[c] = strides.get(c, 0) + stride
+                stride *= num(d)
+            own = {c: num(d) for c, d in zip(term, shape)}
+            aligned.append([(own.get(c, 1), strides.get(c, 1)) for c in order])
+        counts = {c: sum(1 for op in aligned if op[i][0] != 1) for i, c in enumerate(order)}
+        if n == 1:  # a permute (a diagonal, a sum): in order when it only drops or keeps letters in place
+            term = ops[0][0]
+            kept_order = [c for c in rhs if aligned[0][order.index(c)][0] != 1]
+            return None, len(set(term)) == len(term) and set(term) == set(rhs) and \
+                kept_order == [c for c in term if c in kept_order]
+        (a, b), out = aligned, len(rhs)
+        summed: list = [set(), set()]
+        both = []
+        for i, c in enumerate(order[out:], out):
+            if a[i][0] != 1 and b[i][0] != 1:
+                both.append(i)
+            elif counts[c] == 1:  # a letter only one operand has is summed out of it first
+                summed[0 if a[i][0] != 1 else 1].add(i)
+        for k, op in enumerate(aligned):
+            for i in summed[k]:
+                op[i] = (1, op[i][1])
+        kept: list = [None, None]
+        for k, (term, _) in enumerate(ops):
+            if summed[k]:
+                kept[k] = "".join(c for c in dict.fromkeys(term) if order.index(c) not in summed[k])
+        if not both:  # a mul: each saved as it is; the output in order where both operands are (and not summed)
+            def ordered(op):
+                strides = [stride for size, stride in op if size != 1]
+                return strides == sorted(strides, reverse=True)
+
+            return ["view" if k is None else k for k in kept], kept == [None, None] and all(map(ordered, aligned))
+        lro = [i for i in range(len(order)) if i not in both and a[i][0] != 1 and b[i][0] != 1]
+        lo = [i for i in range(len(order)) if i not in both and a[i][0] != 1 and b[i][0] == 1]
+        ro = [i for i in range(len(order)) if i not in both and a[i][0] == 1]
+        left, right = 0, 1
+        if lo and ro and ro[-1] < lo[0]:  # torch swaps the operands so that bmm writes the output in order
+            left, right, lo, ro = 1, 0, ro, lo
+        for k, perm, groups in ((left, lro + lo + both + ro, (lro, lo, both)),
+                                (right, lro + both + ro + lo, (lro, both, ro))):
+            if kept[k] is None:
+                op = aligned[k]
+                shape = [math.prod(op[i][0] for i in g) for g in groups]
+                if _view_strides([op[i][0] for i in perm], [op[i][1] for i in perm], shape) is None:
+                    kept[k] = "".join(dict.fromkeys(ops[k][0]))  # reshape copies
+                else:
+                    kept[k] = "view"
+        written = [i for i in lro + lo + ro if i < out and aligned[left if i in lo else right][i][0] != 1]
+        return kept, written == sorted(written)
+
     def macs(self, x, y):
         sizes, rhs, n = self.parse(x)
         contracted = prod(d for c, d in sizes.items() if c not in rhs)
@@ -746,6 +841,29 @@ class Einsum(Layer):
             return numel(x) - numel(y) if numel(x) != numel(y) else 0  # sums (a trace, a reduction)
         total = prod(sizes.values())
         return 2 * total - numel(y)
+
+
+def _view_strides(shape: list, strides: list, new: list) -> list | None:
+    """The strides of ``new`` as a view of a tensor of ``shape`` and ``strides``, or None where torch's
+    reshape must copy (aten's computeStride: each run of dims laid out as one block must map onto
+    whole dims of the new shape)."""
+    if not shape:
+        return [1] * len(new)
+    view_d, base = len(new) - 1, strides[-1]
+    tensor_numel = view_numel = 1
+    out = [0] * len(new)
+    for d in range(len(shape) - 1, -1, -1):
+        tensor_numel *= shape[d]
+        if d == 0 or (shape[d - 1] != 1 and strides[d - 1] != tensor_numel * base):  # a block ends here
+            while view_d >= 0 and (view_numel < tensor_numel or new[view_d] == 1):
+                out[view_d] = view_numel * base
+                view_numel *= new[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if d > 0:
+                base, tensor_numel, view_numel = strides[d - 1], 1, 1
+    return out if view_d == -1 else None
 
 
 @register
@@ -872,6 +990,7 @@ class Pieces(Layer):
 
     FAMILY, LAYOUT = "tensor", None
     SAVES = ()
+    STRIDED = True  # memory: the pieces are views of the whole (netcalc counts each as a tensor of its own)
 
     def sizes(self, x) -> list:
         raise NotImplementedError
