@@ -155,9 +155,9 @@ class LSTM(Recurrent):
         """torch's CPU LSTM runs oneDNN once per layer and direction: the input, the zero initial h
         and c of every layer and direction, and per call its output (T, N, H), last h and c, and
         oneDNN's workspace (``lstm_workspace``), without biases copies of its two weights; then the
-        later layers' inputs (and dropout masks). With proj_size, not measured: None."""
+        later layers' inputs (and dropout masks). With proj_size: see ``projected``."""
         if self.args.get("proj_size"):
-            return None
+            return self.projected(x)
         seq, batch, width = self.dims(x)
         n, h, d = batch if batch is not None else 1, self.h_out, self.directions
         runs = self.args["num_layers"] * d
@@ -175,6 +175,24 @@ class LSTM(Recurrent):
         # new tensor); with dropout, dropout's mask and output instead
         between = [((seq, n, d * h), "act")] * (2 if self.args["dropout"] > 0 else int(d == 2))
         return out + between * (self.args["num_layers"] - 1)
+
+    def projected(self, x):
+        """With proj_size torch leaves oneDNN (which has no projections) for its own loop over the steps
+        (aten's LSTMCell): per layer and direction, the input projection of the whole sequence keeps the
+        layer's input (both directions read the one tensor), and every step keeps the gates (N·4H, one
+        storage: the sigmoids and the tanh run in place on its chunks), tanh of the new cell and the
+        hidden state before its projection (N·H each); every step but the last hands the next one its
+        projected h (N·P, for the next matmul) and its cell (N·H, for the forget gate's product). Then
+        the zero initial h (P wide) and c of every layer and direction, the batch_first copy, and from
+        the second layer on its input: the steps' outputs stacked (both directions side by side), with
+        dropout its mask and output."""
+        seq, batch, _ = self.dims(x)
+        n, h, p = batch if batch is not None else 1, self.args["hidden_size"], self.h_out
+        runs = self.args["num_layers"] * self.directions
+        return (["input", *self.input_copy(x), ((runs, n, p), "act"), ((runs, n, h), "act"),
+                 ((runs * seq, n, 4 * h), "act"), ((runs * seq * 2, n, h), "act"),
+                 ((runs * (seq - 1), n, p + h), "act")] + self.between_layers(x))
+
 
 
 def lstm_workspace(width, hidden, steps, batch):
