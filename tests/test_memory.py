@@ -527,13 +527,39 @@ def test_mixed_precision_random_networks(text):
     assert predicted_mixed(text) == measured_mixed(text), text
 
 
-@pytest.mark.parametrize("kind", sorted({k for k, _ in AFTER_CONV if not _autocast_known(k)}))
-def test_mixed_precision_not_measured_says_so(kind):
-    """Kinds that autocast runs in float32 or casts around (RMSNorm, reflection padding, Upsample,
-    PReLU) are refused by name under --mixed."""
-    args = dict(next(a for k, a in AFTER_CONV if k == kind))
+FLOAT32_FIRST = [  # a float32 input under autocast: the network's, or the stream after a positional embedding
+    spec([2, 3, 6, 6], "PReLU"), spec([2, 3, 6, 6], {"PReLU": {"num_parameters": 3}}, {"ReflectionPad2d": {"padding": 1}}),
+    *(spec([2, 5, 4], {"PositionalEmbedding": {}}, layer, {"Linear": {"out_features": 3}}) for layer in (
+        {"ReflectionPad1d": {"padding": [1, 2]}}, {"ReplicationPad1d": {"padding": 2}}, {"CircularPad1d": {"padding": 1}},
+        {"Upsample": {"scale_factor": 2}}, {"Upsample": {"scale_factor": 2, "mode": "linear"}}, "PReLU")),
+    spec([2, 3, 4, 4, 4], {"Conv3d": {"out_channels": 2, "kernel_size": 1}}, {"ReplicationPad3d": {"padding": 1}},
+         {"Upsample": {"scale_factor": 2, "mode": "trilinear"}}, {"ReflectionPad3d": {"padding": 1}}, "PReLU"),
+]
+
+
+@pytest.mark.parametrize("text", FLOAT32_FIRST)
+def test_mixed_precision_float32_inputs(text):
+    """Reflection and replication padding run in float32 (a low-precision input's float32 copy is kept,
+    the output is float32); PReLU casts a float32 input and its weight; Upsample and circular padding
+    keep their input's dtype."""
+    assert predicted_mixed(text) == measured_mixed(text), text
+
+
+UNMEASURED_MIXED = [  # (kind, spec): kinds whose autocast behaviour netcalc has not measured
+    ("RNN", spec([5, 2, 3], {"Linear": {"out_features": 3}}, {"RNN": {"hidden_size": 4}})),
+    ("GRUCell", spec([2, 3], {"Linear": {"out_features": 3}}, {"GRUCell": {"hidden_size": 4}})),
+    ("Matmul", json.dumps({"inputs": {"x": [2, 3, 4], "b": [2, 4, 5]},
+                           "layers": [{"Linear": {"out_features": 4}}, {"Matmul": {"other": "b"}}]})),
+    ("TransformerDecoderLayer", json.dumps({"inputs": {"x": [3, 2, 4], "m": [5, 2, 4]}, "layers": [
+        {"TransformerDecoderLayer": {"nhead": 2, "dim_feedforward": 8, "memory": "m"}}]})),
+]
+
+
+@pytest.mark.parametrize("kind, text", UNMEASURED_MIXED, ids=[k for k, _ in UNMEASURED_MIXED])
+def test_mixed_precision_not_measured_says_so(kind, text):
+    """Kinds whose autocast behaviour is not measured are refused by name under --mixed."""
     with pytest.raises(NotModelled, match=kind):
-        predicted_mixed(spec([2, 3, 6, 6], {"Conv2d": {"out_channels": 4, "kernel_size": 1}}, {kind: args}))
+        predicted_mixed(text)
 
 
 @pytest.mark.parametrize("name", ["lenet5", "resnet18", "mobilenet_v2", "efficientnet_b0", "unet"])

@@ -81,7 +81,8 @@ class Layer:
     # Linear: their input and weight cast); False, in its input's dtype; None, not measured yet
     AUTOCAST: ClassVar[bool | None] = False
     KEEPS_WEIGHT: ClassVar[bool] = False  # its backward keeps the weight even for an input without a gradient
-    PROMOTES: ClassVar[bool] = False  # joins the data with a float32 parameter: float32 out under autocast
+    # float32 out under autocast: it joins the data with a float32 parameter, or autocast runs it in float32
+    PROMOTES: ClassVar[bool] = False
     mixed: str | bool = False  # under --mixed, set by netcalc.memory to the input's dtype while it asks saved()
     inputs_in_order: list = []  # memory: whether each input is laid out in order, set before it asks saved()
     # what its autograd node saves, when it is that simple: ("input",), ("output",), () (see saved())

@@ -360,10 +360,9 @@ class Parameter(Layer):
 
 class Resize(Layer):
     """``torch.nn.Upsample``: ``size`` or ``⌊L·scale_factor⌋`` per spatial axis of ``(N, C, *spatial)``."""
-    AUTOCAST = None  # not measured under autocast yet
 
     TYPE = "Upsample"
-    SAVES = ()  # interpolation backward needs only the sizes
+    SAVES = ()  # interpolation backward needs only the sizes; under autocast every mode runs in its input's dtype
     TORCH_FUNCTIONS = ("F.interpolate",)
     FAMILY, LAYOUT = "tensor", "cf"
     ARGS = (Arg("size", None, "dims"), Arg("scale_factor", None, "any"), Arg("mode", "nearest", "choice",
@@ -516,12 +515,25 @@ class ConstantPadNd(PadNd):
 
 ranked(PadNd)
 ranked(ConstantPadNd)
+
+
+class EdgePadNd(PadNd):
+    """Reflection and replication padding, which keep their input for backward. Under autocast torch
+    runs them in float32 (CPU autocast's float32 list): a low-precision input is cast, the float32
+    copy is what they keep, and the output is float32 (PROMOTES)."""
+
+    SAVES, PROMOTES = ("input",), True
+
+    def saved(self, x, y):
+        return [(x, "float32") if self.mixed and self.mixed != "float32" else "input"]
+
+
 PAD_MODES = {PadNd.MODE: PadNd}  # F.pad's mode → its family of pad layers (a constant value: ConstantPadNd)
-for _kind, _limit, _mode, _saves in (("Reflection", "less than", "reflect", ("input",)),
-                                     ("Replication", None, "replicate", ("input",)), ("Circular", "at most", "circular", ())):
-    PAD_MODES[_mode] = ranked(type(f"{_kind}PadNd", (PadNd,), {
+for _kind, _limit, _mode, _base in (("Reflection", "less than", "reflect", EdgePadNd),
+                                    ("Replication", None, "replicate", EdgePadNd), ("Circular", "at most", "circular", PadNd)):
+    PAD_MODES[_mode] = ranked(type(f"{_kind}PadNd", (_base,), {
         "TYPE": _kind + "Pad{}d", "__doc__": PadNd.__doc__, "CONSTANT": False, "LIMIT": _limit, "MODE": _mode,
-        "TORCH_FUNCTIONS": (), "SAVES": _saves, "AUTOCAST": None if _saves else False}))
+        "TORCH_FUNCTIONS": ()}))  # circular padding (slices and a cat) saves nothing, in its input's dtype
 
 
 @register
