@@ -202,16 +202,20 @@ def test_lstm_with_projections(text):
     assert predicted(text) == measured(text), text
 
 
+@pytest.mark.parametrize("mixed", [False, True])
 @pytest.mark.parametrize("rank", [1, 2, 3])
-def test_max_unpool_saves_nothing_new(rank):
+def test_max_unpool_saves_nothing_new(rank, mixed):
     """MaxUnpool's node keeps the pool's indices, which the MaxPool saved: nothing more (export does
-    not write a pool's indices yet, so torch's side is written here)."""
+    not write a pool's indices yet, so torch's side is written here). Under autocast the pool (with
+    indices) runs in its input's dtype, the unpool in float32: the ReLU after it keeps float32."""
+    import contextlib
+
     nn = torch.nn
     shape = [2, 3] + [4] * rank
     conv, pool, unpool = (getattr(nn, f"{k}{rank}d") for k in ("Conv", "MaxPool", "MaxUnpool"))
     text = spec(shape, {f"Conv{rank}d": {"out_channels": 3, "kernel_size": 1}},
                 {f"MaxPool{rank}d": {"kernel_size": 2, "return_indices": True, "name": "p"}},
-                {f"MaxUnpool{rank}d": {"kernel_size": 2, "indices": "p.indices"}})
+                {f"MaxUnpool{rank}d": {"kernel_size": 2, "indices": "p.indices"}}, "ReLU")
     c, p, u = conv(3, 3, 1), pool(2, return_indices=True), unpool(2)
     storages: dict = {}
 
@@ -220,9 +224,10 @@ def test_max_unpool_saves_nothing_new(rank):
             storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
         return t
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        y = u(*p(c(torch.randn(shape))))  # noqa: F841
-    assert predicted(text) == sum(storages.values())
+    cast = torch.autocast("cpu", dtype=torch.bfloat16) if mixed else contextlib.nullcontext()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), cast:
+        y = torch.relu(u(*p(c(torch.randn(shape)))))  # noqa: F841
+    assert (predicted_mixed(text) if mixed else predicted(text)) == sum(storages.values())
 
 
 def test_gradients_and_optimizer_state():
@@ -548,8 +553,7 @@ def test_mixed_precision_float32_inputs(text):
 UNMEASURED_MIXED = [  # (kind, spec): kinds whose autocast behaviour netcalc has not measured
     ("RNN", spec([5, 2, 3], {"Linear": {"out_features": 3}}, {"RNN": {"hidden_size": 4}})),
     ("GRUCell", spec([2, 3], {"Linear": {"out_features": 3}}, {"GRUCell": {"hidden_size": 4}})),
-    ("Matmul", json.dumps({"inputs": {"x": [2, 3, 4], "b": [2, 4, 5]},
-                           "layers": [{"Linear": {"out_features": 4}}, {"Matmul": {"other": "b"}}]})),
+    ("Bilinear", spec([3, 5], {"Linear": {"out_features": 5}}, {"Bilinear": {"in2_features": 5, "out_features": 4}})),
     ("TransformerDecoderLayer", json.dumps({"inputs": {"x": [3, 2, 4], "m": [5, 2, 4]}, "layers": [
         {"TransformerDecoderLayer": {"nhead": 2, "dim_feedforward": 8, "memory": "m"}}]})),
 ]
@@ -788,3 +792,50 @@ def test_the_unmeasured_variants_say_so():
                             {"x": [2, 2, 3, 4], "k": [2, 2, 5, 4]})):
         with pytest.raises(NotModelled):
             predicted(json.dumps({"inputs": inputs, "layers": [{"Linear": {"out_features": inputs["x"][-1]}}, *layers]}))
+
+
+def _by_rank():
+    """Pools, pads and LocalResponseNorm of every rank behind a conv, and the kinds of _more_kinds
+    that autocast runs (CPU autocast's float32 list has the 3-D pools, the fractional max pools,
+    replication and 1-D/2-D reflection padding, and the avg_pool3d of LocalResponseNorm's 2-D and 3-D
+    forms; the ReLU after them keeps their float32 output)."""
+    cases = []
+    for r in (1, 2, 3):
+        conv = {f"Conv{r}d": {"out_channels": 4, "kernel_size": 1}}
+        for kind, args in (("MaxPool", {"kernel_size": 2}), ("AvgPool", {"kernel_size": 3, "stride": 1, "padding": 1}),
+                           ("AdaptiveAvgPool", {"output_size": 2}), ("AdaptiveAvgPool", {"output_size": 1}),
+                           ("AdaptiveMaxPool", {"output_size": 2}), ("LPPool", {"norm_type": 2, "kernel_size": 2}),
+                           ("ReflectionPad", {"padding": 1}), ("ReplicationPad", {"padding": 1}),
+                           ("CircularPad", {"padding": 1}), ("ZeroPad", {"padding": 1}), ("BatchNorm", {}),
+                           ("InstanceNorm", {"affine": True}), ("FractionalMaxPool", {"kernel_size": 2, "output_ratio": 0.5})):
+            if kind != "FractionalMaxPool" or r > 1:
+                cases.append(spec([2, 3] + [6] * r, conv, {f"{kind}{r}d": args}, "ReLU"))
+        cases.append(spec([2, 3] + [6] * r, conv, {"LocalResponseNorm": {"size": 3}}, "ReLU"))
+    cases.append(spec([2, 3, 6, 6], {"Conv2d": {"out_channels": 4, "kernel_size": 1}}, {"CrossMapLRN2d": {"size": 3}}, "ReLU"))
+    stacks = [[{"Linear": {"out_features": 4}}, {"Stack": {"other": "c"}}, {"Linear": {"out_features": 2}}],
+              [{"Linear": {"out_features": 4, "from": "c", "name": "cc"}}, {"Stack": {"other": "cc", "from": "x", "dim": 1}},
+               "ReLU"],
+              [{"PositionalEmbedding": {}}, {"Transpose": {"dim0": 1, "dim1": 2, "name": "t"}},
+               {"Matmul": {"other": "t", "from": "c"}}, "ReLU"]]
+    cases += [json.dumps({"inputs": {"x": [2, 3, 4], "c": [2, 3, 4]}, "layers": layers}) for layers in stacks]
+    return cases + [t for t in _more_kinds() if not any(k in t for k in ("Cell", "Bilinear", "Similarity", "Distance"))]
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(einsums())
+def test_mixed_precision_einsum(text):
+    """Under autocast einsum's bmm casts a float32 operand as its reshape reads it and keeps the copy;
+    its mul casts nothing, and its output is float32 when an operand is."""
+    try:
+        assert predicted_mixed(text) == measured_mixed(text), text
+    except NotModelled:
+        row = next(r for r in analyze(parse(text, "m.yaml")).layers if r.type == "Einsum")
+        assert not row.layer.in_order(tuple(row.input_shape), [True, True]), text
+
+
+@pytest.mark.parametrize("text", _by_rank())
+def test_mixed_precision_by_rank(text):
+    """Also Matmul and ScaledDotProductAttention (each casts a float32 operand and keeps the copy; the
+    logsumexp float32) and Stack (its inputs' promoted dtype)."""
+    assert predicted_mixed(text) == measured_mixed(text), text

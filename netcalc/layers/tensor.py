@@ -518,14 +518,17 @@ ranked(ConstantPadNd)
 
 
 class EdgePadNd(PadNd):
-    """Reflection and replication padding, which keep their input for backward. Under autocast torch
-    runs them in float32 (CPU autocast's float32 list): a low-precision input is cast, the float32
-    copy is what they keep, and the output is float32 (PROMOTES)."""
+    """Reflection and replication padding, which keep their input for backward."""
 
-    SAVES, PROMOTES = ("input",), True
+    SAVES = ("input",)
+
+    def runs_float32(self, x):
+        """CPU autocast runs replication padding and 1-D and 2-D reflection padding in float32
+        (measured: 3-D reflection padding runs in its input's dtype)."""
+        return not (self.MODE == "reflect" and self.rank == 3)
 
     def saved(self, x, y):
-        return [(x, "float32") if self.mixed and self.mixed != "float32" else "input"]
+        return [self.kept_input(x)]
 
 
 PAD_MODES = {PadNd.MODE: PadNd}  # F.pad's mode → its family of pad layers (a constant value: ConstantPadNd)
@@ -619,7 +622,7 @@ class Matmul(Layer):
     matrix-vector product), batch dims broadcast. MACs: every multiply-add of the contraction,
     ``prod(output) · K`` (FlopCounterMode counts 0 for the 1-D × 1-D and matrix × vector cases);
     FLOPs ``prod(output) · (2K − 1)``."""
-    AUTOCAST = None  # not measured under autocast yet
+    AUTOCAST = True  # it casts float32 operands to the low precision, and keeps those copies
 
     TYPE = "Matmul"
     FAMILY, LAYOUT = "tensor", None
@@ -676,7 +679,7 @@ class Einsum(Layer):
     operands: the product of every letter's size (each output element sums over the contracted
     letters), 0 when no letter of size above 1 is summed (torch multiplies element-wise then); one
     operand moves or sums data: 0 MACs."""
-    AUTOCAST = None  # not measured under autocast yet
+    AUTOCAST = False  # the bmm it calls runs in the low precision: see runs_low
 
     TYPE = "Einsum"
     FAMILY, LAYOUT = "tensor", None
@@ -750,20 +753,29 @@ class Einsum(Layer):
         gradient: as it is (a view of its storage) where the reshape is a view, or as a new copy where
         it is not, or as a new tensor where a letter only it has was summed first. One operand: a
         permute, a diagonal or a sum, which save nothing. Worked out for operands laid out
-        in order (memory tells, in ``inputs_in_order``); another layout: not modelled."""
+        in order (memory tells, in ``inputs_in_order``); another layout: not modelled.
+
+        Under autocast the bmm casts a float32 operand (as its reshape reads it) to the low precision
+        and keeps that copy; the mul casts nothing (its output is float32 when an operand is)."""
         if not all(self.inputs_in_order):
             return None
-        kept, _ = self.plan(x)
+        kept, _, low = self.plan(x)
         if kept is None:
             return []
         saves = []
-        for k, (kept, (term, shape)) in enumerate(zip(kept, self.operands(x))):
-            other = 1 - k
-            if kept == "view":
+        for k, (keep, (term, shape)) in enumerate(zip(kept, self.operands(x))):
+            other, wide = 1 - k, bool(self.input_dtypes) and self.input_dtypes[k] == "float32"
+            letters = "".join(dict.fromkeys(term)) if keep == "view" else keep
+            if keep == "view" and not (low and wide):
                 saves.append(("needs", other, "input" if k == 0 else 1))
             else:
-                saves.append(("needs", other, (tuple(shape[term.index(c)] for c in kept), "act")))
+                dtype = "low" if low or not wide else "float32"
+                saves.append(("needs", other, (tuple(shape[term.index(c)] for c in letters), dtype if self.mixed else "act")))
         return saves
+
+    def runs_low(self, x):
+        """Under autocast: where torch's einsum calls bmm (a letter summed by both operands)."""
+        return self.plan(x)[2]
 
     def in_order(self, x, inputs):
         return all(inputs) and self.plan(x)[1]
@@ -775,9 +787,9 @@ class Einsum(Layer):
 
     def plan(self, x):
         """What torch.einsum does with two contiguous operands (aten's einsum and sumproduct_pair, as
-        measured): ``(kept, contiguous)``, kept per operand "view" (the saved tensor shares its storage)
+        measured): ``(kept, contiguous, bmm)``, kept per operand "view" (the saved tensor shares its storage)
         or the letters of the new tensor saved in its place; contiguous: whether the output is laid out
-        in order. kept is None for one operand (it saves nothing)."""
+        in order; bmm: whether it calls bmm (else mul, or for one operand nothing: kept is None)."""
         sizes, rhs, n = self.parse(x)
         ops = self.operands(x)
         proxy: dict = {}  # a symbolic size stands for a large number (torch's choices only ask "is it 1?")
@@ -800,7 +812,7 @@ class Einsum(Layer):
             term = ops[0][0]
             kept_order = [c for c in rhs if aligned[0][order.index(c)][0] != 1]
             return None, len(set(term)) == len(term) and set(term) == set(rhs) and \
-                kept_order == [c for c in term if c in kept_order]
+                kept_order == [c for c in term if c in kept_order], False
         (a, b), out = aligned, len(rhs)
         summed: list = [set(), set()]
         both = []
@@ -821,7 +833,7 @@ class Einsum(Layer):
                 strides = [stride for size, stride in op if size != 1]
                 return strides == sorted(strides, reverse=True)
 
-            return ["view" if k is None else k for k in kept], kept == [None, None] and all(map(ordered, aligned))
+            return ["view" if k is None else k for k in kept], kept == [None, None] and all(map(ordered, aligned)), False
         lro = [i for i in range(len(order)) if i not in both and a[i][0] != 1 and b[i][0] != 1]
         lo = [i for i in range(len(order)) if i not in both and a[i][0] != 1 and b[i][0] == 1]
         ro = [i for i in range(len(order)) if i not in both and a[i][0] == 1]
@@ -838,7 +850,7 @@ class Einsum(Layer):
                 else:
                     kept[k] = "view"
         written = [i for i in lro + lo + ro if i < out and aligned[left if i in lo else right][i][0] != 1]
-        return kept, written == sorted(written)
+        return kept, written == sorted(written), True
 
     def macs(self, x, y):
         sizes, rhs, n = self.parse(x)
@@ -884,7 +896,7 @@ class ScaledDotProductAttention(Layer):
     ``key: NAME`` ``(…, S, E)`` and ``value: NAME`` ``(…, S, Ev)`` → ``(…, L, Ev)``; with
     ``enable_gqa`` the key/value heads (dim −3) may divide the query's. MACs: QKᵀ ``…·L·S·E`` and AV
     ``…·L·S·Ev`` (the query's batch and heads); FLOPs as attention (4 per score, +1 causal)."""
-    AUTOCAST = None  # not measured under autocast yet
+    AUTOCAST = True  # it casts float32 query, key and value to the low precision, and keeps those copies
 
     TYPE = "ScaledDotProductAttention"
     FAMILY, LAYOUT = "seq", None
@@ -920,7 +932,7 @@ class ScaledDotProductAttention(Layer):
         if (self.args["dropout_p"] or self.args["enable_gqa"] or len(x) != 4
                 or not same(x[-1], self.tensors["value"][-1])):
             return None
-        return ["input", 1, 2, (x[:-1], "act"), "output"]
+        return ["input", 1, 2, (x[:-1], "stat"), "output"]  # the logsumexp: float32 under autocast
 
     def dims(self, x):
         k, v = self.tensors["key"], self.tensors["value"]
@@ -963,7 +975,7 @@ class ScaledDotProductAttention(Layer):
 class Stack(Layer):
     """``torch.stack([x, other], dim)``: the incoming tensor and ``other: NAME`` of the same shape,
     joined along a new dim ``dim`` (``-(ndim + 1) ≤ dim ≤ ndim``). No MACs or FLOPs: a copy."""
-    AUTOCAST = None  # not measured under autocast yet
+    # under autocast it runs in its inputs' dtype, promoted (low and float32 stack to float32)
 
     TYPE = "Stack"
     FAMILY, LAYOUT = "tensor", None
