@@ -131,7 +131,8 @@ def training_memory(report: Report, optimizer: str = "adam", mixed: bool = False
             dtype_of[i] = _dtype_after(row, [dtype_of[s] for s in ins])
         else:
             dtype_of[i] = "act" if layer is None or layer.OUTPUT_DTYPE is None else layer.OUTPUT_DTYPE
-        grad[storage[i]] = node
+        # a view's output needs a gradient as its input does (a Parameter's weight does not join the data)
+        grad[storage[i]] = any(grad[s] for s in ins) if view and layer.VIEW else node
         ordered = [in_order[s] for s in sources]
         in_order[i] = all(ordered) if layer is None else layer.in_order(tuple(row.input_shape), ordered)
         here = 0

@@ -62,6 +62,8 @@ SINGLE = [  # (input, layers before the one under test (a conv makes its input r
     ([2, 5], "Linear", {"out_features": 4}),
     ([2, 3, 5], "Linear", {"out_features": 4}),
     ([2, 3], "Embedding", {"num_embeddings": 10, "embedding_dim": 4}),
+    *(([3, 5], "EmbeddingBag", {"num_embeddings": 10, "embedding_dim": 4, "mode": mode, **more})
+      for mode in ("sum", "mean", "max") for more in ({}, {"padding_idx": 0})),
 ]
 AFTER_CONV = [  # each behind Conv2d(3 → 4, k=1) on [2, 3, 6, 6]
     ("ReLU", {}), ("ReLU", {"inplace": True}), ("ReLU6", {"inplace": True}), ("SiLU", {"inplace": True}),
@@ -93,8 +95,16 @@ AFTER_CONV = [  # each behind Conv2d(3 → 4, k=1) on [2, 3, 6, 6]
 
 @pytest.mark.parametrize("input_shape, kind, args", SINGLE, ids=[f"{k}-{len(s)}d" for s, k, _ in SINGLE])
 def test_single_layers_on_the_network_input(input_shape, kind, args):
-    text = spec(input_shape, {kind: args})
+    text = spec(input_shape, {kind: args}, "ReLU")
     assert predicted(text) == measured(text)
+    assert predicted_mixed(text) == measured_mixed(text)
+
+
+def test_a_parameter_does_not_make_the_data_need_a_gradient():
+    """nn.Parameter held by a module that passes its input on: the ReLU after it records nothing."""
+    for after in (["ReLU"], [{"Linear": {"out_features": 4}}, "ReLU"]):
+        text = spec([2, 5, 4], {"Parameter": {"shape": [3]}}, *after)
+        assert predicted(text) == measured(text) and predicted_mixed(text) == measured_mixed(text)
 
 
 @pytest.mark.parametrize("kind, args", AFTER_CONV, ids=[f"{k}{'-' + '-'.join(a) if a else ''}" for k, a in AFTER_CONV])
