@@ -128,6 +128,8 @@ def training_memory(report: Report, optimizer: str = "adam", mixed: bool = False
         storage[i] = ins[0] if view else i
         shape_of[i] = tuple(row.output_shape)
         if mixed:
+            if layer is not None:  # under autocast some kinds save and return other dtypes: they read their inputs'
+                layer.mixed, layer.input_dtypes = dtype_of[ins[0]], [dtype_of[s] for s in ins]
             dtype_of[i] = _dtype_after(row, [dtype_of[s] for s in ins])
         else:
             dtype_of[i] = "act" if layer is None or layer.OUTPUT_DTYPE is None else layer.OUTPUT_DTYPE
@@ -137,7 +139,7 @@ def training_memory(report: Report, optimizer: str = "adam", mixed: bool = False
         in_order[i] = all(ordered) if layer is None else layer.in_order(tuple(row.input_shape), ordered)
         here = 0
         if node:
-            if layer is not None:  # under autocast some kinds save other tensors: they read their input's dtype
+            if layer is not None:
                 layer.mixed = dtype_of[ins[0]] if mixed else False
                 layer.input_dtypes = [dtype_of[s] for s in ins] if mixed else []
                 layer.inputs_in_order = ordered  # what a view saves depends on the strides (Einsum)

@@ -560,8 +560,18 @@ def test_mixed_precision_float32_inputs(text):
     assert predicted_mixed(text) == measured_mixed(text), text
 
 
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(recurrent_specs(kinds=("RNN", "GRU")))
+def test_mixed_precision_rnn_and_gru(text):
+    """Under autocast every step's linears cast their inputs and the weights (one cached copy of each
+    weight); each direction casts a float32 input for itself; GRU on a float32 input keeps h, and its
+    output, float32 (its zero h is float32)."""
+    assert predicted_mixed(text) == measured_mixed(text), text
+
+
 UNMEASURED_MIXED = [  # (kind, spec): kinds whose autocast behaviour netcalc has not measured
-    ("RNN", spec([5, 2, 3], {"Linear": {"out_features": 3}}, {"RNN": {"hidden_size": 4}})),
+    ("LSTM", spec([5, 2, 3], {"Linear": {"out_features": 3}}, {"LSTM": {"hidden_size": 4}})),
     ("GRUCell", spec([2, 3], {"Linear": {"out_features": 3}}, {"GRUCell": {"hidden_size": 4}})),
     ("Bilinear", spec([3, 5], {"Linear": {"out_features": 5}}, {"Bilinear": {"in2_features": 5, "out_features": 4}})),
     ("TransformerDecoderLayer", json.dumps({"inputs": {"x": [3, 2, 4], "m": [5, 2, 4]}, "layers": [

@@ -35,6 +35,16 @@ class Recurrent(Layer):
         """batch_first: the output is the (L, N, H) result transposed back."""
         return not self.args["batch_first"] and all(inputs)
 
+    def autocast_weights(self, x, input_grad):
+        """Under autocast every step's matmuls cast the weights to the low precision (one copy of each
+        for the whole forward: autocast caches a parameter's cast), and keep weight_ih's for the
+        gradient of the layer's input (the first layer's when it needs one, a later layer's always)
+        and weight_hh's for the gradient of h, from the second step on (the zero h needs none)."""
+        seq = self.dims(x)[0]
+        return [shape for name, shape in self.parameters(x).items()
+                if name.startswith("weight_ih") and (input_grad or not name.startswith("weight_ih_l0"))
+                or name.startswith("weight_hh") and not (is_int(seq) and seq == 1)]
+
     def validate(self):
         a = self.args
         self.check_positive(a["hidden_size"], "hidden_size", "hidden_size")
@@ -118,6 +128,13 @@ class Recurrent(Layer):
             return []
         return [] if 1 in (seq, batch) else [(x, "act")]
 
+    def inputs_kept(self, x) -> list:
+        """The input (and the batch_first copy); under autocast, of a float32 input, each direction's
+        own low-precision cast (autocast caches only parameters' casts)."""
+        if self.mixed == "float32":
+            return [(x, "low")] * self.directions
+        return ["input", *self.input_copy(x)]
+
     def between_layers(self, x) -> list:
         """From the second layer on: its input, the previous layer's outputs side by side, and with
         dropout the mask before it."""
@@ -130,6 +147,7 @@ class Recurrent(Layer):
 class RNN(Recurrent):
     __doc__ = __doc__
     TYPE = "RNN"
+    AUTOCAST = True  # torch's loop of linears: each casts its input and weights, and runs in the low precision
     ARGS = Recurrent.ARGS[:3] + (Arg("nonlinearity", "tanh", "choice", ("tanh", "relu")),) + Recurrent.ARGS[3:]
 
     def saved(self, x, y):
@@ -139,7 +157,7 @@ class RNN(Recurrent):
         side, with dropout also the mask before it."""
         seq, batch, _ = self.dims(x)
         n, runs = batch if batch is not None else 1, self.args["num_layers"] * self.directions
-        return (["input", *self.input_copy(x), ((runs, n, self.h_out), "act"), ((runs * seq, n, self.h_out), "act")]
+        return (self.inputs_kept(x) + [((runs, n, self.h_out), "act"), ((runs * seq, n, self.h_out), "act")]
                 + self.between_layers(x))
 
 
@@ -218,6 +236,7 @@ def lstm_workspace(width, hidden, steps, batch):
 class GRU(Recurrent):
     __doc__ = __doc__
     TYPE = "GRU"
+    AUTOCAST = True  # torch's loop of linears: each casts its input and weights, and runs in the low precision
     GATES = 3
     GATE_FLOPS = 9
 
@@ -225,11 +244,26 @@ class GRU(Recurrent):
         """torch's CPU loop, step by step, as RNN's: the input, the zero initial states, and per step
         the storage of the three gates' input projections (N, 3H), three (N, H) tensors of the
         update, and the step's output but for the last step (the next step's matmul reads it); then
-        the later layers' inputs (and dropout masks)."""
+        the later layers' inputs (and dropout masks).
+
+        Under autocast the gates run in the low precision; so does h on a low-precision input, but on a
+        float32 input the zero h is float32 and h stays float32 (h − n promotes, step after step): of
+        the three (N, H) tensors one (h − n) is float32, the next step's matmul keeps its own
+        low-precision cast of h, the output is float32, and a later layer keeps each direction's cast
+        of its float32 input (and a float32 dropout mask)."""
         seq, batch, _ = self.dims(x)
         n, runs, h = batch if batch is not None else 1, self.args["num_layers"] * self.directions, self.h_out
-        return (["input", *self.input_copy(x), ((runs, n, h), "act"), ((runs * seq, n, 3 * h), "act"),
-                 ((3 * runs * seq, n, h), "act"), ((runs * (seq - 1), n, h), "act")] + self.between_layers(x))
+        if not self.runs_float32(x):
+            return (["input", *self.input_copy(x), ((runs, n, h), "act"), ((runs * seq, n, 3 * h), "act"),
+                     ((3 * runs * seq, n, h), "act"), ((runs * (seq - 1), n, h), "act")] + self.between_layers(x))
+        wide, d = self.directions * h, self.directions
+        between = [((seq, n, wide), "low")] * d + [((seq, n, wide), "float32")] * (self.args["dropout"] > 0)
+        return (self.inputs_kept(x) + [((runs, n, h), "low"), ((runs * seq, n, 3 * h), "low"),
+                                       ((2 * runs * seq, n, h), "low"), ((runs * seq, n, h), "float32"),
+                                       ((runs * (seq - 1), n, h), "low")] + between * (self.args["num_layers"] - 1))
+
+    def runs_float32(self, x):
+        return self.mixed == "float32"  # under autocast its h, and so its output, stays float32 (see saved)
 
 
 
