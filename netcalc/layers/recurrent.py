@@ -273,8 +273,12 @@ class Cell(Layer):
     unbatched ``(input_size,)`` → ``h'`` of the same batch and ``hidden_size`` (LSTMCell returns
     ``(h', c')``, both that shape; the spec follows ``h'``). ``weight_ih`` ``(G*H, input_size)``,
     ``weight_hh`` ``(G*H, H)``, ``bias_ih``/``bias_hh`` ``(G*H,)``; costs as one step of the
-    full layer (module docstring), the zero initial state included, as torch computes it."""
-    AUTOCAST = None  # not measured under autocast yet
+    full layer (module docstring), the zero initial state included, as torch computes it.
+
+    Under autocast its linears cast the input and the weights to the low precision (a float32 input's
+    copy is kept); the zero state has the input's dtype, so on a float32 input GRUCell's and
+    LSTMCell's state math promotes to float32, and so does their output (see runs_float32)."""
+    AUTOCAST = True
 
     FAMILY, LAYOUT = "seq", "seq"
     GATES, GATE_FLOPS = 1, 1
@@ -297,6 +301,14 @@ class Cell(Layer):
 
     def macs(self, x, y):
         return numel(x[:-1]) * self.GATES * self.args["hidden_size"] * (x[-1] + self.args["hidden_size"])
+
+    def autocast_weights(self, x, input_grad):
+        """weight_ih's low-precision copy, for the input's gradient; weight_hh's is not kept (the zero
+        state it multiplies needs no gradient)."""
+        return [self.parameters(x)["weight_ih"]] if input_grad else []
+
+    def runs_float32(self, x):
+        return self.TYPE != "RNNCell" and self.mixed == "float32"
 
     def flops(self, x, y):
         steps = numel(x[:-1])
@@ -324,7 +336,11 @@ class LSTMCell(Cell):
     GATES, GATE_FLOPS = 4, 9
 
     def saved(self, x, y):
-        """The input, the zero state (one tensor for h and c), the gates (N, 4H) and the new cell."""
+        """The input, the zero state (one tensor for h and c), the gates (N, 4H) and the new cell; under
+        autocast on a float32 input the zero h's cast and the float32 zero c, and the new cell is
+        float32."""
+        if self.runs_float32(x):
+            return ["input", (y, "low"), (y, "float32"), ((*y[:-1], 4 * y[-1]), "low"), (y, "float32")]
         return ["input", (y, "act"), ((*y[:-1], 4 * y[-1]), "act"), (y, "act")]
 
 
@@ -335,5 +351,8 @@ class GRUCell(Cell):
     GATES, GATE_FLOPS = 3, 9
 
     def saved(self, x, y):
-        """The input, the zero state, the gates' input projections (N, 3H) and three (N, H) tensors."""
+        """The input, the zero state, the gates' input projections (N, 3H) and three (N, H) tensors;
+        under autocast on a float32 input the zero state's cast, and h − n is float32."""
+        if self.runs_float32(x):
+            return ["input", (y, "low"), ((*y[:-1], 3 * y[-1]), "low"), (y, "low"), (y, "low"), (y, "float32")]
         return ["input", (y, "act"), ((*y[:-1], 3 * y[-1]), "act")] + [(y, "act")] * 3
