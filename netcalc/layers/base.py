@@ -84,8 +84,8 @@ class Layer:
     # float32 out under autocast: it joins the data with a float32 parameter, or autocast runs it in float32
     PROMOTES: ClassVar[bool] = False
     mixed: str | bool = False  # under --mixed, set by netcalc.memory to the input's dtype while it asks saved()
-    inputs_in_order: list = []  # memory: whether each input is laid out in order, set before it asks saved()
-    input_dtypes: list = []  # memory --mixed: each input's dtype ("act", "float32"), set before it asks saved()
+    inputs_in_order: list | tuple = ()  # memory: whether each input is laid out in order, set before it asks saved()
+    input_dtypes: list | tuple = ()  # memory --mixed: each input's dtype ("act", "float32"), set before it asks saved()
     # what its autograd node saves, when it is that simple: ("input",), ("output",), () (see saved())
     SAVES: ClassVar[tuple | None] = None
     # memory: its output may not be laid out in order (row-major) though its input is: a permute, a

@@ -533,7 +533,8 @@ class EdgePadNd(PadNd):
 
 PAD_MODES = {PadNd.MODE: PadNd}  # F.pad's mode → its family of pad layers (a constant value: ConstantPadNd)
 for _kind, _limit, _mode, _base in (("Reflection", "less than", "reflect", EdgePadNd),
-                                    ("Replication", None, "replicate", EdgePadNd), ("Circular", "at most", "circular", PadNd)):
+                                    ("Replication", None, "replicate", EdgePadNd),
+                                    ("Circular", "at most", "circular", PadNd)):
     PAD_MODES[_mode] = ranked(type(f"{_kind}PadNd", (_base,), {
         "TYPE": _kind + "Pad{}d", "__doc__": PadNd.__doc__, "CONSTANT": False, "LIMIT": _limit, "MODE": _mode,
         "TORCH_FUNCTIONS": ()}))  # circular padding (slices and a cat) saves nothing, in its input's dtype
@@ -770,7 +771,8 @@ class Einsum(Layer):
                 saves.append(("needs", other, "input" if k == 0 else 1))
             else:
                 dtype = "low" if low or not wide else "float32"
-                saves.append(("needs", other, (tuple(shape[term.index(c)] for c in letters), dtype if self.mixed else "act")))
+                kept_shape = tuple(shape[term.index(c)] for c in letters)
+                saves.append(("needs", other, (kept_shape, dtype if self.mixed else "act")))
         return saves
 
     def runs_low(self, x):
@@ -781,7 +783,7 @@ class Einsum(Layer):
         return all(inputs) and self.plan(x)[1]
 
     def operands(self, x):
-        _, rhs, n = self.parse(x)
+        n = self.parse(x)[2]
         terms = self.args["equation"].replace(" ", "").partition("->")[0].split(",")
         return list(zip(terms, [x] + ([self.tensors["other"]] if n == 2 else [])))
 
@@ -790,7 +792,7 @@ class Einsum(Layer):
         measured): ``(kept, contiguous, bmm)``, kept per operand "view" (the saved tensor shares its storage)
         or the letters of the new tensor saved in its place; contiguous: whether the output is laid out
         in order; bmm: whether it calls bmm (else mul, or for one operand nothing: kept is None)."""
-        sizes, rhs, n = self.parse(x)
+        _, rhs, n = self.parse(x)
         ops = self.operands(x)
         proxy: dict = {}  # a symbolic size stands for a large number (torch's choices only ask "is it 1?")
 
@@ -833,7 +835,8 @@ class Einsum(Layer):
                 strides = [stride for size, stride in op if size != 1]
                 return strides == sorted(strides, reverse=True)
 
-            return ["view" if k is None else k for k in kept], kept == [None, None] and all(map(ordered, aligned)), False
+            in_order = kept == [None, None] and all(map(ordered, aligned))
+            return ["view" if k is None else k for k in kept], in_order, False
         lro = [i for i in range(len(order)) if i not in both and a[i][0] != 1 and b[i][0] != 1]
         lo = [i for i in range(len(order)) if i not in both and a[i][0] != 1 and b[i][0] == 1]
         ro = [i for i in range(len(order)) if i not in both and a[i][0] == 1]
