@@ -82,6 +82,7 @@ def training_memory(report: Report, optimizer: str = "adam", mixed: bool = False
     shape_of = {-1 - k: tuple(shape) for k, shape in enumerate(inputs)}
     dtype_of = {-1 - k: "long" if input_dtype == "long" and k == 0 else data for k in range(len(inputs))}
     grad = dict.fromkeys(storage, False)  # storage → requires grad
+    in_order = dict.fromkeys(storage, True)  # row → its output laid out in order (Layer.in_order)
     counted: set = set()
     saved = []
 
@@ -107,8 +108,9 @@ def training_memory(report: Report, optimizer: str = "adam", mixed: bool = False
             shape, dtype = what
             return nbytes(shape, dtype_of[i] if mixed and dtype == "act" else dtype, dtype_of[ins[0]])
         layer = row.layer
-        if what == 0 and mixed and layer is not None and layer.AUTOCAST and dtype_of[ins[0]] == "float32":
-            return nbytes(tuple(row.input_shape), "act")  # autocast casts a float32 input: the copy is saved
+        if (isinstance(what, int) and mixed and layer is not None and layer.runs_low(tuple(row.input_shape))
+                and dtype_of[ins[what]] == "float32"):  # autocast casts a float32 input: the copy is saved
+            return nbytes(tuple(row.input_shape) if what == 0 else list(layer.tensors.values())[what - 1], "act")
         s = ins[what] if isinstance(what, int) else storage[i]
         if s in counted:
             return 0
@@ -126,14 +128,21 @@ def training_memory(report: Report, optimizer: str = "adam", mixed: bool = False
         storage[i] = ins[0] if view else i
         shape_of[i] = tuple(row.output_shape)
         if mixed:
+            if layer is not None:  # under autocast some kinds save and return other dtypes: they read their inputs'
+                layer.mixed, layer.input_dtypes = dtype_of[ins[0]], [dtype_of[s] for s in ins]
             dtype_of[i] = _dtype_after(row, [dtype_of[s] for s in ins])
         else:
             dtype_of[i] = "act" if layer is None or layer.OUTPUT_DTYPE is None else layer.OUTPUT_DTYPE
-        grad[storage[i]] = node
+        # a view's output needs a gradient as its input does (a Parameter's weight does not join the data)
+        grad[storage[i]] = any(grad[s] for s in ins) if view and layer.VIEW else node
+        ordered = [in_order[s] for s in sources]
+        in_order[i] = all(ordered) if layer is None else layer.in_order(tuple(row.input_shape), ordered)
         here = 0
         if node:
-            if layer is not None:  # under autocast some kinds save other tensors: they read their input's dtype
+            if layer is not None:
                 layer.mixed = dtype_of[ins[0]] if mixed else False
+                layer.input_dtypes = [dtype_of[s] for s in ins] if mixed else []
+                layer.inputs_in_order = ordered  # what a view saves depends on the strides (Einsum)
             here = total(entry_bytes(what, row, i, ins) for what in _saved(row, ins, grad))
             if mixed and layer is not None:  # low-precision copies of its weights
                 here += total(nbytes(shape, "act") for shape in layer.autocast_weights(tuple(row.input_shape),
@@ -147,8 +156,8 @@ def training_memory(report: Report, optimizer: str = "adam", mixed: bool = False
 
 def _dtype_after(row, dtypes: list) -> str:
     """The dtype of a row's output under autocast: "act" (the low precision) after a kind torch
-    runs in it (conv, Linear), the promoted dtype after a merge (float32 + low is float32), else
-    its input's. Kinds not measured under autocast are refused."""
+    runs in it (conv, Linear), the promoted dtype after a merge or a kind of several inputs (float32
+    + low is float32: a Stack), else its input's. Kinds not measured under autocast are refused."""
     layer = row.layer
     if layer is None:
         return "float32" if "float32" in dtypes else dtypes[0]
@@ -157,11 +166,13 @@ def _dtype_after(row, dtypes: list) -> str:
                           "mixed precision (autocast) yet; drop --mixed to count it at one dtype")
     if layer.OUTPUT_DTYPE is not None:
         return layer.OUTPUT_DTYPE
-    if layer.PROMOTES:
+    if layer.runs_float32(tuple(row.input_shape)):
         return "float32"
-    if layer.AUTOCAST:
+    if layer.runs_low(tuple(row.input_shape)):
         return "act"
-    return dtypes[0] if dtypes[0] in ("act", "float32") else "float32"  # token ids → a float32 table's rows
+    if dtypes[0] not in ("act", "float32"):
+        return "float32"  # token ids → a float32 table's rows
+    return "float32" if "float32" in dtypes else dtypes[0]
 
 
 def _saved(row, ins, grad) -> list:

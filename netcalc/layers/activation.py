@@ -105,7 +105,9 @@ _elementwise("Softmax2d", (), cost=3, base=Softmax2dRule)
 @register
 class PReLU(Elementwise):
     """``torch.nn.PReLU``: element-wise, weight ``(num_parameters,)``; num_parameters is 1 or the channels."""
-    AUTOCAST = None  # not measured under autocast yet
+    # under autocast prelu runs in the low precision: a float32 input and the weight are cast, and
+    # its backward keeps both, for either gradient
+    AUTOCAST, KEEPS_WEIGHT = True, True
 
     TYPE = "PReLU"
     ARGS = (Arg("num_parameters", 1), Arg("init", 0.25, "float"))

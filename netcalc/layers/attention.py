@@ -169,6 +169,10 @@ class MultiheadAttention(SequenceLayer):
             Arg("vdim", None), Arg("batch_first", False, "bool"), Arg("key", None, "tensor"),
             Arg("value", None, "tensor"))
 
+    def in_order(self, x, inputs):
+        """batch_first: the output is the (L, N, E) result transposed back."""
+        return not self.args["batch_first"] and all(inputs)
+
     def sources(self, x):
         """(source length, kdim, vdim): the keys' and values' tensors (key: and value:, each defaulting to
         the other, then to the query itself), checked against the query's batch."""

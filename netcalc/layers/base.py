@@ -81,10 +81,16 @@ class Layer:
     # Linear: their input and weight cast); False, in its input's dtype; None, not measured yet
     AUTOCAST: ClassVar[bool | None] = False
     KEEPS_WEIGHT: ClassVar[bool] = False  # its backward keeps the weight even for an input without a gradient
-    PROMOTES: ClassVar[bool] = False  # joins the data with a float32 parameter: float32 out under autocast
+    # float32 out under autocast: it joins the data with a float32 parameter, or autocast runs it in float32
+    PROMOTES: ClassVar[bool] = False
     mixed: str | bool = False  # under --mixed, set by netcalc.memory to the input's dtype while it asks saved()
+    inputs_in_order: list | tuple = ()  # memory: whether each input is laid out in order, set before it asks saved()
+    input_dtypes: list | tuple = ()  # memory --mixed: each input's dtype ("act", "float32"), set before it asks saved()
     # what its autograd node saves, when it is that simple: ("input",), ("output",), () (see saved())
     SAVES: ClassVar[tuple | None] = None
+    # memory: its output may not be laid out in order (row-major) though its input is: a permute, a
+    # transpose, a select, a chunk (see in_order)
+    STRIDED: ClassVar[bool] = False
 
     def __init__(self, entry, ctx: Context, tensors: dict | None = None):
         self.entry = entry
@@ -261,12 +267,36 @@ class Layer:
         generation cache holds (``netcalc memory``); 0 for kinds without attention."""
         return 0
 
+    def runs_float32(self, x: Shape) -> bool:
+        """memory --mixed: whether the output is float32 under autocast: the kind joins the data with a
+        float32 parameter (PROMOTES), or torch's CPU autocast runs it in float32 (its float32 list:
+        3-D pools, fractional max pools, reflection and replication padding), casting a
+        low-precision input (see kept_input)."""
+        return self.PROMOTES
+
+    def kept_input(self, x: Shape):
+        """What a kind that keeps its input keeps: "input", or under autocast, where it runs in float32
+        on a low-precision input, the float32 copy autocast made."""
+        return (x, "float32") if self.mixed == "act" and self.runs_float32(x) else "input"
+
+    def runs_low(self, x: Shape) -> bool:
+        """memory --mixed: whether autocast runs the kind in the low precision (AUTOCAST; Einsum's
+        answer depends on its equation)."""
+        return bool(self.AUTOCAST)
+
     def autocast_weights(self, x: Shape, input_grad: bool) -> list:
         """The weights whose low-precision copies an AUTOCAST kind keeps under autocast: a Linear's
         when its input needs a gradient (for that gradient), a conv's always (KEEPS_WEIGHT)."""
-        if not self.AUTOCAST or not (self.KEEPS_WEIGHT or input_grad):
+        if not self.runs_low(x) or not (self.KEEPS_WEIGHT or input_grad):
             return []
         return [shape for name, shape in self.parameters(x).items() if "bias" not in name]
+
+    def in_order(self, x: Shape, inputs: list) -> bool:
+        """memory: whether the output is laid out in order (contiguous, row-major), given whether each
+        input is (what Einsum's reshapes depend on). A new tensor from inputs in order is in order, and
+        a view of one (a reshape) too; a STRIDED kind's output may not be, nor anything made from an
+        input out of order (an activation keeps its input's strides): not known, so False."""
+        return not self.STRIDED and all(inputs)
 
     def saved(self, x: Shape, y: Shape) -> list | None:
         """What the kind's autograd node saves in a training-mode forward (netcalc/memory.py):

@@ -105,6 +105,15 @@ class EmbeddingBag(Embedding):
         per_output = x[1] if self.args["mode"] == "mean" else x[1] - 1
         return numel(y) * per_output
 
+    def saved(self, x, y):
+        """torch's embedding_bag keeps, all int64: the indices (the input, flattened), each bag's offset
+        (B), offset2bag (B·N + 1, empty for a sum without padding_idx), each bag's size (B) and
+        max_indices ((B, D) for max, else B)."""
+        b, n = x
+        mode = self.args["mode"]
+        offset2bag = [] if mode == "sum" and self.args["padding_idx"] is None else [((b * n + 1,), "int64")]
+        return ["input", ((b,), "int64"), *offset2bag, ((b,), "int64"), (y if mode == "max" else (b,), "int64")]
+
 
 def dim_index(layer, dim, ndim, key):
     """A possibly negative dim as an index into a shape of ``ndim`` dims (torch's wrap rule)."""

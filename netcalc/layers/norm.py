@@ -214,6 +214,11 @@ class LocalResponseNorm(Layer):
     PASS_RF = True
     ARGS = (Arg("size"), Arg("alpha", 1e-4, "float"), Arg("beta", 0.75, "float"), Arg("k", 1.0, "float"))
 
+    def runs_float32(self, x):
+        """Under autocast: from 2-D inputs on torch averages the padded square with avg_pool3d, which
+        CPU autocast runs in float32 (so the scale, its power and the output are float32)."""
+        return len(x) > 3
+
     def saved(self, x, y):
         """torch's composite: the input, its square padded across channels (N, 1, C + size − 1, *),
         the averaged scale and the power of it."""
@@ -253,6 +258,9 @@ class CrossMapLRN2d(LocalResponseNorm):
     (the legacy Lua-torch layer); shape-preserving, no parameters, ``size + 3`` FLOPs per element."""
 
     TYPE = "CrossMapLRN2d"
+
+    def runs_float32(self, x):
+        return False  # its own autograd Function, in its input's dtype under autocast
 
     def saved(self, x, y):
         """Its autograd Function saves its input and its output."""

@@ -27,6 +27,10 @@ class PoolNd(Windowed):
 
     AVERAGES = False  # average and power-average pools: 3-D ones need the kernel to fit the input
 
+    def runs_float32(self, x):
+        """CPU autocast runs the 3-D pools in float32 (LPPool3d: its average pool of x**p)."""
+        return self.rank == 3
+
     def validate(self):
         a = self.args
         if a.get("stride") is None:
@@ -100,7 +104,11 @@ class MaxPoolNd(PoolNd):
         return times(self.window_size() - 1, numel(y))
 
     def saved(self, x, y):
-        return ["input", (y, "int64")]  # and the argmax of every window
+        return [self.kept_input(x), (y, "int64")]  # and the argmax of every window
+
+    def runs_float32(self, x):
+        """CPU autocast runs max_pool3d in float32, but not max_pool3d_with_indices (return_indices)."""
+        return self.rank == 3 and not self.args["return_indices"]
 
     def named_outputs(self, x):
         """With ``return_indices: true``, ``NAME.indices``: the argmax of every window (MaxUnpool's
@@ -170,11 +178,17 @@ class MaxUnpoolNd(PoolNd):
     def saved(self, x, y):
         return []  # its backward gathers at the indices, which the MaxPool that made them saved already
 
+    def runs_float32(self, x):
+        return True  # CPU autocast runs max_unpool2d and 3d (1-D is 2-D) in float32
+
 
 class AvgPoolNd(PoolNd):
     __doc__ = PoolNd.__doc__
     TYPE = "AvgPool{}d"
     SAVES = ("input",)
+
+    def saved(self, x, y):
+        return [self.kept_input(x)]
     TORCH_FUNCTIONS = ("F.avg_pool{}d", "torch.avg_pool{}d")
     ARGS = (Arg("kernel_size", kind="axes"), Arg("stride", None, "axes"), Arg("padding", 0, "axes"),
             Arg("ceil_mode", False, "bool"), Arg("count_include_pad", True, "bool"),
@@ -245,7 +259,14 @@ class AdaptiveAvgPoolNd(AdaptivePoolNd):
 
     def saved(self, x, y):
         # a global average is torch's mean, which needs only the sizes; other outputs keep the input
-        return [] if all(is_int(o) and o == 1 for o in y[-self.rank:]) else ["input"]
+        return [] if self.global_mean(y) else [self.kept_input(x)]
+
+    def global_mean(self, y):
+        return all(is_int(o) and o == 1 for o in y[-self.rank:])
+
+    def runs_float32(self, x):
+        """CPU autocast runs adaptive_avg_pool3d in float32, a global average (a mean inside) too."""
+        return self.rank == 3
     TORCH_FUNCTIONS = ("F.adaptive_avg_pool{}d", "torch.adaptive_avg_pool{}d")
 
     def output_shape(self, x):
@@ -265,7 +286,10 @@ class AdaptiveMaxPoolNd(AdaptivePoolNd):
     TYPE = "AdaptiveMaxPool{}d"
 
     def saved(self, x, y):
-        return ["input", (y, "int64")]
+        return [self.kept_input(x), (y, "int64")]
+
+    def runs_float32(self, x):
+        return self.rank == 3  # under autocast (CPU autocast's float32 list)
     TORCH_FUNCTIONS = ("F.adaptive_max_pool{}d",)
     ARGS = (Arg("output_size", kind="dims"), Arg("return_indices", False, "bool"))
 
@@ -283,7 +307,10 @@ class FractionalMaxPoolNd(Windowed):
 
     def saved(self, x, y):
         """The input and the argmax indices (int64), as a max pool."""
-        return ["input", (y, "int64")]
+        return [self.kept_input(x), (y, "int64")]
+
+    def runs_float32(self, x):
+        return True  # under autocast (CPU autocast's float32 list)
 
     def validate(self):
         a = self.args

@@ -31,6 +31,20 @@ class Recurrent(Layer):
     ARGS = (Arg("input_size", None), Arg("hidden_size"), Arg("num_layers", 1), Arg("bias", True, "bool"),
             Arg("batch_first", False, "bool"), Arg("dropout", 0.0, "float"), Arg("bidirectional", False, "bool"))
 
+    def in_order(self, x, inputs):
+        """batch_first: the output is the (L, N, H) result transposed back."""
+        return not self.args["batch_first"] and all(inputs)
+
+    def autocast_weights(self, x, input_grad):
+        """Under autocast every step's matmuls cast the weights to the low precision (one copy of each
+        for the whole forward: autocast caches a parameter's cast), and keep weight_ih's for the
+        gradient of the layer's input (the first layer's when it needs one, a later layer's always)
+        and weight_hh's for the gradient of h, from the second step on (the zero h needs none)."""
+        seq = self.dims(x)[0]
+        return [shape for name, shape in self.parameters(x).items()
+                if name.startswith("weight_ih") and (input_grad or not name.startswith("weight_ih_l0"))
+                or name.startswith("weight_hh") and not (is_int(seq) and seq == 1)]
+
     def validate(self):
         a = self.args
         self.check_positive(a["hidden_size"], "hidden_size", "hidden_size")
@@ -114,6 +128,13 @@ class Recurrent(Layer):
             return []
         return [] if 1 in (seq, batch) else [(x, "act")]
 
+    def inputs_kept(self, x) -> list:
+        """The input (and the batch_first copy); under autocast, of a float32 input, each direction's
+        own low-precision cast (autocast caches only parameters' casts)."""
+        if self.mixed == "float32":
+            return [(x, "low")] * self.directions
+        return ["input", *self.input_copy(x)]
+
     def between_layers(self, x) -> list:
         """From the second layer on: its input, the previous layer's outputs side by side, and with
         dropout the mask before it."""
@@ -126,6 +147,7 @@ class Recurrent(Layer):
 class RNN(Recurrent):
     __doc__ = __doc__
     TYPE = "RNN"
+    AUTOCAST = True  # torch's loop of linears: each casts its input and weights, and runs in the low precision
     ARGS = Recurrent.ARGS[:3] + (Arg("nonlinearity", "tanh", "choice", ("tanh", "relu")),) + Recurrent.ARGS[3:]
 
     def saved(self, x, y):
@@ -135,7 +157,7 @@ class RNN(Recurrent):
         side, with dropout also the mask before it."""
         seq, batch, _ = self.dims(x)
         n, runs = batch if batch is not None else 1, self.args["num_layers"] * self.directions
-        return (["input", *self.input_copy(x), ((runs, n, self.h_out), "act"), ((runs * seq, n, self.h_out), "act")]
+        return (self.inputs_kept(x) + [((runs, n, self.h_out), "act"), ((runs * seq, n, self.h_out), "act")]
                 + self.between_layers(x))
 
 
@@ -151,9 +173,9 @@ class LSTM(Recurrent):
         """torch's CPU LSTM runs oneDNN once per layer and direction: the input, the zero initial h
         and c of every layer and direction, and per call its output (T, N, H), last h and c, and
         oneDNN's workspace (``lstm_workspace``), without biases copies of its two weights; then the
-        later layers' inputs (and dropout masks). With proj_size, not measured: None."""
+        later layers' inputs (and dropout masks). With proj_size: see ``projected``."""
         if self.args.get("proj_size"):
-            return None
+            return self.projected(x)
         seq, batch, width = self.dims(x)
         n, h, d = batch if batch is not None else 1, self.h_out, self.directions
         runs = self.args["num_layers"] * d
@@ -171,6 +193,24 @@ class LSTM(Recurrent):
         # new tensor); with dropout, dropout's mask and output instead
         between = [((seq, n, d * h), "act")] * (2 if self.args["dropout"] > 0 else int(d == 2))
         return out + between * (self.args["num_layers"] - 1)
+
+    def projected(self, x):
+        """With proj_size torch leaves oneDNN (which has no projections) for its own loop over the steps
+        (aten's LSTMCell): per layer and direction, the input projection of the whole sequence keeps the
+        layer's input (both directions read the one tensor), and every step keeps the gates (N·4H, one
+        storage: the sigmoids and the tanh run in place on its chunks), tanh of the new cell and the
+        hidden state before its projection (N·H each); every step but the last hands the next one its
+        projected h (N·P, for the next matmul) and its cell (N·H, for the forget gate's product). Then
+        the zero initial h (P wide) and c of every layer and direction, the batch_first copy, and from
+        the second layer on its input: the steps' outputs stacked (both directions side by side), with
+        dropout its mask and output."""
+        seq, batch, _ = self.dims(x)
+        n, h, p = batch if batch is not None else 1, self.args["hidden_size"], self.h_out
+        runs = self.args["num_layers"] * self.directions
+        return (["input", *self.input_copy(x), ((runs, n, p), "act"), ((runs, n, h), "act"),
+                 ((runs * seq, n, 4 * h), "act"), ((runs * seq * 2, n, h), "act"),
+                 ((runs * (seq - 1), n, p + h), "act")] + self.between_layers(x))
+
 
 
 def lstm_workspace(width, hidden, steps, batch):
@@ -196,6 +236,7 @@ def lstm_workspace(width, hidden, steps, batch):
 class GRU(Recurrent):
     __doc__ = __doc__
     TYPE = "GRU"
+    AUTOCAST = True  # torch's loop of linears: each casts its input and weights, and runs in the low precision
     GATES = 3
     GATE_FLOPS = 9
 
@@ -203,11 +244,26 @@ class GRU(Recurrent):
         """torch's CPU loop, step by step, as RNN's: the input, the zero initial states, and per step
         the storage of the three gates' input projections (N, 3H), three (N, H) tensors of the
         update, and the step's output but for the last step (the next step's matmul reads it); then
-        the later layers' inputs (and dropout masks)."""
+        the later layers' inputs (and dropout masks).
+
+        Under autocast the gates run in the low precision; so does h on a low-precision input, but on a
+        float32 input the zero h is float32 and h stays float32 (h − n promotes, step after step): of
+        the three (N, H) tensors one (h − n) is float32, the next step's matmul keeps its own
+        low-precision cast of h, the output is float32, and a later layer keeps each direction's cast
+        of its float32 input (and a float32 dropout mask)."""
         seq, batch, _ = self.dims(x)
         n, runs, h = batch if batch is not None else 1, self.args["num_layers"] * self.directions, self.h_out
-        return (["input", *self.input_copy(x), ((runs, n, h), "act"), ((runs * seq, n, 3 * h), "act"),
-                 ((3 * runs * seq, n, h), "act"), ((runs * (seq - 1), n, h), "act")] + self.between_layers(x))
+        if not self.runs_float32(x):
+            return (["input", *self.input_copy(x), ((runs, n, h), "act"), ((runs * seq, n, 3 * h), "act"),
+                     ((3 * runs * seq, n, h), "act"), ((runs * (seq - 1), n, h), "act")] + self.between_layers(x))
+        wide, d = self.directions * h, self.directions
+        between = [((seq, n, wide), "low")] * d + [((seq, n, wide), "float32")] * (self.args["dropout"] > 0)
+        return (self.inputs_kept(x) + [((runs, n, h), "low"), ((runs * seq, n, 3 * h), "low"),
+                                       ((2 * runs * seq, n, h), "low"), ((runs * seq, n, h), "float32"),
+                                       ((runs * (seq - 1), n, h), "low")] + between * (self.args["num_layers"] - 1))
+
+    def runs_float32(self, x):
+        return self.mixed == "float32"  # under autocast its h, and so its output, stays float32 (see saved)
 
 
 
@@ -217,8 +273,12 @@ class Cell(Layer):
     unbatched ``(input_size,)`` → ``h'`` of the same batch and ``hidden_size`` (LSTMCell returns
     ``(h', c')``, both that shape; the spec follows ``h'``). ``weight_ih`` ``(G*H, input_size)``,
     ``weight_hh`` ``(G*H, H)``, ``bias_ih``/``bias_hh`` ``(G*H,)``; costs as one step of the
-    full layer (module docstring), the zero initial state included, as torch computes it."""
-    AUTOCAST = None  # not measured under autocast yet
+    full layer (module docstring), the zero initial state included, as torch computes it.
+
+    Under autocast its linears cast the input and the weights to the low precision (a float32 input's
+    copy is kept); the zero state has the input's dtype, so on a float32 input GRUCell's and
+    LSTMCell's state math promotes to float32, and so does their output (see runs_float32)."""
+    AUTOCAST = True
 
     FAMILY, LAYOUT = "seq", "seq"
     GATES, GATE_FLOPS = 1, 1
@@ -241,6 +301,14 @@ class Cell(Layer):
 
     def macs(self, x, y):
         return numel(x[:-1]) * self.GATES * self.args["hidden_size"] * (x[-1] + self.args["hidden_size"])
+
+    def autocast_weights(self, x, input_grad):
+        """weight_ih's low-precision copy, for the input's gradient; weight_hh's is not kept (the zero
+        state it multiplies needs no gradient)."""
+        return [self.parameters(x)["weight_ih"]] if input_grad else []
+
+    def runs_float32(self, x):
+        return self.TYPE != "RNNCell" and self.mixed == "float32"
 
     def flops(self, x, y):
         steps = numel(x[:-1])
@@ -268,7 +336,11 @@ class LSTMCell(Cell):
     GATES, GATE_FLOPS = 4, 9
 
     def saved(self, x, y):
-        """The input, the zero state (one tensor for h and c), the gates (N, 4H) and the new cell."""
+        """The input, the zero state (one tensor for h and c), the gates (N, 4H) and the new cell; under
+        autocast on a float32 input the zero h's cast and the float32 zero c, and the new cell is
+        float32."""
+        if self.runs_float32(x):
+            return ["input", (y, "low"), (y, "float32"), ((*y[:-1], 4 * y[-1]), "low"), (y, "float32")]
         return ["input", (y, "act"), ((*y[:-1], 4 * y[-1]), "act"), (y, "act")]
 
 
@@ -279,5 +351,8 @@ class GRUCell(Cell):
     GATES, GATE_FLOPS = 3, 9
 
     def saved(self, x, y):
-        """The input, the zero state, the gates' input projections (N, 3H) and three (N, H) tensors."""
+        """The input, the zero state, the gates' input projections (N, 3H) and three (N, H) tensors;
+        under autocast on a float32 input the zero state's cast, and h − n is float32."""
+        if self.runs_float32(x):
+            return ["input", (y, "low"), ((*y[:-1], 3 * y[-1]), "low"), (y, "low"), (y, "low"), (y, "float32")]
         return ["input", (y, "act"), ((*y[:-1], 3 * y[-1]), "act")] + [(y, "act")] * 3

@@ -95,7 +95,7 @@ class View(Reshape):
 class Permute(Layer):
     """``x.permute(dims)``."""
 
-    VIEW, SAVES = True, ()  # memory: a view of its input
+    VIEW, SAVES, STRIDED = True, (), True  # memory: a view of its input, its strides in another order
 
     TYPE = "Permute"
     TORCH_FUNCTIONS = ("torch.permute", ".permute")
@@ -134,7 +134,7 @@ class Permute(Layer):
 class Transpose(Layer):
     """``x.transpose(dim0, dim1)``."""
 
-    VIEW, SAVES = True, ()  # memory: a view of its input
+    VIEW, SAVES, STRIDED = True, (), True  # memory: a view of its input, its strides in another order
 
     TYPE = "Transpose"
     TORCH_FUNCTIONS = ("torch.transpose", ".transpose", "torch.swapaxes", ".swapaxes", "torch.swapdims", ".swapdims",
@@ -221,7 +221,7 @@ class Mean(Layer):
 class Select(Layer):
     """``x.select(dim, index)`` (``x[:, 0]`` is dim 1, index 0): that dimension goes away."""
 
-    VIEW, SAVES = True, ()  # memory: a view of its input
+    VIEW, SAVES, STRIDED = True, (), True  # memory: a view of its input, its strides in another order
 
     TYPE = "Select"
     FAMILY, LAYOUT = "tensor", "flat"
@@ -360,10 +360,9 @@ class Parameter(Layer):
 
 class Resize(Layer):
     """``torch.nn.Upsample``: ``size`` or ``⌊L·scale_factor⌋`` per spatial axis of ``(N, C, *spatial)``."""
-    AUTOCAST = None  # not measured under autocast yet
 
     TYPE = "Upsample"
-    SAVES = ()  # interpolation backward needs only the sizes
+    SAVES = ()  # interpolation backward needs only the sizes; under autocast every mode runs in its input's dtype
     TORCH_FUNCTIONS = ("F.interpolate",)
     FAMILY, LAYOUT = "tensor", "cf"
     ARGS = (Arg("size", None, "dims"), Arg("scale_factor", None, "any"), Arg("mode", "nearest", "choice",
@@ -516,12 +515,29 @@ class ConstantPadNd(PadNd):
 
 ranked(PadNd)
 ranked(ConstantPadNd)
+
+
+class EdgePadNd(PadNd):
+    """Reflection and replication padding, which keep their input for backward."""
+
+    SAVES = ("input",)
+
+    def runs_float32(self, x):
+        """CPU autocast runs replication padding and 1-D and 2-D reflection padding in float32
+        (measured: 3-D reflection padding runs in its input's dtype)."""
+        return not (self.MODE == "reflect" and self.rank == 3)
+
+    def saved(self, x, y):
+        return [self.kept_input(x)]
+
+
 PAD_MODES = {PadNd.MODE: PadNd}  # F.pad's mode → its family of pad layers (a constant value: ConstantPadNd)
-for _kind, _limit, _mode, _saves in (("Reflection", "less than", "reflect", ("input",)),
-                                     ("Replication", None, "replicate", ("input",)), ("Circular", "at most", "circular", ())):
-    PAD_MODES[_mode] = ranked(type(f"{_kind}PadNd", (PadNd,), {
+for _kind, _limit, _mode, _base in (("Reflection", "less than", "reflect", EdgePadNd),
+                                    ("Replication", None, "replicate", EdgePadNd),
+                                    ("Circular", "at most", "circular", PadNd)):
+    PAD_MODES[_mode] = ranked(type(f"{_kind}PadNd", (_base,), {
         "TYPE": _kind + "Pad{}d", "__doc__": PadNd.__doc__, "CONSTANT": False, "LIMIT": _limit, "MODE": _mode,
-        "TORCH_FUNCTIONS": (), "SAVES": _saves, "AUTOCAST": None if _saves else False}))
+        "TORCH_FUNCTIONS": ()}))  # circular padding (slices and a cat) saves nothing, in its input's dtype
 
 
 @register
@@ -607,7 +623,7 @@ class Matmul(Layer):
     matrix-vector product), batch dims broadcast. MACs: every multiply-add of the contraction,
     ``prod(output) · K`` (FlopCounterMode counts 0 for the 1-D × 1-D and matrix × vector cases);
     FLOPs ``prod(output) · (2K − 1)``."""
-    AUTOCAST = None  # not measured under autocast yet
+    AUTOCAST = True  # it casts float32 operands to the low precision, and keeps those copies
 
     TYPE = "Matmul"
     FAMILY, LAYOUT = "tensor", None
@@ -664,13 +680,12 @@ class Einsum(Layer):
     operands: the product of every letter's size (each output element sums over the contracted
     letters), 0 when no letter of size above 1 is summed (torch multiplies element-wise then); one
     operand moves or sums data: 0 MACs."""
-    AUTOCAST = None  # not measured under autocast yet
+    AUTOCAST = False  # the bmm it calls runs in the low precision: see runs_low
 
     TYPE = "Einsum"
     FAMILY, LAYOUT = "tensor", None
     ARGS = (Arg("equation", kind="any"), Arg("other", None, "tensor"))
     TORCH_FUNCTIONS = ("torch.einsum",)
-    SAVES = None
     TORCH_HELPER = '''
         class Einsum(nn.Module):
             """netcalc's Einsum: torch.einsum(equation, x[, other])."""
@@ -733,6 +748,113 @@ class Einsum(Layer):
         sizes, rhs, _ = self.parse(x)
         return tuple(sizes[c] for c in rhs)
 
+    def saved(self, x, y):
+        """torch's einsum of two operands is a permute, a reshape and a bmm (or, when no letter is
+        summed by both, a mul); autograd records those ops, so each operand is kept for the other's
+        gradient: as it is (a view of its storage) where the reshape is a view, or as a new copy where
+        it is not, or as a new tensor where a letter only it has was summed first. One operand: a
+        permute, a diagonal or a sum, which save nothing. Worked out for operands laid out
+        in order (memory tells, in ``inputs_in_order``); another layout: not modelled.
+
+        Under autocast the bmm casts a float32 operand (as its reshape reads it) to the low precision
+        and keeps that copy; the mul casts nothing (its output is float32 when an operand is)."""
+        if not all(self.inputs_in_order):
+            return None
+        kept, _, low = self.plan(x)
+        if kept is None:
+            return []
+        saves = []
+        for k, (keep, (term, shape)) in enumerate(zip(kept, self.operands(x))):
+            other, wide = 1 - k, bool(self.input_dtypes) and self.input_dtypes[k] == "float32"
+            letters = "".join(dict.fromkeys(term)) if keep == "view" else keep
+            if keep == "view" and not (low and wide):
+                saves.append(("needs", other, "input" if k == 0 else 1))
+            else:
+                dtype = "low" if low or not wide else "float32"
+                kept_shape = tuple(shape[term.index(c)] for c in letters)
+                saves.append(("needs", other, (kept_shape, dtype if self.mixed else "act")))
+        return saves
+
+    def runs_low(self, x):
+        """Under autocast: where torch's einsum calls bmm (a letter summed by both operands)."""
+        return self.plan(x)[2]
+
+    def in_order(self, x, inputs):
+        return all(inputs) and self.plan(x)[1]
+
+    def operands(self, x):
+        n = self.parse(x)[2]
+        terms = self.args["equation"].replace(" ", "").partition("->")[0].split(",")
+        return list(zip(terms, [x] + ([self.tensors["other"]] if n == 2 else [])))
+
+    def plan(self, x):
+        """What torch.einsum does with two contiguous operands (aten's einsum and sumproduct_pair, as
+        measured): ``(kept, contiguous, bmm)``, kept per operand "view" (the saved tensor shares its storage)
+        or the letters of the new tensor saved in its place; contiguous: whether the output is laid out
+        in order; bmm: whether it calls bmm (else mul, or for one operand nothing: kept is None)."""
+        _, rhs, n = self.parse(x)
+        ops = self.operands(x)
+        proxy: dict = {}  # a symbolic size stands for a large number (torch's choices only ask "is it 1?")
+
+        def num(d):
+            return d if is_int(d) else proxy.setdefault(str(d), 1_000_003 + 2 * len(proxy))
+
+        letters = sorted({c for term, _ in ops for c in term}, key=lambda c: (c.islower(), c))  # A-Z, a-z
+        order = list(rhs) + [c for c in letters if c not in rhs]
+        aligned = []  # per operand: [(size, stride)] in ``order``, after diagonals and unsqueezes
+        for term, shape in ops:
+            stride, strides = 1, {}
+            for c, d in reversed(list(zip(term, shape))):  # a repeated letter: the diagonal's stride adds up
+                strides[c] = strides.get(c, 0) + stride
+                stride *= num(d)
+            own = {c: num(d) for c, d in zip(term, shape)}
+            aligned.append([(own.get(c, 1), strides.get(c, 1)) for c in order])
+        counts = {c: sum(1 for op in aligned if op[i][0] != 1) for i, c in enumerate(order)}
+        if n == 1:  # a permute (a diagonal, a sum): in order when it only drops or keeps letters in place
+            term = ops[0][0]
+            kept_order = [c for c in rhs if aligned[0][order.index(c)][0] != 1]
+            return None, len(set(term)) == len(term) and set(term) == set(rhs) and \
+                kept_order == [c for c in term if c in kept_order], False
+        (a, b), out = aligned, len(rhs)
+        summed: list = [set(), set()]
+        both = []
+        for i, c in enumerate(order[out:], out):
+            if a[i][0] != 1 and b[i][0] != 1:
+                both.append(i)
+            elif counts[c] == 1:  # a letter only one operand has is summed out of it first
+                summed[0 if a[i][0] != 1 else 1].add(i)
+        for k, op in enumerate(aligned):
+            for i in summed[k]:
+                op[i] = (1, op[i][1])
+        kept: list = [None, None]
+        for k, (term, _) in enumerate(ops):
+            if summed[k]:
+                kept[k] = "".join(c for c in dict.fromkeys(term) if order.index(c) not in summed[k])
+        if not both:  # a mul: each saved as it is; the output in order where both operands are (and not summed)
+            def ordered(op):
+                strides = [stride for size, stride in op if size != 1]
+                return strides == sorted(strides, reverse=True)
+
+            in_order = kept == [None, None] and all(map(ordered, aligned))
+            return ["view" if k is None else k for k in kept], in_order, False
+        lro = [i for i in range(len(order)) if i not in both and a[i][0] != 1 and b[i][0] != 1]
+        lo = [i for i in range(len(order)) if i not in both and a[i][0] != 1 and b[i][0] == 1]
+        ro = [i for i in range(len(order)) if i not in both and a[i][0] == 1]
+        left, right = 0, 1
+        if lo and ro and ro[-1] < lo[0]:  # torch swaps the operands so that bmm writes the output in order
+            left, right, lo, ro = 1, 0, ro, lo
+        for k, perm, groups in ((left, lro + lo + both + ro, (lro, lo, both)),
+                                (right, lro + both + ro + lo, (lro, both, ro))):
+            if kept[k] is None:
+                op = aligned[k]
+                shape = [math.prod(op[i][0] for i in g) for g in groups]
+                if _view_strides([op[i][0] for i in perm], [op[i][1] for i in perm], shape) is None:
+                    kept[k] = "".join(dict.fromkeys(ops[k][0]))  # reshape copies
+                else:
+                    kept[k] = "view"
+        written = [i for i in lro + lo + ro if i < out and aligned[left if i in lo else right][i][0] != 1]
+        return kept, written == sorted(written), True
+
     def macs(self, x, y):
         sizes, rhs, n = self.parse(x)
         contracted = prod(d for c, d in sizes.items() if c not in rhs)
@@ -748,13 +870,36 @@ class Einsum(Layer):
         return 2 * total - numel(y)
 
 
+def _view_strides(shape: list, strides: list, new: list) -> list | None:
+    """The strides of ``new`` as a view of a tensor of ``shape`` and ``strides``, or None where torch's
+    reshape must copy (aten's computeStride: each run of dims laid out as one block must map onto
+    whole dims of the new shape)."""
+    if not shape:
+        return [1] * len(new)
+    view_d, base = len(new) - 1, strides[-1]
+    tensor_numel = view_numel = 1
+    out = [0] * len(new)
+    for d in range(len(shape) - 1, -1, -1):
+        tensor_numel *= shape[d]
+        if d == 0 or (shape[d - 1] != 1 and strides[d - 1] != tensor_numel * base):  # a block ends here
+            while view_d >= 0 and (view_numel < tensor_numel or new[view_d] == 1):
+                out[view_d] = view_numel * base
+                view_numel *= new[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if d > 0:
+                base, tensor_numel, view_numel = strides[d - 1], 1, 1
+    return out if view_d == -1 else None
+
+
 @register
 class ScaledDotProductAttention(Layer):
     """``F.scaled_dot_product_attention(q, k, v)`` with the query the incoming tensor ``(…, L, E)``,
     ``key: NAME`` ``(…, S, E)`` and ``value: NAME`` ``(…, S, Ev)`` → ``(…, L, Ev)``; with
     ``enable_gqa`` the key/value heads (dim −3) may divide the query's. MACs: QKᵀ ``…·L·S·E`` and AV
     ``…·L·S·Ev`` (the query's batch and heads); FLOPs as attention (4 per score, +1 causal)."""
-    AUTOCAST = None  # not measured under autocast yet
+    AUTOCAST = True  # it casts float32 query, key and value to the low precision, and keeps those copies
 
     TYPE = "ScaledDotProductAttention"
     FAMILY, LAYOUT = "seq", None
@@ -790,7 +935,7 @@ class ScaledDotProductAttention(Layer):
         if (self.args["dropout_p"] or self.args["enable_gqa"] or len(x) != 4
                 or not same(x[-1], self.tensors["value"][-1])):
             return None
-        return ["input", 1, 2, (x[:-1], "act"), "output"]
+        return ["input", 1, 2, (x[:-1], "stat"), "output"]  # the logsumexp: float32 under autocast
 
     def dims(self, x):
         k, v = self.tensors["key"], self.tensors["value"]
@@ -833,7 +978,7 @@ class ScaledDotProductAttention(Layer):
 class Stack(Layer):
     """``torch.stack([x, other], dim)``: the incoming tensor and ``other: NAME`` of the same shape,
     joined along a new dim ``dim`` (``-(ndim + 1) ≤ dim ≤ ndim``). No MACs or FLOPs: a copy."""
-    AUTOCAST = None  # not measured under autocast yet
+    # under autocast it runs in its inputs' dtype, promoted (low and float32 stack to float32)
 
     TYPE = "Stack"
     FAMILY, LAYOUT = "tensor", None
@@ -872,6 +1017,7 @@ class Pieces(Layer):
 
     FAMILY, LAYOUT = "tensor", None
     SAVES = ()
+    STRIDED = True  # memory: the pieces are views of the whole (netcalc counts each as a tensor of its own)
 
     def sizes(self, x) -> list:
         raise NotImplementedError
