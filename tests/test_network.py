@@ -477,8 +477,7 @@ def test_the_graph_holds_every_row_once_in_order(name):
     assert _graph_rows(report.graph, []) == list(range(len(report.layers)))
 
 
-def test_the_graph_keeps_names_shapes_and_block_arguments():
-    report = analyze_text("""
+DOWN = """
 input: [1, 8, 16, 16]
 blocks:
   Down:
@@ -488,8 +487,11 @@ blocks:
       - ReLU: {when: "stride > 1"}
 layers:
   - Down: {out: 16, name: d1}
-  - Down: {out: 32, stride: 1, repeat: 2, name: stage}
-""")
+"""
+
+
+def test_the_graph_keeps_names_shapes_and_block_arguments():
+    report = analyze_text(DOWN + "  - Down: {out: 32, stride: 1, repeat: 2, name: stage}\n")
     first, second = report.graph
     call = first.nodes[0]
     assert (call.name, call.args, call.x, call.y) == ("d1", {"out": 16, "stride": 2}, (1, 8, 16, 16), (1, 16, 8, 8))
@@ -501,31 +503,22 @@ layers:
 
 
 def test_a_block_template_leaves_undecided_conditions_open():
-    from netcalc.pycode import condition
+    from dataclasses import replace
+
     from netcalc.layers import Context
     from netcalc.network import BlockTemplate, NotGeneric
+    from netcalc.pycode import condition
     from netcalc.spec import parse
 
-    spec = parse("""
-input: [1, 8, 16, 16]
-blocks:
-  Down:
-    args: {out: null, stride: 2}
-    layers:
-      - Conv2d: {out_channels: out, kernel_size: 3, stride: stride, padding: 1}
-      - ReLU: {when: "stride > 1"}
-      - Identity: {repeat: stride}
-layers:
-  - Down: {out: 16}
-""")
+    spec = parse(DOWN)
     out, stride = symbol("out"), symbol("stride")
     values = {"out": out, "stride": stride}
     template = BlockTemplate(spec, Context(values), lambda when, scope: condition(when, scope, symbol)[0],
                              lambda a, b: False)
     block = spec.blocks["Down"]
-    with pytest.raises(NotGeneric, match="repeat"):
-        template.walk(block, (1, 8, H, W))
-    block.layers.pop()
     steps, y = template.walk(block, (1, 8, H, W))
     assert steps[0].cond is None and steps[1].cond == sp.Gt(stride, 1)
     assert y[1] == out
+    block.layers.append(replace(block.layers[1], when=None, repeat="stride"))
+    with pytest.raises(NotGeneric, match="repeat"):
+        template.walk(block, (1, 8, H, W))
